@@ -1,0 +1,47 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
+import type { Config } from './config.js';
+import { contentNegotiation } from './http/content-negotiation.js';
+import './http/decorations.js';
+import { errorHandling } from './http/error-handler.js';
+import { health } from './http/health.js';
+import { securityHeaders } from './http/security-headers.js';
+import { loggerOptions, requestId } from './logger.js';
+import { restApi } from './rest/index.js';
+import { openPostgresStore } from './store/postgres/open.js';
+import type { FhirStore } from './store/store.js';
+
+export interface AppParts {
+  /** A store to use instead of opening the configured one (it is still closed with the app). */
+  store?: FhirStore;
+  /** Where log lines go (tests capture them); stdout by default. */
+  logStream?: DestinationStream;
+}
+
+/** Composes the server from config: the only place that picks implementations. */
+export async function buildApp(config: Config, parts: AppParts = {}): Promise<FastifyInstance> {
+  const store = parts.store ?? (await openPostgresStore(config));
+  const app = Fastify({
+    logger: loggerOptions(config.logLevel, parts.logStream),
+    genReqId: requestId,
+    bodyLimit: config.bodyLimit,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    return503OnClosing: true,
+  });
+  app.decorate('config', config);
+  app.decorate('store', store);
+  app.addHook('onClose', async () => store.close());
+
+  try {
+    await app.register(errorHandling);
+    await app.register(securityHeaders);
+    await app.register(contentNegotiation);
+    await app.register(health);
+    await app.register(restApi, { prefix: '/fhir' });
+    await app.ready();
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  return app;
+}

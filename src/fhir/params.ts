@@ -1,0 +1,45 @@
+import { FhirError } from './errors.js';
+
+/** A query as Fastify parses it: repeated names become arrays. */
+export type RawQuery = Record<string, string | string[] | undefined>;
+
+/** Parameters every FHIR endpoint understands whatever else it takes. */
+export const GLOBAL_PARAMS = new Set(['_format', '_pretty']);
+
+export function single(query: RawQuery, name: string): string | undefined {
+  const value = query[name];
+  if (Array.isArray(value)) {
+    if (value.length > 1) throw new FhirError(400, 'invalid', `${name} may be given only once`);
+    return value[0];
+  }
+  return value;
+}
+
+/** `_count`: 0 (total only) up to `max`; larger asks are served `max`, as the spec allows. */
+export function parseCount(raw: string | undefined, fallback: number, max: number): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d{1,9}$/.test(raw)) {
+    throw new FhirError(400, 'invalid', `_count must be a whole number (got "${raw}")`);
+  }
+  return Math.min(Number(raw), max);
+}
+
+const INSTANT =
+  /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d{1,9})?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)))?$/;
+
+/** An instant (or a whole date) as an ISO string Postgres and Date both read. */
+export function parseInstant(name: string, raw: string): string {
+  if (!INSTANT.test(raw) || Number.isNaN(Date.parse(raw))) {
+    throw new FhirError(400, 'invalid', `${name} must be an instant like 2024-01-31T09:30:00Z`);
+  }
+  return raw;
+}
+
+/** With `Prefer: handling=strict`, parameters the endpoint doesn't know are refused. */
+export function rejectUnknown(query: RawQuery, known: Set<string>, strict: boolean): void {
+  if (!strict) return;
+  const unknown = Object.keys(query).filter((name) => !known.has(name) && !GLOBAL_PARAMS.has(name));
+  if (unknown.length) {
+    throw new FhirError(400, 'not-supported', `Unknown parameter(s): ${unknown.join(', ')}`);
+  }
+}

@@ -1,0 +1,32 @@
+/** The REST interactions of R4's CapabilityStatement (TypeRestfulInteraction) that we serve. */
+export type Interaction =
+  'read' | 'vread' | 'update' | 'delete' | 'history-instance' | 'history-type' | 'create';
+
+const READ: readonly Interaction[] = ['read', 'vread', 'history-instance', 'history-type'];
+const READ_WRITE: readonly Interaction[] = [...READ, 'create', 'update', 'delete'];
+
+/**
+ * Every resource type the server serves and what it allows on each. The routes and the
+ * CapabilityStatement both read this one table, so the statement can't promise what isn't wired.
+ * AuditEvent is written only by the server itself.
+ */
+export const RESOURCE_TYPES: ReadonlyMap<string, readonly Interaction[]> = new Map([
+  ['Patient', READ_WRITE],
+  ['Encounter', READ_WRITE],
+  ['MedicationRequest', READ_WRITE],
+  ['DocumentReference', READ_WRITE],
+  ['Appointment', READ_WRITE],
+  ['AuditEvent', READ],
+  ['Practitioner', READ_WRITE],
+  ['PractitionerRole', READ_WRITE],
+  ['Organization', READ_WRITE],
+  ['Schedule', READ_WRITE],
+  ['Slot', READ_WRITE],
+  ['Provenance', READ_WRITE],
+  ['Observation', READ_WRITE],
+  ['Medication', READ_WRITE],
+  ['RelatedPerson', READ_WRITE],
+]);
+
+/** FHIR's id datatype. */
+export const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;

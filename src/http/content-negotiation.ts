@@ -1,0 +1,93 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import sjson from 'secure-json-parse';
+import { FhirError } from '../fhir/errors.js';
+import { FHIR_JSON } from './error-handler.js';
+
+/** The JSON media types a FHIR R4 client may send (the last is the DSTU2-era spelling). */
+export const JSON_MEDIA_TYPES = [
+  'application/fhir+json',
+  'application/json',
+  'application/json+fhir',
+];
+const FORMAT_ALIASES = new Set(['json', ...JSON_MEDIA_TYPES]);
+const PLAIN_JSON = 'application/json; charset=utf-8';
+
+type Flavour = 'fhir' | 'json';
+
+/** What an Accept header asks for, or undefined when it accepts no JSON at all. */
+export function negotiate(accept: string | undefined): Flavour | undefined {
+  if (!accept || !accept.trim()) return 'fhir';
+  let wildcard = false;
+  let plain = false;
+  for (const range of accept.split(',')) {
+    const [mediaType = '', ...params] = range.split(';').map((part) => part.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith('q='));
+    if (q && !(Number(q.slice(2)) > 0)) continue;
+    if (mediaType === 'application/fhir+json' || mediaType === 'application/json+fhir') {
+      return 'fhir';
+    }
+    if (mediaType === 'application/json') plain = true;
+    if (mediaType === '*/*' || mediaType === 'application/*') wildcard = true;
+  }
+  return plain ? 'json' : wildcard ? 'fhir' : undefined;
+}
+
+function requestedFlavour(request: FastifyRequest): Flavour {
+  const query = request.query as Record<string, string | string[] | undefined>;
+  const format = Array.isArray(query._format) ? query._format[0] : query._format;
+  if (format !== undefined) {
+    const normalised = format.split(';')[0]!.trim().toLowerCase();
+    if (!FORMAT_ALIASES.has(normalised)) {
+      throw new FhirError(406, 'not-supported', `_format ${normalised} is not supported; use json`);
+    }
+    return normalised === 'application/json' ? 'json' : 'fhir';
+  }
+  const flavour = negotiate(request.headers.accept);
+  if (!flavour) {
+    throw new FhirError(406, 'not-supported', 'Only JSON is served: accept application/fhir+json');
+  }
+  return flavour;
+}
+
+/**
+ * Request bodies: only FHIR JSON, parsed with prototype-poisoning protection; anything else is
+ * 415 (Fastify raises it once no parser matches). Responses: the JSON flavour the client asked
+ * for, XML or other formats are 406.
+ */
+export const contentNegotiation = fp(async (app: FastifyInstance) => {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(JSON_MEDIA_TYPES, { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') {
+      done(new FhirError(400, 'structure', 'Request body is empty'), undefined);
+      return;
+    }
+    try {
+      done(
+        null,
+        sjson.parse(body as string, undefined, {
+          protoAction: 'error',
+          constructorAction: 'error',
+        }),
+      );
+    } catch (err) {
+      const poisoned = err instanceof Error && err.message.startsWith('Object contains forbidden');
+      done(
+        new FhirError(
+          400,
+          'structure',
+          poisoned
+            ? 'Request body contains a forbidden __proto__ or constructor.prototype property'
+            : 'Request body is not valid JSON',
+        ),
+        undefined,
+      );
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/fhir')) return;
+    reply.type(FHIR_JSON); // errors from the check below are FHIR JSON too
+    reply.type(requestedFlavour(request) === 'json' ? PLAIN_JSON : FHIR_JSON);
+  });
+});

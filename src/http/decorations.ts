@@ -1,0 +1,9 @@
+import type { Config } from '../config.js';
+import type { FhirStore } from '../store/store.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+    store: FhirStore;
+  }
+}

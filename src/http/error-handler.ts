@@ -1,0 +1,71 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { FhirError } from '../fhir/errors.js';
+import { issue, operationOutcome } from '../fhir/outcome.js';
+
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+/** Fastify's own request errors, in FHIR's words. Their messages carry no request data. */
+function fromFastify(error: FastifyError, bodyLimit: number): FhirError | undefined {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new FhirError(413, 'too-long', `Request body is larger than ${bodyLimit} bytes`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new FhirError(
+        415,
+        'not-supported',
+        'Unsupported Content-Type: send application/fhir+json or application/json',
+      );
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new FhirError(400, 'structure', 'Request body is empty');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new FhirError(400, 'structure', 'Content-Length does not match the body');
+  }
+  const status = error.statusCode;
+  if (status && status >= 400 && status < 500) {
+    return new FhirError(status, status === 404 ? 'not-found' : 'invalid', error.message);
+  }
+  return undefined;
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: FhirError) {
+  return reply
+    .code(error.statusCode)
+    .headers(error.headers)
+    .type(FHIR_JSON)
+    .send(operationOutcome([issue('error', error.issueCode, error.diagnostics, error.expression)]));
+}
+
+/**
+ * The single place errors become responses: every error, ours or Fastify's, leaves as an
+ * OperationOutcome. Unexpected errors are logged (stack, never the body) and answered with a
+ * generic 500 that names only the request id.
+ */
+export const errorHandling = fp(async (app: FastifyInstance) => {
+  app.setErrorHandler((error: FastifyError | FhirError, request, reply) => {
+    const known =
+      error instanceof FhirError ? error : fromFastify(error as FastifyError, app.config.bodyLimit);
+    if (known) {
+      request.log.info({ status: known.statusCode, issue: known.issueCode }, 'request refused');
+      return sendError(request, reply, known);
+    }
+    request.log.error({ err: error }, 'unexpected error');
+    return sendError(
+      request,
+      reply,
+      new FhirError(500, 'exception', `Internal server error (request ${request.id})`),
+    );
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(
+      request,
+      reply,
+      new FhirError(
+        404,
+        'not-found',
+        `No route for ${request.method} ${request.url.split('?')[0]}`,
+      ),
+    ),
+  );
+});

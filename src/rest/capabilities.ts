@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import type {
+  CapabilityStatement,
+  CapabilityStatementRest,
+  CapabilityStatementRestResource,
+} from 'fhir/r4.js';
+import type { FastifyInstance } from 'fastify';
+import { RESOURCE_TYPES } from '../fhir/resource-types.js';
+import { fromRoot } from '../paths.js';
+
+function readJson<T>(file: string): T {
+  return JSON.parse(readFileSync(fromRoot(file), 'utf8')) as T;
+}
+
+function resourceCapability(type: string): CapabilityStatementRestResource {
+  const interactions = RESOURCE_TYPES.get(type) ?? [];
+  const writes = interactions.includes('update');
+  return {
+    type,
+    profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+    interaction: interactions.map((code) => ({ code })),
+    versioning: 'versioned',
+    readHistory: true,
+    updateCreate: writes,
+    conditionalCreate: interactions.includes('create'),
+    conditionalRead: 'not-match',
+    conditionalUpdate: false,
+    conditionalDelete: 'not-supported',
+  };
+}
+
+/**
+ * The static statement in capability-statement.json, completed from what this server wires:
+ * its version, its base URL and, from the resource-type table the routes use, every type and
+ * interaction.
+ */
+export function buildCapabilityStatement(baseUrl: string): CapabilityStatement {
+  const statement = readJson<CapabilityStatement>('capability-statement.json');
+  const pkg = readJson<{ version: string }>('package.json');
+  const [rest = { mode: 'server' }] = statement.rest ?? [];
+  const completedRest: CapabilityStatementRest = {
+    ...rest,
+    resource: [...RESOURCE_TYPES.keys()].sort().map(resourceCapability),
+    interaction: [{ code: 'history-system' }],
+  };
+  return {
+    ...statement,
+    software: { name: 'telefhir', ...statement.software, version: pkg.version },
+    implementation: { description: 'telefhir', ...statement.implementation, url: baseUrl },
+    rest: [completedRest],
+  };
+}
+
+export async function capabilityRoutes(app: FastifyInstance) {
+  const statement = buildCapabilityStatement(app.config.baseUrl);
+  app.get('/metadata', async () => statement);
+}

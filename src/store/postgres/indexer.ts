@@ -1,0 +1,12 @@
+import type { Resource } from 'fhir/r4.js';
+import type { Sql } from './database.js';
+
+/**
+ * The seam for search: every write calls `index` in the write's transaction, with the stored
+ * resource or undefined for a deletion, so search-parameter index tables stay in step.
+ */
+export interface ResourceIndexer {
+  index(sql: Sql, type: string, id: string, resource: Resource | undefined): Promise<void>;
+}
+
+export const noIndexer: ResourceIndexer = { index: async () => undefined };

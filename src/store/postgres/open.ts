@@ -1,0 +1,16 @@
+import type { Config } from '../../config.js';
+import { openDatabase } from './database.js';
+import { migrate } from './migrate.js';
+import { PostgresStore } from './postgres-store.js';
+
+/** A migrated Postgres store: the server given by DATABASE_URL, or PGlite in DATA_DIR. */
+export async function openPostgresStore(config: Config): Promise<PostgresStore> {
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    await migrate(db);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  return new PostgresStore(db);
+}

@@ -1,0 +1,306 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Resource } from 'fhir/r4.js';
+import { FhirError, gone, notFound } from '../../fhir/errors.js';
+import type {
+  Criteria,
+  FhirStore,
+  HistoryPage,
+  HistoryQuery,
+  RequestContext,
+  StoredVersion,
+  WriteMethod,
+} from '../store.js';
+import { conditionalMatchSql } from './conditional.js';
+import type { Database, Sql } from './database.js';
+import { noIndexer, type ResourceIndexer } from './indexer.js';
+
+/** How often a write re-reads and retries after losing a race without If-Match. */
+const WRITE_ATTEMPTS = 5;
+
+interface CurrentRow {
+  version_id: number;
+  deleted: boolean;
+  content: Resource | null;
+}
+
+interface HistoryRow {
+  seq: string;
+  resource_type: string;
+  id: string;
+  version_id: number;
+  last_updated: Date | string;
+  method: WriteMethod;
+  content: Resource | null;
+}
+
+/** Server-owned meta first, in the order FHIR examples use; the client's meta is kept. */
+function stamp(resource: Resource, id: string, versionId: number, lastUpdated: string): Resource {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  const { resourceType, id: _clientId, meta, ...rest } = resource;
+  return {
+    resourceType,
+    id,
+    meta: { ...meta, versionId: String(versionId), lastUpdated },
+    ...rest,
+  } as Resource;
+}
+
+/**
+ * Writes the next version of one resource: current row and history row in one statement. The
+ * current row moves only from `version - 1`, so of two racing writers exactly one succeeds;
+ * the loser gets false and decides whether to retry or answer 412.
+ */
+async function writeVersion(
+  sql: Sql,
+  type: string,
+  id: string,
+  version: number,
+  method: WriteMethod,
+  resource: Resource | null,
+  lastUpdated: string,
+): Promise<boolean> {
+  const rows = await sql.query(
+    `WITH cur AS (
+       INSERT INTO resource_current AS c (resource_type, id, version_id, last_updated, deleted, content)
+       VALUES ($1, $2, $3, $4, $5, $6::json)
+       ON CONFLICT (resource_type, id) DO UPDATE
+         SET version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated,
+             deleted = EXCLUDED.deleted, content = EXCLUDED.content
+         WHERE c.version_id = EXCLUDED.version_id - 1
+       RETURNING 1
+     )
+     INSERT INTO resource_history (resource_type, id, version_id, last_updated, method, content)
+     SELECT $1, $2, $3, $4, $7, $6::json FROM cur
+     RETURNING 1`,
+    [
+      type,
+      id,
+      version,
+      lastUpdated,
+      resource === null,
+      resource && JSON.stringify(resource),
+      method,
+    ],
+  );
+  return rows.length === 1;
+}
+
+function toVersion(row: HistoryRow): StoredVersion {
+  return {
+    resourceType: row.resource_type,
+    id: row.id,
+    versionId: String(row.version_id),
+    lastUpdated: new Date(row.last_updated).toISOString(),
+    method: row.method,
+    resource: row.content ?? undefined,
+  };
+}
+
+export class PostgresStore implements FhirStore {
+  private readonly secrets = new Map<string, Promise<Buffer>>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly sql: Sql = db,
+    private readonly inTransaction = false,
+    private readonly indexer: ResourceIndexer = noIndexer,
+  ) {}
+
+  private write<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.inTransaction ? work(this.sql) : this.db.transaction(work);
+  }
+
+  private async current(sql: Sql, type: string, id: string): Promise<CurrentRow | undefined> {
+    const rows = await sql.query<CurrentRow>(
+      'SELECT version_id, deleted, content FROM resource_current WHERE resource_type = $1 AND id = $2',
+      [type, id],
+    );
+    return rows[0];
+  }
+
+  private async insertFirst(sql: Sql, resource: Resource, id: string, method: WriteMethod) {
+    const stored = stamp(resource, id, 1, new Date().toISOString());
+    if (
+      !(await writeVersion(
+        sql,
+        resource.resourceType,
+        id,
+        1,
+        method,
+        stored,
+        stored.meta!.lastUpdated!,
+      ))
+    ) {
+      throw new FhirError(409, 'conflict', `${resource.resourceType}/${id} already exists`);
+    }
+    await this.indexer.index(sql, resource.resourceType, id, stored);
+    return stored;
+  }
+
+  create(resource: Resource, _ctx: RequestContext): Promise<Resource> {
+    return this.write((sql) => this.insertFirst(sql, resource, randomUUID(), 'POST'));
+  }
+
+  conditionalCreate(resource: Resource, criteria: Criteria, _ctx: RequestContext) {
+    const type = resource.resourceType;
+    const match = conditionalMatchSql(type, criteria);
+    return this.write(async (sql) => {
+      // Serialise creates with the same criteria, so two racing requests can't both create.
+      await sql.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [match.lockKey]);
+      const found = await sql.query<{ content: Resource }>(match.text, match.params);
+      if (found.length > 1) {
+        throw new FhirError(412, 'duplicate', `If-None-Exist matched more than one ${type}`);
+      }
+      if (found[0]) return { resource: found[0].content, created: false };
+      return {
+        resource: await this.insertFirst(sql, resource, randomUUID(), 'POST'),
+        created: true,
+      };
+    });
+  }
+
+  async read(type: string, id: string, _ctx: RequestContext): Promise<Resource> {
+    const row = await this.current(this.sql, type, id);
+    if (!row) throw notFound(type, id);
+    if (row.deleted || !row.content) throw gone(type, id);
+    return row.content;
+  }
+
+  async vread(type: string, id: string, versionId: string, _ctx: RequestContext) {
+    if (!/^[1-9]\d{0,8}$/.test(versionId)) {
+      throw new FhirError(404, 'not-found', `${type}/${id} has no version ${versionId}`);
+    }
+    const rows = await this.sql.query<{ content: Resource | null }>(
+      `SELECT content FROM resource_history
+       WHERE resource_type = $1 AND id = $2 AND version_id = $3`,
+      [type, id, Number(versionId)],
+    );
+    if (!rows[0])
+      throw new FhirError(404, 'not-found', `${type}/${id} has no version ${versionId}`);
+    if (!rows[0].content) {
+      throw new FhirError(410, 'deleted', `${type}/${id} version ${versionId} is a deletion`);
+    }
+    return rows[0].content;
+  }
+
+  update(resource: Resource, _ctx: RequestContext, ifMatch?: string) {
+    const type = resource.resourceType;
+    const id = resource.id!;
+    return this.write(async (sql) => {
+      for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+        const row = await this.current(sql, type, id);
+        if (ifMatch !== undefined && (!row || String(row.version_id) !== ifMatch)) {
+          throw new FhirError(
+            412,
+            'conflict',
+            row
+              ? `If-Match version ${ifMatch} is not the current version of ${type}/${id}`
+              : `${type}/${id} does not exist, so If-Match can't match`,
+          );
+        }
+        const version = (row?.version_id ?? 0) + 1;
+        const stored = stamp(resource, id, version, new Date().toISOString());
+        const method = 'PUT';
+        if (await writeVersion(sql, type, id, version, method, stored, stored.meta!.lastUpdated!)) {
+          await this.indexer.index(sql, type, id, stored);
+          return { resource: stored, created: !row || row.deleted };
+        }
+        // Another writer moved the version first: with If-Match that is a lost update (412 on
+        // the next pass), without it we simply write on top of theirs.
+      }
+      throw new FhirError(409, 'conflict', `${type}/${id} is being updated concurrently; retry`);
+    });
+  }
+
+  delete(type: string, id: string, _ctx: RequestContext): Promise<void> {
+    return this.write(async (sql) => {
+      for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+        const row = await this.current(sql, type, id);
+        if (!row) throw notFound(type, id);
+        if (row.deleted) return;
+        const version = row.version_id + 1;
+        const now = new Date().toISOString();
+        if (await writeVersion(sql, type, id, version, 'DELETE', null, now)) {
+          await this.indexer.index(sql, type, id, undefined);
+          return;
+        }
+      }
+      throw new FhirError(409, 'conflict', `${type}/${id} is being updated concurrently; retry`);
+    });
+  }
+
+  async history(query: HistoryQuery, _ctx: RequestContext): Promise<HistoryPage> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: string, value: unknown) => {
+      params.push(value);
+      where.push(clause.replace('?', `$${params.length}`));
+    };
+    if (query.type) add('resource_type = ?', query.type);
+    if (query.id) add('id = ?', query.id);
+    if (query.since) add('last_updated >= ?::timestamptz', query.since);
+    const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const totalRows = await this.sql.query<{ total: number }>(
+      `SELECT count(*)::int AS total FROM resource_history ${filter}`,
+      params,
+    );
+    if (query.after) add('seq < ?::bigint', query.after.seq);
+    params.push(query.count + 1);
+    const rows = await this.sql.query<HistoryRow>(
+      `SELECT seq::text AS seq, resource_type, id, version_id, last_updated, method, content
+       FROM resource_history ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY seq DESC LIMIT $${params.length}`,
+      params,
+    );
+    const total = totalRows[0]?.total ?? 0;
+    if (
+      query.type &&
+      query.id &&
+      total === 0 &&
+      !(await this.current(this.sql, query.type, query.id))
+    ) {
+      throw notFound(query.type, query.id);
+    }
+    const page = rows.slice(0, query.count);
+    const last = page[page.length - 1];
+    return {
+      versions: page.map(toVersion),
+      total,
+      next: rows.length > query.count && last ? { seq: last.seq } : undefined,
+    };
+  }
+
+  transaction<T>(work: (tx: FhirStore) => Promise<T>): Promise<T> {
+    if (this.inTransaction) return work(this);
+    return this.db.transaction((sql) => work(new PostgresStore(this.db, sql, true, this.indexer)));
+  }
+
+  sharedSecret(name: string): Promise<Buffer> {
+    let secret = this.secrets.get(name);
+    if (!secret) {
+      secret = (async () => {
+        // Two replicas may race here: DO NOTHING lets the first win and both read the winner.
+        await this.db.query(
+          'INSERT INTO server_secret (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING',
+          [name, randomBytes(32).toString('base64')],
+        );
+        const rows = await this.db.query<{ value: string }>(
+          'SELECT value FROM server_secret WHERE name = $1',
+          [name],
+        );
+        return Buffer.from(rows[0]!.value, 'base64');
+      })();
+      secret.catch(() => this.secrets.delete(name));
+      this.secrets.set(name, secret);
+    }
+    return secret;
+  }
+
+  async ping(): Promise<void> {
+    await this.db.query('SELECT 1');
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}

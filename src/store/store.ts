@@ -1,0 +1,72 @@
+import type { Resource } from 'fhir/r4.js';
+
+/** Who is asking. The access policy joins it with the SMART issue. */
+export interface RequestContext {
+  requestId: string;
+}
+
+export type WriteMethod = 'POST' | 'PUT' | 'DELETE';
+
+/** One version of a resource as history keeps it. `resource` is absent for a deletion. */
+export interface StoredVersion {
+  resourceType: string;
+  id: string;
+  versionId: string;
+  lastUpdated: string;
+  method: WriteMethod;
+  resource: Resource | undefined;
+}
+
+/** Keyset position in a history listing: entries strictly older than `seq`. */
+export interface HistoryCursor {
+  seq: string;
+}
+
+export interface HistoryQuery {
+  /** Absent: the whole system. */
+  type?: string;
+  /** With type: one resource's history. */
+  id?: string;
+  count: number;
+  /** Only versions updated at or after this instant. */
+  since?: string;
+  after?: HistoryCursor;
+}
+
+export interface HistoryPage {
+  versions: StoredVersion[];
+  total: number;
+  next: HistoryCursor | undefined;
+}
+
+/** Conditional-create criteria: until search lands, only `_id` and `identifier`. */
+export type Criteria = URLSearchParams;
+
+export interface FhirStore {
+  create(resource: Resource, ctx: RequestContext): Promise<Resource>;
+  /** If-None-Exist: no match → created; one → that one; more → 412. */
+  conditionalCreate(
+    resource: Resource,
+    criteria: Criteria,
+    ctx: RequestContext,
+  ): Promise<{ resource: Resource; created: boolean }>;
+  /** FhirError 404 when unknown, 410 when deleted. */
+  read(type: string, id: string, ctx: RequestContext): Promise<Resource>;
+  vread(type: string, id: string, versionId: string, ctx: RequestContext): Promise<Resource>;
+  /** Update, or create with the client's id. `ifMatch` is a version id: mismatch → 412. */
+  update(
+    resource: Resource,
+    ctx: RequestContext,
+    ifMatch?: string,
+  ): Promise<{ resource: Resource; created: boolean }>;
+  /** 404 when the resource never existed; a no-op when already deleted. */
+  delete(type: string, id: string, ctx: RequestContext): Promise<void>;
+  history(query: HistoryQuery, ctx: RequestContext): Promise<HistoryPage>;
+  /** Runs `work` against a store whose writes commit or roll back together. */
+  transaction<T>(work: (tx: FhirStore) => Promise<T>): Promise<T>;
+  /** A random secret shared by every replica (signing paging cursors). */
+  sharedSecret(name: string): Promise<Buffer>;
+  /** Throws when the backing database is unreachable. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,118 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { buildApp, type AppParts } from '../src/app.js';
+import { loadConfig, type Config } from '../src/config.js';
+
+type Tap = {
+  teardown(fn: () => unknown): void;
+};
+
+/** A fresh embedded database directory, removed when the test ends. */
+export function tempDataDir(t: Tap): string {
+  const dir = mkdtempSync(join(tmpdir(), 'telefhir-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * A database of this test's own: with DATABASE_URL, a new schema on that server (dropped at
+ * the end), reached through search_path; without, a fresh embedded PGlite directory.
+ */
+export async function isolatedDatabase(t: Tap, forcePglite = false): Promise<Partial<Config>> {
+  const url = process.env.DATABASE_URL;
+  if (!url || forcePglite) return { databaseUrl: undefined, dataDir: tempDataDir(t) };
+  const schema = `t_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  await admin.end();
+  t.teardown(async () => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query(`DROP SCHEMA ${schema} CASCADE`);
+    await client.end();
+  });
+  const options = encodeURIComponent(`-c search_path=${schema}`);
+  return { databaseUrl: `${url}${url.includes('?') ? '&' : '?'}options=${options}` };
+}
+
+export interface Running {
+  app: FastifyInstance;
+  /** The FHIR base, e.g. http://127.0.0.1:PORT/fhir */
+  base: string;
+  config: Config;
+  close(): Promise<void>;
+}
+
+/** Starts a real server on a loopback port; closed when the test ends. */
+export async function startServer(t: Tap, config: Config, parts: AppParts = {}): Promise<Running> {
+  const app = await buildApp(config, parts);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as AddressInfo;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await app.close();
+  };
+  t.teardown(close);
+  // Links are built on FHIR_BASE_URL; point it at the port we actually got.
+  (config as { baseUrl: string }).baseUrl = `http://127.0.0.1:${port}/fhir`;
+  return { app, base: `http://127.0.0.1:${port}/fhir`, config, close };
+}
+
+/** Config for a test: an isolated database, quiet logs, overrides on top. */
+export async function testConfig(t: Tap, overrides: Partial<Config> = {}, forcePglite = false) {
+  const db = await isolatedDatabase(t, forcePglite);
+  return { ...loadConfig({ LOG_LEVEL: 'silent' }), ...db, ...overrides } as Config;
+}
+
+/** A running server on an isolated database. */
+export async function startTestServer(t: Tap, overrides: Partial<Config> = {}) {
+  return startServer(t, await testConfig(t, overrides));
+}
+
+export const FHIR_JSON = 'application/fhir+json';
+
+export async function fhir(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
+  const response = await fetch(`${base}/${path}`, {
+    method,
+    headers: {
+      accept: FHIR_JSON,
+      ...(body !== undefined ? { 'content-type': FHIR_JSON } : {}),
+      ...headers,
+    },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, body: json };
+}
+
+/** Collects every log line the app writes, for assertions about what is (not) logged. */
+export function logCapture() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  return { stream, lines, text: () => lines.join('') };
+}
