@@ -86,7 +86,7 @@ export async function fhir(
   body?: unknown,
   headers: Record<string, string> = {},
 ) {
-  const response = await fetch(`${base}/${path}`, {
+  const response = await fetch(path ? `${base}/${path}` : base, {
     method,
     headers: {
       accept: FHIR_JSON,

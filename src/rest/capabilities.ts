@@ -52,6 +52,6 @@ export function buildCapabilityStatement(baseUrl: string): CapabilityStatement {
 }
 
 export async function capabilityRoutes(app: FastifyInstance) {
-  const statement = buildCapabilityStatement(app.config.baseUrl);
-  app.get('/metadata', async () => statement);
+  let statement: CapabilityStatement | undefined; // immutable once built: built on first ask
+  app.get('/metadata', async () => (statement ??= buildCapabilityStatement(app.config.baseUrl)));
 }

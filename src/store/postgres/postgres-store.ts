@@ -35,7 +35,6 @@ interface HistoryRow {
 
 /** Server-owned meta first, in the order FHIR examples use; the client's meta is kept. */
 function stamp(resource: Resource, id: string, versionId: number, lastUpdated: string): Resource {
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   const { resourceType, id: _clientId, meta, ...rest } = resource;
   return {
     resourceType,

@@ -1,0 +1,79 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import t from 'tap';
+import { projectRoot } from '../../src/paths.js';
+import { tempDataDir } from '../helpers.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** `npm start` exactly as the README says, with the environment given (no DATABASE_URL). */
+function npmStart(env: Record<string, string>) {
+  const { DATABASE_URL: _ignored, ...inherited } = process.env;
+  return spawn('npm', ['start', '--silent'], {
+    cwd: projectRoot,
+    env: { ...inherited, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group, so teardown can stop npm and the server together
+  });
+}
+
+function killGroup(pid: number | undefined) {
+  try {
+    if (pid) process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+t.test(
+  'npm start serves /fhir/metadata from embedded storage and stops cleanly on SIGTERM',
+  async (t) => {
+    const port = await freePort();
+    const child = npmStart({ PORT: String(port), DATA_DIR: tempDataDir(t) });
+    t.teardown(() => killGroup(child.pid));
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const deadline = Date.now() + 90_000;
+    let status = 0;
+    while (Date.now() < deadline && child.exitCode === null) {
+      try {
+        status = (await fetch(`http://127.0.0.1:${port}/fhir/metadata`)).status;
+        if (status === 200) break;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+    t.equal(status, 200, `metadata answered (stderr: ${stderr.slice(0, 300)})`);
+    const created = await fetch(`http://127.0.0.1:${port}/fhir/Patient`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: '{"resourceType":"Patient"}',
+    });
+    t.equal(created.status, 201);
+    const exited = once(child, 'exit');
+    // npm forwards SIGTERM to the server; it drains, closes the store and exits 0.
+    child.kill('SIGTERM');
+    const [code] = await exited;
+    t.equal(code, 0, 'graceful exit');
+  },
+);
+
+t.test('a bad setting stops start-up with a one-line message', async (t) => {
+  const child = npmStart({ PORT: 'eighty' });
+  t.teardown(() => killGroup(child.pid));
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const [code] = await once(child, 'exit');
+  t.not(code, 0);
+  const line = stderr.split('\n').find((l) => l.includes('PORT'));
+  t.match(line, /^telefhir: invalid configuration: PORT must be/);
+});

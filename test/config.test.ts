@@ -1,0 +1,59 @@
+import t from 'tap';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+t.test('defaults give a laptop server on 127.0.0.1:8080 with embedded storage', async (t) => {
+  const config = loadConfig({});
+  t.equal(config.port, 8080);
+  t.equal(config.host, '127.0.0.1');
+  t.equal(config.baseUrl, 'http://127.0.0.1:8080/fhir');
+  t.equal(config.databaseUrl, undefined);
+  t.match(config.dataDir, /\.data$/);
+  t.equal(config.store, 'postgres');
+  t.equal(config.bodyLimit, 8 * 1024 * 1024);
+  t.equal(config.logLevel, 'info');
+});
+
+t.test('environment values are read and normalised', async (t) => {
+  const config = loadConfig({
+    PORT: '9000',
+    HOST: '0.0.0.0',
+    FHIR_BASE_URL: 'https://fhir.example.org/fhir/',
+    DATABASE_URL: 'postgres://u@db:5432/x',
+    DATA_DIR: '/tmp/somewhere',
+    BODY_LIMIT: '1048576',
+    LOG_LEVEL: 'warn',
+  });
+  t.equal(config.port, 9000);
+  t.equal(config.baseUrl, 'https://fhir.example.org/fhir', 'no trailing slash');
+  t.equal(config.databaseUrl, 'postgres://u@db:5432/x');
+  t.equal(config.dataDir, '/tmp/somewhere');
+  t.equal(config.bodyLimit, 1048576);
+  t.equal(config.logLevel, 'warn');
+  t.equal(loadConfig({ HOST: '0.0.0.0' }).baseUrl, 'http://127.0.0.1:8080/fhir');
+});
+
+t.test('a bad value is a ConfigError naming the variable, on one line', async (t) => {
+  const cases: Record<string, string>[] = [
+    { PORT: 'abc' },
+    { PORT: '70000' },
+    { PORT: '80.5' },
+    { FHIR_BASE_URL: 'not a url' },
+    { FHIR_BASE_URL: 'ftp://x/fhir' },
+    { DATABASE_URL: 'mysql://x/y' },
+    { FHIR_STORE: 'mongo' },
+    { BODY_LIMIT: '-1' },
+    { LOG_LEVEL: 'loud' },
+  ];
+  for (const env of cases) {
+    const [name] = Object.keys(env);
+    let error: unknown;
+    try {
+      loadConfig(env);
+    } catch (err) {
+      error = err;
+    }
+    t.type(error, ConfigError, `${name}=${env[name!]} is refused`);
+    t.match((error as Error).message, name!, 'the message names the variable');
+    t.notMatch((error as Error).message, /\n/, 'on one line');
+  }
+});
