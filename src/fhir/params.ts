@@ -1,18 +1,12 @@
 import { FhirError } from './errors.js';
 
-/** A query as Fastify parses it: repeated names become arrays. */
-export type RawQuery = Record<string, string | string[] | undefined>;
-
 /** Parameters every FHIR endpoint understands whatever else it takes. */
 export const GLOBAL_PARAMS = new Set(['_format', '_pretty']);
 
-export function single(query: RawQuery, name: string): string | undefined {
-  const value = query[name];
-  if (Array.isArray(value)) {
-    if (value.length > 1) throw new FhirError(400, 'invalid', `${name} may be given only once`);
-    return value[0];
-  }
-  return value;
+export function single(params: URLSearchParams, name: string): string | undefined {
+  const values = params.getAll(name);
+  if (values.length > 1) throw new FhirError(400, 'invalid', `${name} may be given only once`);
+  return values[0];
 }
 
 /** `_count`: 0 (total only) up to `max`; larger asks are served `max`, as the spec allows. */
@@ -36,9 +30,11 @@ export function parseInstant(name: string, raw: string): string {
 }
 
 /** With `Prefer: handling=strict`, parameters the endpoint doesn't know are refused. */
-export function rejectUnknown(query: RawQuery, known: Set<string>, strict: boolean): void {
+export function rejectUnknown(params: URLSearchParams, known: Set<string>, strict: boolean): void {
   if (!strict) return;
-  const unknown = Object.keys(query).filter((name) => !known.has(name) && !GLOBAL_PARAMS.has(name));
+  const unknown = [...new Set(params.keys())].filter(
+    (name) => !known.has(name) && !GLOBAL_PARAMS.has(name),
+  );
   if (unknown.length) {
     throw new FhirError(400, 'not-supported', `Unknown parameter(s): ${unknown.join(', ')}`);
   }

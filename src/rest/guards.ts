@@ -1,8 +1,6 @@
 import type { Resource } from 'fhir/r4.js';
-import type { FastifyRequest } from 'fastify';
 import { FhirError } from '../fhir/errors.js';
 import { ID_PATTERN, RESOURCE_TYPES, type Interaction } from '../fhir/resource-types.js';
-import type { RequestContext } from '../store/store.js';
 
 /** Unknown type → 404; a type that doesn't allow the interaction → 405. */
 export function requireInteraction(type: string, interaction: Interaction): void {
@@ -32,8 +30,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * The request body as a resource of `type`. The full R4 and profile validation runs later;
  * this is what must hold before anything else can even look at the body.
  */
-export function resourceBody(request: FastifyRequest, type: string): Resource {
-  const body = request.body;
+export function resourceBody(body: unknown, type: string): Resource {
   if (body === undefined) throw new FhirError(400, 'required', 'A resource body is required');
   if (!isObject(body)) throw new FhirError(400, 'structure', 'The body must be a JSON object');
   if (body.resourceType !== type) {
@@ -48,8 +45,4 @@ export function resourceBody(request: FastifyRequest, type: string): Resource {
     throw new FhirError(400, 'structure', 'meta must be an object', `${type}.meta`);
   }
   return body as unknown as Resource;
-}
-
-export function contextOf(request: FastifyRequest): RequestContext {
-  return { requestId: request.id };
 }

@@ -1,41 +1,47 @@
-import type { Resource } from 'fhir/r4.js';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { informational } from '../fhir/outcome.js';
 import { parsePrefer } from '../fhir/prefer.js';
+import type { Exchange, InteractionResult } from './interactions/types.js';
+import type { RequestContext } from '../store/store.js';
 
-export const etag = (versionId: string) => `W/"${versionId}"`;
-
-/** Version-aware headers of one stored resource. */
-export function versionHeaders(reply: FastifyReply, resource: Resource) {
-  const meta = resource.meta ?? {};
-  if (meta.versionId) reply.header('etag', etag(meta.versionId));
-  if (meta.lastUpdated) reply.header('last-modified', new Date(meta.lastUpdated).toUTCString());
+export function contextOf(request: FastifyRequest): RequestContext {
+  return { requestId: request.id };
 }
 
-export function versionUrl(baseUrl: string, resource: Resource): string {
-  return `${baseUrl}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`;
+export function exchangeOf(app: FastifyInstance, request: FastifyRequest): Exchange {
+  return {
+    store: app.store,
+    ctx: contextOf(request),
+    baseUrl: app.config.baseUrl,
+    strict: parsePrefer(request.headers.prefer).strict,
+  };
+}
+
+/** The query string as FHIR reads it: ordered, repeatable name=value pairs. */
+export function queryOf(request: FastifyRequest): URLSearchParams {
+  const at = request.url.indexOf('?');
+  return new URLSearchParams(at < 0 ? '' : request.url.slice(at + 1));
 }
 
 /**
- * Answers a write with the body `Prefer: return=` asks for: the resource (default), nothing,
- * or an OperationOutcome saying what happened.
+ * Writes an interaction's result as HTTP. Writes honour `Prefer: return=`: the resource
+ * (default), nothing, or an OperationOutcome saying what happened.
  */
-export function sendWritten(
+export function sendResult(
   request: FastifyRequest,
   reply: FastifyReply,
-  status: number,
-  resource: Resource,
-  summary: string,
+  result: InteractionResult,
+  write = false,
 ) {
-  versionHeaders(reply, resource);
-  if (status === 201) reply.header('location', versionUrl(request.server.config.baseUrl, resource));
-  reply.code(status);
-  switch (parsePrefer(request.headers.prefer).return) {
-    case 'minimal':
-      return reply.removeHeader('content-type').send();
-    case 'OperationOutcome':
-      return reply.send(informational(summary));
-    default:
-      return reply.send(resource);
+  if (result.etag) reply.header('etag', result.etag);
+  if (result.lastModified) {
+    reply.header('last-modified', new Date(result.lastModified).toUTCString());
   }
+  if (result.location) reply.header('location', result.location);
+  reply.code(result.status);
+  const preference = write ? parsePrefer(request.headers.prefer).return : 'representation';
+  if (!result.resource || preference === 'minimal')
+    return reply.removeHeader('content-type').send();
+  if (preference === 'OperationOutcome') return reply.send(informational(result.summary ?? 'Done'));
+  return reply.send(result.resource);
 }

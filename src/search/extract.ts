@@ -11,6 +11,8 @@ export interface StringRow {
   code: string;
   /** Normalised: lowercase, accents stripped, whitespace collapsed (see normaliseString). */
   value: string;
+  /** As written, for `:exact`. */
+  exact: string;
 }
 export interface TokenRow {
   code: string;
@@ -175,7 +177,9 @@ function addValue(out: IndexValues, def: SearchParamDef, value: Value, baseUrl?:
   const { code } = def;
   switch (def.type) {
     case 'string':
-      for (const text of stringsOf(value)) out.strings.push({ code, value: text });
+      for (const exact of stringsOf(value)) {
+        out.strings.push({ code, value: normaliseString(exact), exact });
+      }
       break;
     case 'token':
       for (const token of tokensOf(value)) out.tokens.push({ code, ...token });
@@ -215,10 +219,7 @@ function stringsOf({ type, data }: Value): string[] {
       ...['city', 'district', 'state', 'postalCode', 'country', 'text'].map((k) => field(data, k)),
     ];
   } else return [];
-  return parts.flatMap((part) => {
-    const text = typeof part === 'string' ? normaliseString(part) : '';
-    return text ? [text] : [];
-  });
+  return parts.flatMap((part) => (typeof part === 'string' && normaliseString(part) ? [part] : []));
 }
 
 type Token = Omit<TokenRow, 'code'>;

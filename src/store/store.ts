@@ -43,7 +43,8 @@ export interface HistoryPage {
 export type Criteria = URLSearchParams;
 
 export interface FhirStore {
-  create(resource: Resource, ctx: RequestContext): Promise<Resource>;
+  /** `id`: an id the server chose beforehand (transaction bundles resolving urn:uuid). */
+  create(resource: Resource, ctx: RequestContext, id?: string): Promise<Resource>;
   /** If-None-Exist: no match → created; one → that one; more → 412. */
   conditionalCreate(
     resource: Resource,

@@ -136,8 +136,8 @@ export class PostgresStore implements FhirStore {
     return stored;
   }
 
-  create(resource: Resource, _ctx: RequestContext): Promise<Resource> {
-    return this.write((sql) => this.insertFirst(sql, resource, randomUUID(), 'POST'));
+  create(resource: Resource, _ctx: RequestContext, id: string = randomUUID()): Promise<Resource> {
+    return this.write((sql) => this.insertFirst(sql, resource, id, 'POST'));
   }
 
   conditionalCreate(resource: Resource, criteria: Criteria, _ctx: RequestContext) {

@@ -1,0 +1,31 @@
+import { requireId, requireInteraction } from '../guards.js';
+import { etag, resourceResult, type Exchange, type InteractionResult } from './types.js';
+
+/** read; a matching If-None-Match is 304. */
+export async function readResource(
+  ex: Exchange,
+  type: string,
+  id: string,
+  ifNoneMatch?: string,
+): Promise<InteractionResult> {
+  requireInteraction(type, 'read');
+  requireId(id);
+  const resource = await ex.store.read(type, id, ex.ctx);
+  const result = resourceResult(200, resource, ex.baseUrl);
+  const current = resource.meta?.versionId && etag(resource.meta.versionId);
+  if (current && ifNoneMatch?.split(',').some((tag) => tag.trim() === current)) {
+    return { ...result, status: 304, resource: undefined };
+  }
+  return result;
+}
+
+export async function vreadResource(
+  ex: Exchange,
+  type: string,
+  id: string,
+  versionId: string,
+): Promise<InteractionResult> {
+  requireInteraction(type, 'vread');
+  requireId(id);
+  return resourceResult(200, await ex.store.vread(type, id, versionId, ex.ctx), ex.baseUrl);
+}

@@ -1,0 +1,49 @@
+import type { Resource } from 'fhir/r4.js';
+import type { FhirStore, RequestContext } from '../../store/store.js';
+
+/**
+ * What an interaction needs, whether it arrives as an HTTP request or as a Bundle entry: the
+ * store (inside a transaction, for transaction bundles), who asks, and the public base URL.
+ */
+export interface Exchange {
+  store: FhirStore;
+  ctx: RequestContext;
+  baseUrl: string;
+  /** `Prefer: handling=strict`: refuse unknown parameters instead of ignoring them. */
+  strict: boolean;
+}
+
+/** The outcome of one interaction, before it becomes an HTTP response or a Bundle entry. */
+export interface InteractionResult {
+  status: number;
+  resource?: Resource;
+  /** Absolute URL of the version written, on creates. */
+  location?: string;
+  etag?: string;
+  lastModified?: string;
+  /** What happened, for `Prefer: return=OperationOutcome` and batch entries. */
+  summary?: string;
+}
+
+export const etag = (versionId: string) => `W/"${versionId}"`;
+
+/** The result of reading or writing one stored resource, with its version headers. */
+export function resourceResult(
+  status: number,
+  resource: Resource,
+  baseUrl: string,
+  summary?: string,
+): InteractionResult {
+  const meta = resource.meta ?? {};
+  return {
+    status,
+    resource,
+    etag: meta.versionId ? etag(meta.versionId) : undefined,
+    lastModified: meta.lastUpdated,
+    location:
+      status === 201
+        ? `${baseUrl}/${resource.resourceType}/${resource.id}/_history/${meta.versionId}`
+        : undefined,
+    summary,
+  };
+}

@@ -1,0 +1,85 @@
+import type { Resource } from 'fhir/r4.js';
+import { FhirError } from '../../fhir/errors.js';
+import { requireId, requireInteraction, resourceBody } from '../guards.js';
+import { resourceResult, type Exchange, type InteractionResult } from './types.js';
+
+/** `If-None-Exist: identifier=...` (a leading `Type?` is tolerated). */
+export function criteriaOf(header: string): URLSearchParams {
+  return new URLSearchParams(header.includes('?') ? header.slice(header.indexOf('?') + 1) : header);
+}
+
+/** `W/"3"`, `"3"` or `3` → `3`; anything else can't match any version: 412. */
+export function ifMatchVersion(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const match = /^\s*(?:W\/)?"?([1-9]\d{0,8})"?\s*$/.exec(header);
+  if (!match) throw new FhirError(412, 'conflict', 'If-Match must name a version, like W/"3"');
+  return match[1];
+}
+
+export async function createResource(
+  ex: Exchange,
+  type: string,
+  body: unknown,
+  ifNoneExist?: string,
+): Promise<InteractionResult> {
+  requireInteraction(type, 'create');
+  const resource = resourceBody(body, type);
+  if (ifNoneExist !== undefined) {
+    const result = await ex.store.conditionalCreate(resource, criteriaOf(ifNoneExist), ex.ctx);
+    const path = `${type}/${result.resource.id}`;
+    return result.created
+      ? resourceResult(201, result.resource, ex.baseUrl, `Created ${path}`)
+      : resourceResult(200, result.resource, ex.baseUrl, `${path} already exists`);
+  }
+  const created = await ex.store.create(resource, ex.ctx);
+  return resourceResult(201, created, ex.baseUrl, `Created ${type}/${created.id}`);
+}
+
+/** The body of an update: a resource of `type` whose id is the URL's. */
+export function updateBody(type: string, id: string, body: unknown): Resource {
+  const resource = resourceBody(body, type);
+  if (resource.id === undefined) {
+    throw new FhirError(400, 'required', `The body must carry id "${id}"`, `${type}.id`);
+  }
+  if (resource.id !== id) {
+    throw new FhirError(
+      400,
+      'invalid',
+      `Body id "${resource.id}" does not match URL id "${id}"`,
+      `${type}.id`,
+    );
+  }
+  return resource;
+}
+
+export async function updateResource(
+  ex: Exchange,
+  type: string,
+  id: string,
+  body: unknown,
+  ifMatch?: string,
+): Promise<InteractionResult> {
+  requireInteraction(type, 'update');
+  requireId(id);
+  const resource = updateBody(type, id, body);
+  const result = await ex.store.update(resource, ex.ctx, ifMatchVersion(ifMatch));
+  const verb = result.created ? 'Created' : 'Updated';
+  return resourceResult(
+    result.created ? 201 : 200,
+    result.resource,
+    ex.baseUrl,
+    `${verb} ${type}/${id}`,
+  );
+}
+
+/** 204; deleting again is a no-op (204); deleting what never existed is 404. */
+export async function deleteResource(
+  ex: Exchange,
+  type: string,
+  id: string,
+): Promise<InteractionResult> {
+  requireInteraction(type, 'delete');
+  requireId(id);
+  await ex.store.delete(type, id, ex.ctx);
+  return { status: 204, summary: `Deleted ${type}/${id}` };
+}

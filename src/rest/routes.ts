@@ -1,0 +1,80 @@
+import type { FastifyInstance } from 'fastify';
+import { history } from './interactions/history.js';
+import { readResource, vreadResource } from './interactions/read.js';
+import { createResource, deleteResource, updateResource } from './interactions/write.js';
+import { exchangeOf, queryOf, sendResult } from './respond.js';
+
+type Header = string | undefined;
+const header = (value: string | string[] | undefined): Header =>
+  Array.isArray(value) ? value.join(',') : value;
+
+/** The HTTP face of the instance and type interactions: parse, call, send. */
+export async function interactionRoutes(app: FastifyInstance) {
+  app.get<{ Params: { type: string; id: string } }>('/:type/:id', async (request, reply) => {
+    const { type, id } = request.params;
+    const ifNoneMatch = header(request.headers['if-none-match']);
+    return sendResult(
+      request,
+      reply,
+      await readResource(exchangeOf(app, request), type, id, ifNoneMatch),
+    );
+  });
+
+  app.get<{ Params: { type: string; id: string; vid: string } }>(
+    '/:type/:id/_history/:vid',
+    async (request, reply) => {
+      const { type, id, vid } = request.params;
+      return sendResult(
+        request,
+        reply,
+        await vreadResource(exchangeOf(app, request), type, id, vid),
+      );
+    },
+  );
+
+  app.post<{ Params: { type: string } }>('/:type', async (request, reply) => {
+    const ifNoneExist = header(request.headers['if-none-exist']);
+    const ex = exchangeOf(app, request);
+    const result = await createResource(ex, request.params.type, request.body, ifNoneExist);
+    return sendResult(request, reply, result, true);
+  });
+
+  app.put<{ Params: { type: string; id: string } }>('/:type/:id', async (request, reply) => {
+    const { type, id } = request.params;
+    const ifMatch = header(request.headers['if-match']);
+    const ex = exchangeOf(app, request);
+    return sendResult(
+      request,
+      reply,
+      await updateResource(ex, type, id, request.body, ifMatch),
+      true,
+    );
+  });
+
+  app.delete<{ Params: { type: string; id: string } }>('/:type/:id', async (request, reply) => {
+    const { type, id } = request.params;
+    return sendResult(request, reply, await deleteResource(exchangeOf(app, request), type, id));
+  });
+
+  app.get('/_history', async (request, reply) =>
+    sendResult(request, reply, await history(exchangeOf(app, request), {}, queryOf(request))),
+  );
+
+  app.get<{ Params: { type: string } }>('/:type/_history', async (request, reply) => {
+    const { type } = request.params;
+    return sendResult(
+      request,
+      reply,
+      await history(exchangeOf(app, request), { type }, queryOf(request)),
+    );
+  });
+
+  app.get<{ Params: { type: string; id: string } }>(
+    '/:type/:id/_history',
+    async (request, reply) => {
+      const { type, id } = request.params;
+      const ex = exchangeOf(app, request);
+      return sendResult(request, reply, await history(ex, { type, id }, queryOf(request)));
+    },
+  );
+}
