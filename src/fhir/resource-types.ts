@@ -1,8 +1,21 @@
 /** The REST interactions of R4's CapabilityStatement (TypeRestfulInteraction) that we serve. */
 export type Interaction =
-  'read' | 'vread' | 'update' | 'delete' | 'history-instance' | 'history-type' | 'create';
+  | 'read'
+  | 'vread'
+  | 'update'
+  | 'delete'
+  | 'history-instance'
+  | 'history-type'
+  | 'create'
+  | 'search-type';
 
-const READ: readonly Interaction[] = ['read', 'vread', 'history-instance', 'history-type'];
+const READ: readonly Interaction[] = [
+  'read',
+  'vread',
+  'history-instance',
+  'history-type',
+  'search-type',
+];
 const READ_WRITE: readonly Interaction[] = [...READ, 'create', 'update', 'delete'];
 
 /**

@@ -4,6 +4,11 @@ import sjson from 'secure-json-parse';
 import { FhirError } from '../fhir/errors.js';
 import { FHIR_JSON } from './error-handler.js';
 
+/** A form-encoded body, kept apart from JSON values so no route mistakes it for one. */
+export class FormBody {
+  constructor(readonly text: string) {}
+}
+
 /** The JSON media types a FHIR R4 client may send (the last is the DSTU2-era spelling). */
 export const JSON_MEDIA_TYPES = [
   'application/fhir+json',
@@ -84,6 +89,13 @@ export const contentNegotiation = fp(async (app: FastifyInstance) => {
       );
     }
   });
+
+  // Only POST [type]/_search reads a form; anywhere else a string body is refused as 415.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, body, done) => done(null, new FormBody(body as string)),
+  );
 
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/fhir')) return;

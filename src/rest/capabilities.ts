@@ -6,15 +6,25 @@ import type {
 } from 'fhir/r4.js';
 import type { FastifyInstance } from 'fastify';
 import { RESOURCE_TYPES } from '../fhir/resource-types.js';
+import { searchParamsFor } from '../search/registry.js';
 import { fromRoot } from '../paths.js';
 
 function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(fromRoot(file), 'utf8')) as T;
 }
 
+const referenceParams = (type: string) =>
+  [...searchParamsFor(type).values()].filter((param) => param.type === 'reference');
+
 function resourceCapability(type: string): CapabilityStatementRestResource {
   const interactions = RESOURCE_TYPES.get(type) ?? [];
   const writes = interactions.includes('update');
+  const params = [...searchParamsFor(type).values()].sort((a, b) => a.code.localeCompare(b.code));
+  const revIncludes = [...RESOURCE_TYPES.keys()].flatMap((source) =>
+    referenceParams(source)
+      .filter((param) => param.targets.length === 0 || param.targets.includes(type))
+      .map((param) => `${source}:${param.code}`),
+  );
   return {
     type,
     profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
@@ -24,8 +34,16 @@ function resourceCapability(type: string): CapabilityStatementRestResource {
     updateCreate: writes,
     conditionalCreate: interactions.includes('create'),
     conditionalRead: 'not-match',
-    conditionalUpdate: false,
-    conditionalDelete: 'not-supported',
+    conditionalUpdate: writes,
+    conditionalDelete: writes ? 'single' : 'not-supported',
+    searchInclude: ['*', ...referenceParams(type).map((param) => `${type}:${param.code}`)],
+    searchRevInclude: revIncludes.sort(),
+    searchParam: params.map((param) => ({
+      name: param.code,
+      definition: param.url,
+      type: param.type,
+      documentation: param.description,
+    })),
   };
 }
 

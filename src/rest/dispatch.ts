@@ -2,7 +2,14 @@ import { FhirError } from '../fhir/errors.js';
 import { history } from './interactions/history.js';
 import { readResource, vreadResource } from './interactions/read.js';
 import type { Exchange, InteractionResult } from './interactions/types.js';
-import { createResource, deleteResource, updateResource } from './interactions/write.js';
+import { searchType } from './interactions/search.js';
+import {
+  conditionalDelete,
+  conditionalUpdate,
+  createResource,
+  deleteResource,
+  updateResource,
+} from './interactions/write.js';
 
 /** One request as a Bundle entry carries it (Bundle.entry.request + resource). */
 export interface EntryRequest {
@@ -60,8 +67,12 @@ export async function dispatch(ex: Exchange, request: EntryRequest): Promise<Int
       return vid ? vreadResource(ex, type, id, vid) : history(ex, { type, id }, params);
     }
     if (id && !op) return readResource(ex, type, id, request.ifNoneMatch);
+    if (!id && type !== '_history') return searchType(ex, type, params);
     throw unsupported();
   }
+  if (method === 'POST' && id === '_search' && !op) return searchType(ex, type, params);
+  if (method === 'PUT' && !id) return conditionalUpdate(ex, type, params, request.body);
+  if (method === 'DELETE' && !id) return conditionalDelete(ex, type, params);
   if (method === 'POST' && !id) return createResource(ex, type, request.body, request.ifNoneExist);
   if (method === 'PUT' && id && !op) {
     return updateResource(ex, type, id, request.body, request.ifMatch);

@@ -1,5 +1,6 @@
 import type { Resource } from 'fhir/r4.js';
 import { FhirError } from '../fhir/errors.js';
+import { FormBody } from '../http/content-negotiation.js';
 import { ID_PATTERN, RESOURCE_TYPES, type Interaction } from '../fhir/resource-types.js';
 
 /** Unknown type → 404; a type that doesn't allow the interaction → 405. */
@@ -32,6 +33,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
  */
 export function resourceBody(body: unknown, type: string): Resource {
   if (body === undefined) throw new FhirError(400, 'required', 'A resource body is required');
+  if (body instanceof FormBody) {
+    throw new FhirError(415, 'not-supported', 'A resource body must be application/fhir+json');
+  }
   if (!isObject(body)) throw new FhirError(400, 'structure', 'The body must be a JSON object');
   if (body.resourceType !== type) {
     throw new FhirError(

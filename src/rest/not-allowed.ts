@@ -16,6 +16,6 @@ export async function notAllowedRoutes(app: FastifyInstance) {
       allow,
     });
   };
-  app.route({ method: ['PUT', 'DELETE', 'PATCH', 'GET'], url: '/:type', handler: refuse('POST') });
+  app.route({ method: ['PATCH'], url: '/:type', handler: refuse('GET, POST, PUT, DELETE') });
   app.route({ method: ['POST', 'PATCH'], url: '/:type/:id', handler: refuse('GET, PUT, DELETE') });
 }

@@ -1,7 +1,16 @@
 import type { FastifyInstance } from 'fastify';
+import { FhirError } from '../fhir/errors.js';
+import { FormBody } from '../http/content-negotiation.js';
 import { history } from './interactions/history.js';
 import { readResource, vreadResource } from './interactions/read.js';
-import { createResource, deleteResource, updateResource } from './interactions/write.js';
+import { searchType } from './interactions/search.js';
+import {
+  conditionalDelete,
+  conditionalUpdate,
+  createResource,
+  deleteResource,
+  updateResource,
+} from './interactions/write.js';
 import { exchangeOf, queryOf, sendResult } from './respond.js';
 
 type Header = string | undefined;
@@ -55,6 +64,44 @@ export async function interactionRoutes(app: FastifyInstance) {
     const { type, id } = request.params;
     return sendResult(request, reply, await deleteResource(exchangeOf(app, request), type, id));
   });
+
+  app.get<{ Params: { type: string } }>('/:type', async (request, reply) =>
+    sendResult(
+      request,
+      reply,
+      await searchType(exchangeOf(app, request), request.params.type, queryOf(request)),
+    ),
+  );
+
+  // POST _search: parameters from the form body and the URL together, same answer as GET.
+  app.post<{ Params: { type: string } }>('/:type/_search', async (request, reply) => {
+    const params = queryOf(request);
+    if (request.body instanceof FormBody) {
+      for (const [name, value] of new URLSearchParams(request.body.text))
+        params.append(name, value);
+    } else if (request.body !== undefined) {
+      throw new FhirError(415, 'not-supported', '_search takes application/x-www-form-urlencoded');
+    }
+    return sendResult(
+      request,
+      reply,
+      await searchType(exchangeOf(app, request), request.params.type, params),
+    );
+  });
+
+  app.put<{ Params: { type: string } }>('/:type', async (request, reply) => {
+    const ex = exchangeOf(app, request);
+    const result = await conditionalUpdate(ex, request.params.type, queryOf(request), request.body);
+    return sendResult(request, reply, result, true);
+  });
+
+  app.delete<{ Params: { type: string } }>('/:type', async (request, reply) =>
+    sendResult(
+      request,
+      reply,
+      await conditionalDelete(exchangeOf(app, request), request.params.type, queryOf(request)),
+    ),
+  );
 
   app.get('/_history', async (request, reply) =>
     sendResult(request, reply, await history(exchangeOf(app, request), {}, queryOf(request))),

@@ -1,4 +1,5 @@
 import type { Resource } from 'fhir/r4.js';
+import type { PagePosition, SearchQuery } from '../search/query.js';
 
 /** Who is asking. The access policy joins it with the SMART issue. */
 export interface RequestContext {
@@ -39,8 +40,15 @@ export interface HistoryPage {
   next: HistoryCursor | undefined;
 }
 
-/** Conditional-create criteria: until search lands, only `_id` and `identifier`. */
-export type Criteria = URLSearchParams;
+export interface SearchResult {
+  matches: Resource[];
+  /** Reached by _include/_revinclude, not matches themselves. */
+  included: Resource[];
+  /** Undefined with `_total=none`. */
+  total: number | undefined;
+  next: PagePosition | undefined;
+  previous: PagePosition | undefined;
+}
 
 export interface FhirStore {
   /** `id`: an id the server chose beforehand (transaction bundles resolving urn:uuid). */
@@ -48,9 +56,18 @@ export interface FhirStore {
   /** If-None-Exist: no match → created; one → that one; more → 412. */
   conditionalCreate(
     resource: Resource,
-    criteria: Criteria,
+    criteria: SearchQuery,
     ctx: RequestContext,
   ): Promise<{ resource: Resource; created: boolean }>;
+  /** Conditional update: no match → create; one → update it; more → 412. */
+  conditionalUpdate(
+    resource: Resource,
+    criteria: SearchQuery,
+    ctx: RequestContext,
+  ): Promise<{ resource: Resource; created: boolean }>;
+  /** Conditional delete: no match → 404; one → deleted; more → 412. */
+  conditionalDelete(criteria: SearchQuery, ctx: RequestContext): Promise<string>;
+  search(query: SearchQuery, ctx: RequestContext, position?: PagePosition): Promise<SearchResult>;
   /** FhirError 404 when unknown, 410 when deleted. */
   read(type: string, id: string, ctx: RequestContext): Promise<Resource>;
   vread(type: string, id: string, versionId: string, ctx: RequestContext): Promise<Resource>;

@@ -43,10 +43,11 @@ t.test('metadata lists each type with exactly the interactions its routes serve'
     'history-instance',
     'history-type',
     'read',
+    'search-type',
     'update',
     'vread',
   ]);
-  t.same(codes('AuditEvent'), ['history-instance', 'history-type', 'read', 'vread']);
+  t.same(codes('AuditEvent'), ['history-instance', 'history-type', 'read', 'search-type', 'vread']);
   t.equal(byType.get('AuditEvent')!.updateCreate, false);
   // What the statement promises must be true: AuditEvent create really is refused.
   t.equal((await fhir(base, 'POST', 'AuditEvent', { resourceType: 'AuditEvent' })).status, 405);

@@ -159,15 +159,18 @@ t.test('concurrent conditional creates with the same criteria create exactly one
   t.equal((await fhir(base, 'GET', 'Patient/_history')).body.total, 1);
 });
 
-t.test('If-None-Exist with unsupported or empty criteria is 400 and creates nothing', async (t) => {
-  const { base } = await startTestServer(t);
-  for (const criteria of ['name=smith', '', 'identifier=']) {
-    const res = await fhir(base, 'POST', 'Patient', withMrn('D4'), { 'if-none-exist': criteria });
-    t.equal(res.status, 400, `criteria "${criteria}"`);
-    t.equal(res.body.resourceType, 'OperationOutcome');
-  }
-  t.equal((await fhir(base, 'GET', 'Patient/_history')).body.total, 0);
-});
+t.test(
+  'If-None-Exist with unknown, malformed or empty criteria is 400 and creates nothing',
+  async (t) => {
+    const { base } = await startTestServer(t);
+    for (const criteria of ['foo=bar', '', 'identifier=', 'birthdate=yesterday', '_count=1']) {
+      const res = await fhir(base, 'POST', 'Patient', withMrn('D4'), { 'if-none-exist': criteria });
+      t.equal(res.status, 400, `criteria "${criteria}"`);
+      t.equal(res.body.resourceType, 'OperationOutcome');
+    }
+    t.equal((await fhir(base, 'GET', 'Patient/_history')).body.total, 0);
+  },
+);
 
 t.test('Prefer: return=minimal, representation and OperationOutcome', async (t) => {
   const { base } = await startTestServer(t);

@@ -180,7 +180,7 @@ t.test('methods a URL does not serve are 405 with Allow', async (t) => {
   t.equal(patch.status, 405);
   t.equal(patch.headers.get('allow'), 'GET, PUT, DELETE');
   t.equal((await fhir(base, 'POST', 'Patient/1', { resourceType: 'Patient' })).status, 405);
-  t.equal((await fhir(base, 'DELETE', 'Patient')).status, 405);
+  t.equal((await fhir(base, 'PATCH', 'Patient', { resourceType: 'Patient' })).status, 405);
 });
 
 t.test('every supported type supports the full CRUD cycle', async (t) => {

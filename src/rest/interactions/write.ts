@@ -1,6 +1,7 @@
 import type { Resource } from 'fhir/r4.js';
 import { FhirError } from '../../fhir/errors.js';
 import { requireId, requireInteraction, resourceBody } from '../guards.js';
+import { criteriaQuery } from './search.js';
 import { resourceResult, type Exchange, type InteractionResult } from './types.js';
 
 /** `If-None-Exist: identifier=...` (a leading `Type?` is tolerated). */
@@ -25,7 +26,8 @@ export async function createResource(
   requireInteraction(type, 'create');
   const resource = resourceBody(body, type);
   if (ifNoneExist !== undefined) {
-    const result = await ex.store.conditionalCreate(resource, criteriaOf(ifNoneExist), ex.ctx);
+    const criteria = criteriaQuery(ex, type, criteriaOf(ifNoneExist));
+    const result = await ex.store.conditionalCreate(resource, criteria, ex.ctx);
     const path = `${type}/${result.resource.id}`;
     return result.created
       ? resourceResult(201, result.resource, ex.baseUrl, `Created ${path}`)
@@ -81,5 +83,37 @@ export async function deleteResource(
   requireInteraction(type, 'delete');
   requireId(id);
   await ex.store.delete(type, id, ex.ctx);
+  return { status: 204, summary: `Deleted ${type}/${id}` };
+}
+
+/** PUT [type]?criteria: no match creates, one match is updated, more is 412. */
+export async function conditionalUpdate(
+  ex: Exchange,
+  type: string,
+  params: URLSearchParams,
+  body: unknown,
+): Promise<InteractionResult> {
+  requireInteraction(type, 'update');
+  const resource = resourceBody(body, type);
+  if (resource.id !== undefined) requireId(resource.id);
+  const result = await ex.store.conditionalUpdate(
+    resource,
+    criteriaQuery(ex, type, params),
+    ex.ctx,
+  );
+  const path = `${type}/${result.resource.id}`;
+  return result.created
+    ? resourceResult(201, result.resource, ex.baseUrl, `Created ${path}`)
+    : resourceResult(200, result.resource, ex.baseUrl, `Updated ${path}`);
+}
+
+/** DELETE [type]?criteria: exactly one match is deleted; none is 404, more is 412. */
+export async function conditionalDelete(
+  ex: Exchange,
+  type: string,
+  params: URLSearchParams,
+): Promise<InteractionResult> {
+  requireInteraction(type, 'delete');
+  const id = await ex.store.conditionalDelete(criteriaQuery(ex, type, params), ex.ctx);
   return { status: 204, summary: `Deleted ${type}/${id}` };
 }

@@ -2,6 +2,7 @@ import type { Config } from '../../config.js';
 import { openDatabase } from './database.js';
 import { migrate } from './migrate.js';
 import { PostgresStore } from './postgres-store.js';
+import { searchIndexer } from './search-indexer.js';
 
 /** A migrated Postgres store: the server given by DATABASE_URL, or PGlite in DATA_DIR. */
 export async function openPostgresStore(config: Config): Promise<PostgresStore> {
@@ -12,5 +13,5 @@ export async function openPostgresStore(config: Config): Promise<PostgresStore> 
     await db.close();
     throw err;
   }
-  return new PostgresStore(db);
+  return new PostgresStore(db, db, false, searchIndexer(config.baseUrl));
 }

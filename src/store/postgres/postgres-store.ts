@@ -1,18 +1,19 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Resource } from 'fhir/r4.js';
 import { FhirError, gone, notFound } from '../../fhir/errors.js';
+import type { PagePosition, SearchQuery } from '../../search/query.js';
 import type {
-  Criteria,
   FhirStore,
   HistoryPage,
   HistoryQuery,
   RequestContext,
+  SearchResult,
   StoredVersion,
   WriteMethod,
 } from '../store.js';
-import { conditionalMatchSql } from './conditional.js';
 import type { Database, Sql } from './database.js';
 import { noIndexer, type ResourceIndexer } from './indexer.js';
+import { findMatches, runSearch } from './search.js';
 
 /** How often a write re-reads and retries after losing a race without If-Match. */
 const WRITE_ATTEMPTS = 5;
@@ -140,22 +141,67 @@ export class PostgresStore implements FhirStore {
     return this.write((sql) => this.insertFirst(sql, resource, id, 'POST'));
   }
 
-  conditionalCreate(resource: Resource, criteria: Criteria, _ctx: RequestContext) {
-    const type = resource.resourceType;
-    const match = conditionalMatchSql(type, criteria);
+  /**
+   * Finds the current matches of conditional criteria (at most two: enough to tell none, one
+   * and many) under an advisory lock on the criteria, so two racing conditional writes with
+   * the same criteria run one after the other instead of both seeing no match.
+   */
+  private async lockedMatches(sql: Sql, criteria: SearchQuery): Promise<Resource[]> {
+    const key = `${criteria.type}?${criteria.applied
+      .map(([k, v]) => `${k}=${v}`)
+      .sort()
+      .join('&')}`;
+    await sql.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
+    const found = await findMatches(sql, criteria, 2);
+    if (found.length > 1) {
+      throw new FhirError(412, 'duplicate', `The criteria match more than one ${criteria.type}`);
+    }
+    return found;
+  }
+
+  conditionalCreate(resource: Resource, criteria: SearchQuery, _ctx: RequestContext) {
     return this.write(async (sql) => {
-      // Serialise creates with the same criteria, so two racing requests can't both create.
-      await sql.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [match.lockKey]);
-      const found = await sql.query<{ content: Resource }>(match.text, match.params);
-      if (found.length > 1) {
-        throw new FhirError(412, 'duplicate', `If-None-Exist matched more than one ${type}`);
-      }
-      if (found[0]) return { resource: found[0].content, created: false };
+      const [existing] = await this.lockedMatches(sql, criteria);
+      if (existing) return { resource: existing, created: false };
       return {
         resource: await this.insertFirst(sql, resource, randomUUID(), 'POST'),
         created: true,
       };
     });
+  }
+
+  conditionalUpdate(resource: Resource, criteria: SearchQuery, _ctx: RequestContext) {
+    return this.write(async (sql) => {
+      const [existing] = await this.lockedMatches(sql, criteria);
+      if (existing && resource.id !== undefined && resource.id !== existing.id) {
+        throw new FhirError(
+          400,
+          'invalid',
+          `The criteria match ${existing.resourceType}/${existing.id}, not the body's id ${resource.id}`,
+        );
+      }
+      if (!existing && resource.id === undefined) {
+        return {
+          resource: await this.insertFirst(sql, resource, randomUUID(), 'POST'),
+          created: true,
+        };
+      }
+      return this.updateIn(sql, { ...resource, id: existing?.id ?? resource.id } as Resource);
+    });
+  }
+
+  conditionalDelete(criteria: SearchQuery, _ctx: RequestContext): Promise<string> {
+    return this.write(async (sql) => {
+      const [existing] = await this.lockedMatches(sql, criteria);
+      if (!existing)
+        throw new FhirError(404, 'not-found', `No ${criteria.type} matches the criteria`);
+      await this.deleteIn(sql, criteria.type, existing.id!);
+      return existing.id!;
+    });
+  }
+
+  search(query: SearchQuery, _ctx: RequestContext, position?: PagePosition): Promise<SearchResult> {
+    return runSearch(this.sql, query, position);
   }
 
   async read(type: string, id: string, _ctx: RequestContext): Promise<Resource> {
@@ -183,49 +229,53 @@ export class PostgresStore implements FhirStore {
   }
 
   update(resource: Resource, _ctx: RequestContext, ifMatch?: string) {
+    return this.write((sql) => this.updateIn(sql, resource, ifMatch));
+  }
+
+  private async updateIn(sql: Sql, resource: Resource, ifMatch?: string) {
     const type = resource.resourceType;
     const id = resource.id!;
-    return this.write(async (sql) => {
-      for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-        const row = await this.current(sql, type, id);
-        if (ifMatch !== undefined && (!row || String(row.version_id) !== ifMatch)) {
-          throw new FhirError(
-            412,
-            'conflict',
-            row
-              ? `If-Match version ${ifMatch} is not the current version of ${type}/${id}`
-              : `${type}/${id} does not exist, so If-Match can't match`,
-          );
-        }
-        const version = (row?.version_id ?? 0) + 1;
-        const stored = stamp(resource, id, version, new Date().toISOString());
-        const method = 'PUT';
-        if (await writeVersion(sql, type, id, version, method, stored, stored.meta!.lastUpdated!)) {
-          await this.indexer.index(sql, type, id, stored);
-          return { resource: stored, created: !row || row.deleted };
-        }
-        // Another writer moved the version first: with If-Match that is a lost update (412 on
-        // the next pass), without it we simply write on top of theirs.
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const row = await this.current(sql, type, id);
+      if (ifMatch !== undefined && (!row || String(row.version_id) !== ifMatch)) {
+        throw new FhirError(
+          412,
+          'conflict',
+          row
+            ? `If-Match version ${ifMatch} is not the current version of ${type}/${id}`
+            : `${type}/${id} does not exist, so If-Match can't match`,
+        );
       }
-      throw new FhirError(409, 'conflict', `${type}/${id} is being updated concurrently; retry`);
-    });
+      const version = (row?.version_id ?? 0) + 1;
+      const stored = stamp(resource, id, version, new Date().toISOString());
+      const method = 'PUT';
+      if (await writeVersion(sql, type, id, version, method, stored, stored.meta!.lastUpdated!)) {
+        await this.indexer.index(sql, type, id, stored);
+        return { resource: stored, created: !row || row.deleted };
+      }
+      // Another writer moved the version first: with If-Match that is a lost update (412 on
+      // the next pass), without it we simply write on top of theirs.
+    }
+    throw new FhirError(409, 'conflict', `${type}/${id} is being updated concurrently; retry`);
   }
 
   delete(type: string, id: string, _ctx: RequestContext): Promise<void> {
-    return this.write(async (sql) => {
-      for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-        const row = await this.current(sql, type, id);
-        if (!row) throw notFound(type, id);
-        if (row.deleted) return;
-        const version = row.version_id + 1;
-        const now = new Date().toISOString();
-        if (await writeVersion(sql, type, id, version, 'DELETE', null, now)) {
-          await this.indexer.index(sql, type, id, undefined);
-          return;
-        }
+    return this.write((sql) => this.deleteIn(sql, type, id));
+  }
+
+  private async deleteIn(sql: Sql, type: string, id: string): Promise<void> {
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const row = await this.current(sql, type, id);
+      if (!row) throw notFound(type, id);
+      if (row.deleted) return;
+      const version = row.version_id + 1;
+      const now = new Date().toISOString();
+      if (await writeVersion(sql, type, id, version, 'DELETE', null, now)) {
+        await this.indexer.index(sql, type, id, undefined);
+        return;
       }
-      throw new FhirError(409, 'conflict', `${type}/${id} is being updated concurrently; retry`);
-    });
+    }
+    throw new FhirError(409, 'conflict', `${type}/${id} is being updated concurrently; retry`);
   }
 
   async history(query: HistoryQuery, _ctx: RequestContext): Promise<HistoryPage> {

@@ -1,0 +1,86 @@
+import type { Bundle, BundleEntry, BundleLink, FhirResource, Resource } from 'fhir/r4.js';
+import { openCursor, sealCursor } from '../../fhir/cursor.js';
+import { FhirError } from '../../fhir/errors.js';
+import { single } from '../../fhir/params.js';
+import { subset } from '../../fhir/subset.js';
+import { parseSearch } from '../../search/parse.js';
+import type { PagePosition, SearchQuery } from '../../search/query.js';
+import { requireInteraction } from '../guards.js';
+import type { Exchange, InteractionResult } from './types.js';
+
+interface Cursor extends PagePosition {
+  scope: string;
+}
+
+/** A query's identity for its cursors: a cursor opens only the query it was made for. */
+const scopeOf = (query: SearchQuery) => JSON.stringify([query.type, query.applied]);
+
+function pageLink(ex: Exchange, query: SearchQuery, cursor?: string): string {
+  const params = new URLSearchParams(query.applied);
+  if (cursor) params.set('_cursor', cursor);
+  const search = params.toString();
+  return `${ex.baseUrl}/${query.type}${search ? `?${search}` : ''}`;
+}
+
+function entry(
+  ex: Exchange,
+  query: SearchQuery,
+  resource: Resource,
+  mode: 'match' | 'include',
+): BundleEntry {
+  return {
+    fullUrl: `${ex.baseUrl}/${resource.resourceType}/${resource.id}`,
+    resource: subset(resource, query.summary, query.elements) as FhirResource,
+    search: { mode },
+  };
+}
+
+/** Type-level search: GET [type]?..., POST [type]/_search, and search entries in bundles. */
+export async function searchType(
+  ex: Exchange,
+  type: string,
+  params: URLSearchParams,
+): Promise<InteractionResult> {
+  requireInteraction(type, 'search-type');
+  const query = parseSearch(type, params, { baseUrl: ex.baseUrl, strict: ex.strict });
+  const key = await ex.store.sharedSecret('paging');
+  const token = single(params, '_cursor');
+  let position: PagePosition | undefined;
+  if (token !== undefined) {
+    const { scope, ...rest } = openCursor(key, token) as Cursor;
+    if (scope !== scopeOf(query))
+      throw new FhirError(400, 'invalid', 'The paging cursor belongs to another query');
+    position = rest;
+  }
+  const result = await ex.store.search(query, ex.ctx, position);
+  const seal = (at: PagePosition) =>
+    sealCursor(key, { ...at, scope: scopeOf(query) } satisfies Cursor);
+  const links: BundleLink[] = [{ relation: 'self', url: pageLink(ex, query, token) }];
+  if (result.next) links.push({ relation: 'next', url: pageLink(ex, query, seal(result.next)) });
+  if (result.previous)
+    links.push({ relation: 'previous', url: pageLink(ex, query, seal(result.previous)) });
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    ...(result.total === undefined ? {} : { total: result.total }),
+    link: links,
+    entry: [
+      ...result.matches.map((resource) => entry(ex, query, resource, 'match')),
+      ...result.included.map((resource) => entry(ex, query, resource, 'include')),
+    ],
+  };
+  return { status: 200, resource: bundle };
+}
+
+/** Conditional criteria (If-None-Exist, conditional update/delete) as a strict search. */
+export function criteriaQuery(ex: Exchange, type: string, params: URLSearchParams): SearchQuery {
+  const query = parseSearch(type, params, { baseUrl: ex.baseUrl, strict: true });
+  if (!query.conditions.length) {
+    throw new FhirError(
+      400,
+      'invalid',
+      'Conditional criteria must contain at least one search parameter',
+    );
+  }
+  return query;
+}

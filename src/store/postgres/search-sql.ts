@@ -1,0 +1,227 @@
+import type { Condition, Prefix, SearchQuery, SearchValue, SortKey } from '../../search/query.js';
+import type { SearchParamType } from '../../search/registry.js';
+
+/** Collects bind parameters; every value in the SQL goes through here. */
+export class Binds {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+const TABLES: Record<SearchParamType, string> = {
+  string: 'idx_string',
+  token: 'idx_token',
+  date: 'idx_date',
+  reference: 'idx_reference',
+  number: 'idx_number',
+  quantity: 'idx_number',
+  uri: 'idx_uri',
+};
+
+const likeEscape = (value: string) => value.replace(/[\\%_]/g, (char) => `\\${char}`);
+const DAY = 86_400_000;
+
+function datePredicate(b: Binds, prefix: Prefix, start: string, end: string): string {
+  const qs = `${b.add(start)}::timestamptz`;
+  const qe = `${b.add(end)}::timestamptz`;
+  switch (prefix) {
+    case 'eq':
+      return `(i.start_at >= ${qs} AND i.end_at <= ${qe})`;
+    case 'ne':
+      return `NOT (i.start_at >= ${qs} AND i.end_at <= ${qe})`;
+    case 'gt':
+      return `i.end_at > ${qe}`;
+    case 'lt':
+      return `i.start_at < ${qs}`;
+    case 'ge':
+      return `i.end_at >= ${qs}`;
+    case 'le':
+      return `i.start_at <= ${qe}`;
+    case 'sa':
+      return `i.start_at > ${qe}`;
+    case 'eb':
+      return `i.end_at < ${qs}`;
+    case 'ap': {
+      // "Approximately": within 10% of the distance from now, and never less than a day.
+      const from = Date.parse(start);
+      const delta = Math.max(Math.abs(Date.now() - from) * 0.1, DAY);
+      const low = new Date(from - delta).toISOString();
+      const high = new Date(Date.parse(end) + delta).toISOString();
+      return `(i.start_at <= ${b.add(high)}::timestamptz AND i.end_at >= ${b.add(low)}::timestamptz)`;
+    }
+  }
+}
+
+function numberPredicate(b: Binds, value: Extract<SearchValue, { kind: 'number' }>): string {
+  const n = `${b.add(value.value)}::numeric`;
+  let predicate: string;
+  switch (value.prefix) {
+    case 'eq':
+      predicate = `(i.value >= ${b.add(value.low)}::numeric AND i.value < ${b.add(value.high)}::numeric)`;
+      break;
+    case 'ne':
+      predicate = `NOT (i.value >= ${b.add(value.low)}::numeric AND i.value < ${b.add(value.high)}::numeric)`;
+      break;
+    case 'gt':
+    case 'sa':
+      predicate = `i.value > ${n}`;
+      break;
+    case 'lt':
+    case 'eb':
+      predicate = `i.value < ${n}`;
+      break;
+    case 'ge':
+      predicate = `i.value >= ${n}`;
+      break;
+    case 'le':
+      predicate = `i.value <= ${n}`;
+      break;
+    case 'ap': {
+      const spread = Math.abs(value.value) * 0.1;
+      predicate = `(i.value BETWEEN ${b.add(value.value - spread)}::numeric AND ${b.add(value.value + spread)}::numeric)`;
+    }
+  }
+  if (value.system) predicate += ` AND i.system = ${b.add(value.system)}`;
+  if (value.unit) predicate += ` AND i.unit = ${b.add(value.unit)}`;
+  return `(${predicate})`;
+}
+
+function valuePredicate(b: Binds, modifier: string | undefined, value: SearchValue): string {
+  switch (value.kind) {
+    case 'string':
+      if (modifier === 'text') return `i.text LIKE ${b.add(`${likeEscape(value.text)}%`)}`;
+      if (modifier === 'exact') return `i.exact = ${b.add(value.text)}`;
+      if (modifier === 'contains') return `i.value LIKE ${b.add(`%${likeEscape(value.text)}%`)}`;
+      return `i.value LIKE ${b.add(`${likeEscape(value.text)}%`)}`;
+    case 'token': {
+      const parts: string[] = [];
+      if (value.system === null) parts.push('i.system IS NULL');
+      else if (value.system !== undefined) parts.push(`i.system = ${b.add(value.system)}`);
+      if (value.code !== undefined) parts.push(`i.value = ${b.add(value.code)}`);
+      return `(${parts.join(' AND ') || 'TRUE'})`;
+    }
+    case 'date':
+      return datePredicate(b, value.prefix, value.start, value.end);
+    case 'number':
+      return numberPredicate(b, value);
+    case 'reference':
+      if (value.url !== undefined) return `i.url = ${b.add(value.url)}`;
+      if (value.type)
+        return `(i.target_id = ${b.add(value.id)} AND i.target_type = ${b.add(value.type)})`;
+      return `i.target_id = ${b.add(value.id)}`;
+    case 'uri':
+      return modifier === 'below'
+        ? `i.value LIKE ${b.add(`${likeEscape(value.value)}%`)}`
+        : `i.value = ${b.add(value.value)}`;
+  }
+}
+
+const live = (b: Binds, type: string) =>
+  `SELECT c.id FROM resource_current c WHERE c.resource_type = ${b.add(type)} AND NOT c.deleted`;
+
+/** SQL listing the ids of `type` that satisfy one condition (an id may repeat). */
+export function matchSet(b: Binds, type: string, condition: Condition): string {
+  switch (condition.kind) {
+    case 'values': {
+      const { param, modifier } = condition;
+      const table = TABLES[param.type];
+      const head = `SELECT i.id FROM ${table} i WHERE i.resource_type = ${b.add(type)} AND i.code = ${b.add(param.code)}`;
+      if (modifier === 'not') {
+        // :not matches resources with no matching value at all, including those with none.
+        const positive = condition.values.map((value) => valuePredicate(b, undefined, value));
+        return `${live(b, type)} AND c.id NOT IN (${head} AND (${positive.join(' OR ')}))`;
+      }
+      const ored = condition.values.map((value) => valuePredicate(b, modifier, value));
+      return `${head} AND (${ored.join(' OR ')})`;
+    }
+    case 'missing': {
+      const table = TABLES[condition.param.type];
+      const present = `SELECT i.id FROM ${table} i WHERE i.resource_type = ${b.add(type)} AND i.code = ${b.add(condition.param.code)}`;
+      return condition.missing ? `${live(b, type)} AND c.id NOT IN (${present})` : present;
+    }
+    case 'chain': {
+      const links = condition.links.map(
+        (link) =>
+          `(ref.target_type = ${b.add(link.type)} AND ref.target_id IN (${matchSet(b, link.type, link.next)}))`,
+      );
+      return `SELECT ref.id FROM idx_reference ref WHERE ref.resource_type = ${b.add(type)} AND ref.code = ${b.add(condition.param.code)} AND (${links.join(' OR ')})`;
+    }
+    case 'has':
+      return `SELECT ref.target_id FROM idx_reference ref WHERE ref.resource_type = ${b.add(condition.sourceType)} AND ref.code = ${b.add(condition.param.code)} AND ref.target_type = ${b.add(type)} AND ref.id IN (${matchSet(b, condition.sourceType, condition.next)})`;
+  }
+}
+
+/** The WHERE clause over `resource_current r` for a query's conditions. */
+export function whereClause(b: Binds, query: SearchQuery): string {
+  const parts = [`r.resource_type = ${b.add(query.type)}`, 'NOT r.deleted'];
+  for (const condition of query.conditions)
+    parts.push(`r.id IN (${matchSet(b, query.type, condition)})`);
+  return parts.join(' AND ');
+}
+
+export type SqlType = 'text' | 'timestamptz' | 'numeric';
+
+export interface SortColumn {
+  expression: string;
+  sqlType: SqlType;
+  descending: boolean;
+}
+
+/** A sort key as a per-row expression: a resource with several values sorts by its lowest (highest when descending). */
+export function sortColumn(b: Binds, key: SortKey): SortColumn {
+  if (key.code === '_id')
+    return { expression: 'r.id', sqlType: 'text', descending: key.descending };
+  if (key.code === '_lastUpdated') {
+    return { expression: 'r.last_updated', sqlType: 'timestamptz', descending: key.descending };
+  }
+  const param = key.param!;
+  const table = TABLES[param.type];
+  const pick = key.descending ? 'max' : 'min';
+  const [column, sqlType]: [string, SqlType] =
+    param.type === 'date'
+      ? [key.descending ? 'i.end_at' : 'i.start_at', 'timestamptz']
+      : param.type === 'number' || param.type === 'quantity'
+        ? ['i.value', 'numeric']
+        : ['i.value', 'text'];
+  return {
+    expression: `(SELECT ${pick}(${column}) FROM ${table} i WHERE i.resource_type = r.resource_type AND i.id = r.id AND i.code = ${b.add(param.code)})`,
+    sqlType,
+    descending: key.descending,
+  };
+}
+
+interface Ordered {
+  column: string;
+  sqlType: SqlType;
+  descending: boolean;
+  nullsLast: boolean;
+}
+
+/**
+ * Rows strictly after `values` in the order given: the lexicographic keyset condition,
+ * written out key by key so each may have its own direction and NULL placement.
+ */
+export function keysetCondition(b: Binds, keys: Ordered[], values: (string | null)[]): string {
+  const alternatives: string[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const equal = keys.slice(0, i).map((key, j) => {
+      const v = values[j];
+      return v === null ? `${key.column} IS NULL` : `${key.column} = ${b.add(v)}::${key.sqlType}`;
+    });
+    const key = keys[i]!;
+    const v = values[i];
+    let after: string;
+    if (v === null || v === undefined)
+      after = key.nullsLast ? 'FALSE' : `${key.column} IS NOT NULL`;
+    else {
+      const op = key.descending ? '<' : '>';
+      after = `(${key.column} ${op} ${b.add(v)}::${key.sqlType}${key.nullsLast ? ` OR ${key.column} IS NULL` : ''})`;
+    }
+    alternatives.push(`(${[...equal, after].join(' AND ')})`);
+  }
+  return `(${alternatives.join(' OR ')})`;
+}
+
+export type { Ordered };

@@ -1,0 +1,174 @@
+import type { Resource } from 'fhir/r4.js';
+import type { IncludeSpec, PagePosition, SearchQuery } from '../../search/query.js';
+import type { SearchResult } from '../store.js';
+import type { Sql } from './database.js';
+import { Binds, keysetCondition, sortColumn, whereClause, type Ordered } from './search-sql.js';
+
+/** Included resources per search, at most: a guard against `_include=*` fan-out. */
+const MAX_INCLUDED = 1000;
+
+interface Row {
+  id: string;
+  content: Resource;
+  [key: `s${number}`]: unknown;
+}
+
+const asKey = (value: unknown): string | null =>
+  value === null || value === undefined
+    ? null
+    : value instanceof Date
+      ? value.toISOString()
+      : String(value);
+
+/** Ids (and content) of up to `limit` current resources matching the conditions. */
+export async function findMatches(
+  sql: Sql,
+  query: SearchQuery,
+  limit: number,
+): Promise<Resource[]> {
+  const b = new Binds();
+  const where = whereClause(b, query);
+  const rows = await sql.query<{ content: Resource }>(
+    `SELECT r.content FROM resource_current r WHERE ${where} LIMIT ${b.add(limit)}`,
+    b.values,
+  );
+  return rows.map((row) => row.content);
+}
+
+export async function countMatches(sql: Sql, query: SearchQuery): Promise<number> {
+  const b = new Binds();
+  const rows = await sql.query<{ total: number }>(
+    `SELECT count(*)::int AS total FROM resource_current r WHERE ${whereClause(b, query)}`,
+    b.values,
+  );
+  return rows[0]?.total ?? 0;
+}
+
+/**
+ * One page of matches in keyset order. Paging backwards runs the same query in reverse order
+ * from the position, then turns the rows round.
+ */
+async function page(sql: Sql, query: SearchQuery, position: PagePosition | undefined) {
+  const b = new Binds();
+  const columns = query.sort.map((key) => sortColumn(b, key));
+  const where = whereClause(b, query);
+  const backwards = position?.direction === 'previous';
+  const keys: Ordered[] = [
+    ...columns.map((column, i) => ({
+      column: `m.s${i}`,
+      sqlType: column.sqlType,
+      descending: column.descending !== backwards,
+      nullsLast: !backwards,
+    })),
+    { column: 'm.id', sqlType: 'text' as const, descending: backwards, nullsLast: !backwards },
+  ];
+  const keyset = position
+    ? `WHERE ${keysetCondition(b, keys, [...position.keys, position.id])}`
+    : '';
+  const order = keys
+    .map(
+      (key) =>
+        `${key.column} ${key.descending ? 'DESC' : 'ASC'} NULLS ${key.nullsLast ? 'LAST' : 'FIRST'}`,
+    )
+    .join(', ');
+  const selected = columns.map((column, i) => `, ${column.expression} AS s${i}`).join('');
+  const rows = await sql.query<Row>(
+    `SELECT m.* FROM (SELECT r.id, r.content${selected} FROM resource_current r WHERE ${where}) m
+     ${keyset} ORDER BY ${order} LIMIT ${b.add(query.count + 1)}`,
+    b.values,
+  );
+  const more = rows.length > query.count;
+  const kept = rows.slice(0, query.count);
+  if (backwards) kept.reverse();
+  const positionOf = (row: Row | undefined, direction: PagePosition['direction']) =>
+    row && { keys: columns.map((_, i) => asKey(row[`s${i}`])), id: row.id, direction };
+  const first = positionOf(kept[0], 'previous');
+  const last = positionOf(kept[kept.length - 1], 'next');
+  return {
+    matches: kept.map((row) => row.content),
+    next: (backwards ? Boolean(position) : more) ? last : undefined,
+    previous: (backwards ? more : Boolean(position)) ? first : undefined,
+  };
+}
+
+async function forward(sql: Sql, spec: IncludeSpec, from: Resource[]): Promise<Resource[]> {
+  const ids = from.filter((r) => r.resourceType === spec.sourceType).map((r) => r.id!);
+  if (!ids.length) return [];
+  const b = new Binds();
+  const filters = [
+    `ref.resource_type = ${b.add(spec.sourceType)}`,
+    `ref.id = ANY(${b.add(ids)}::text[])`,
+  ];
+  if (spec.code !== '*') filters.push(`ref.code = ${b.add(spec.code)}`);
+  if (spec.targetType) filters.push(`ref.target_type = ${b.add(spec.targetType)}`);
+  const rows = await sql.query<{ content: Resource }>(
+    `SELECT DISTINCT ON (c.resource_type, c.id) c.content FROM idx_reference ref
+     JOIN resource_current c ON c.resource_type = ref.target_type AND c.id = ref.target_id AND NOT c.deleted
+     WHERE ${filters.join(' AND ')} LIMIT ${b.add(MAX_INCLUDED)}`,
+    b.values,
+  );
+  return rows.map((row) => row.content);
+}
+
+async function reverse(sql: Sql, spec: IncludeSpec, to: Resource[]): Promise<Resource[]> {
+  const found: Resource[] = [];
+  for (const type of new Set(to.map((r) => r.resourceType))) {
+    if (spec.targetType && spec.targetType !== type) continue;
+    const ids = to.filter((r) => r.resourceType === type).map((r) => r.id!);
+    const b = new Binds();
+    const filters = [
+      `ref.resource_type = ${b.add(spec.sourceType)}`,
+      `ref.target_type = ${b.add(type)}`,
+      `ref.target_id = ANY(${b.add(ids)}::text[])`,
+    ];
+    if (spec.code !== '*') filters.push(`ref.code = ${b.add(spec.code)}`);
+    const rows = await sql.query<{ content: Resource }>(
+      `SELECT DISTINCT ON (c.id) c.content FROM idx_reference ref
+       JOIN resource_current c ON c.resource_type = ref.resource_type AND c.id = ref.id AND NOT c.deleted
+       WHERE ${filters.join(' AND ')} LIMIT ${b.add(MAX_INCLUDED)}`,
+      b.values,
+    );
+    found.push(...rows.map((row) => row.content));
+  }
+  return found;
+}
+
+/** _include and _revinclude, then one more round of the :iterate ones over what was added. */
+async function includes(sql: Sql, query: SearchQuery, matches: Resource[]): Promise<Resource[]> {
+  const seen = new Set(matches.map((r) => `${r.resourceType}/${r.id}`));
+  const included: Resource[] = [];
+  const add = (resources: Resource[]) => {
+    for (const resource of resources) {
+      const key = `${resource.resourceType}/${resource.id}`;
+      if (seen.has(key) || included.length >= MAX_INCLUDED) continue;
+      seen.add(key);
+      included.push(resource);
+    }
+  };
+  const round = async (from: Resource[], iterateOnly: boolean) => {
+    for (const spec of query.include)
+      if (!iterateOnly || spec.iterate) add(await forward(sql, spec, from));
+    for (const spec of query.revinclude)
+      if (!iterateOnly || spec.iterate) add(await reverse(sql, spec, from));
+  };
+  if (!matches.length) return [];
+  await round(matches, false);
+  if (included.length) await round([...included], true);
+  return included;
+}
+
+export async function runSearch(
+  sql: Sql,
+  query: SearchQuery,
+  position: PagePosition | undefined,
+): Promise<SearchResult> {
+  const total =
+    query.total === 'none' && query.summary !== 'count'
+      ? undefined
+      : await countMatches(sql, query);
+  if (query.summary === 'count' || query.count === 0) {
+    return { matches: [], included: [], total, next: undefined, previous: undefined };
+  }
+  const found = await page(sql, query, position);
+  return { ...found, included: await includes(sql, query, found.matches), total };
+}
