@@ -22,6 +22,8 @@ export async function createResource(
   type: string,
   body: unknown,
   ifNoneExist?: string,
+  /** An id chosen beforehand: a transaction's urn:uuid placeholder resolved to it. */
+  id?: string,
 ): Promise<InteractionResult> {
   requireInteraction(type, 'create');
   const resource = resourceBody(body, type);
@@ -33,7 +35,7 @@ export async function createResource(
       ? resourceResult(201, result.resource, ex.baseUrl, `Created ${path}`)
       : resourceResult(200, result.resource, ex.baseUrl, `${path} already exists`);
   }
-  const created = await ex.store.create(resource, ex.ctx);
+  const created = await ex.store.create(resource, ex.ctx, id);
   return resourceResult(201, created, ex.baseUrl, `Created ${type}/${created.id}`);
 }
 

@@ -24,25 +24,26 @@ const likeEscape = (value: string) => value.replace(/[\\%_]/g, (char) => `\\${ch
 const DAY = 86_400_000;
 
 function datePredicate(b: Binds, prefix: Prefix, start: string, end: string): string {
-  const qs = `${b.add(start)}::timestamptz`;
-  const qe = `${b.add(end)}::timestamptz`;
+  // Bound only when used: an unreferenced bind parameter has no type and fails the query.
+  const qs = () => `${b.add(start)}::timestamptz`;
+  const qe = () => `${b.add(end)}::timestamptz`;
   switch (prefix) {
     case 'eq':
-      return `(i.start_at >= ${qs} AND i.end_at <= ${qe})`;
+      return `(i.start_at >= ${qs()} AND i.end_at <= ${qe()})`;
     case 'ne':
-      return `NOT (i.start_at >= ${qs} AND i.end_at <= ${qe})`;
+      return `NOT (i.start_at >= ${qs()} AND i.end_at <= ${qe()})`;
     case 'gt':
-      return `i.end_at > ${qe}`;
+      return `i.end_at > ${qe()}`;
     case 'lt':
-      return `i.start_at < ${qs}`;
+      return `i.start_at < ${qs()}`;
     case 'ge':
-      return `i.end_at >= ${qs}`;
+      return `i.end_at >= ${qs()}`;
     case 'le':
-      return `i.start_at <= ${qe}`;
+      return `i.start_at <= ${qe()}`;
     case 'sa':
-      return `i.start_at > ${qe}`;
+      return `i.start_at > ${qe()}`;
     case 'eb':
-      return `i.end_at < ${qs}`;
+      return `i.end_at < ${qs()}`;
     case 'ap': {
       // "Approximately": within 10% of the distance from now, and never less than a day.
       const from = Date.parse(start);
@@ -55,7 +56,7 @@ function datePredicate(b: Binds, prefix: Prefix, start: string, end: string): st
 }
 
 function numberPredicate(b: Binds, value: Extract<SearchValue, { kind: 'number' }>): string {
-  const n = `${b.add(value.value)}::numeric`;
+  const n = () => `${b.add(value.value)}::numeric`;
   let predicate: string;
   switch (value.prefix) {
     case 'eq':
@@ -66,17 +67,17 @@ function numberPredicate(b: Binds, value: Extract<SearchValue, { kind: 'number' 
       break;
     case 'gt':
     case 'sa':
-      predicate = `i.value > ${n}`;
+      predicate = `i.value > ${n()}`;
       break;
     case 'lt':
     case 'eb':
-      predicate = `i.value < ${n}`;
+      predicate = `i.value < ${n()}`;
       break;
     case 'ge':
-      predicate = `i.value >= ${n}`;
+      predicate = `i.value >= ${n()}`;
       break;
     case 'le':
-      predicate = `i.value <= ${n}`;
+      predicate = `i.value <= ${n()}`;
       break;
     case 'ap': {
       const spread = Math.abs(value.value) * 0.1;
