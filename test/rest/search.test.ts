@@ -96,7 +96,8 @@ t.test('date: prefixes eq ne lt gt le ge sa eb ap with precision ranges', async 
   await check('birthdate=1970', ['p1']);
   await check('birthdate=1970-03', ['p1']);
   await check('birthdate=eq1970-03-15', ['p1']);
-  await check('birthdate=1990-06-01', [], 'a day inside a year-precision value is not eq');
+  // A day inside a year-precision value is not eq: the stored range is wider than the query's.
+  await check('birthdate=1990-06-01', []);
   await check('birthdate=ne1970-03-15', ['p2', 'p3', 'p4']);
   await check('birthdate=lt1985-07-01', ['p1']);
   await check('birthdate=le1985-07-01', ['p1', 'p2']);
@@ -482,7 +483,7 @@ t.test(
       ['_lastUpdated', 'date'],
     ]) {
       const param = byName.get(name) as { type: string; documentation: string } | undefined;
-      t.equal(param?.type, type, name);
+      t.equal(param?.type, type, name!);
       t.ok(param?.documentation, `${name} documented`);
     }
     const mr = statement.rest[0].resource.find(
