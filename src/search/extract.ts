@@ -137,20 +137,18 @@ export function extractIndexValues(
   return extractIndexValuesFor(resource, searchParamsFor(resource.resourceType).values(), baseUrl);
 }
 
+/** No values: what a deleted resource is indexed as. */
+export function emptyIndexValues(): IndexValues {
+  return { strings: [], tokens: [], dates: [], references: [], numbers: [], uris: [] };
+}
+
 /** The same for a given set of definitions, e.g. ones not (yet) in the registry. */
 export function extractIndexValuesFor(
   resource: { resourceType: string } & Record<string, unknown>,
   defs: Iterable<SearchParamDef>,
   baseUrl?: string,
 ): IndexValues {
-  const out: IndexValues = {
-    strings: [],
-    tokens: [],
-    dates: [],
-    references: [],
-    numbers: [],
-    uris: [],
-  };
+  const out = emptyIndexValues();
   for (const def of defs) {
     if (def.resourceType !== resource.resourceType) continue;
     const evaluate = evaluator(def);

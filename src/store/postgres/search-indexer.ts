@@ -1,16 +1,7 @@
 import type { Resource } from 'fhir/r4.js';
-import { extractIndexValues, type IndexValues } from '../../search/extract.js';
+import { emptyIndexValues, extractIndexValues } from '../../search/extract.js';
 import type { Sql } from './database.js';
 import type { ResourceIndexer } from './indexer.js';
-
-const EMPTY: IndexValues = {
-  strings: [],
-  tokens: [],
-  dates: [],
-  references: [],
-  numbers: [],
-  uris: [],
-};
 
 /**
  * Replaces a resource's index rows in one statement: six deletes and six inserts as
@@ -51,7 +42,7 @@ export function searchIndexer(baseUrl?: string): ResourceIndexer {
     async index(sql: Sql, type: string, id: string, resource: Resource | undefined) {
       const values = resource
         ? extractIndexValues(resource as Resource & Record<string, unknown>, baseUrl)
-        : EMPTY;
+        : emptyIndexValues();
       await sql.query(REINDEX, [
         type,
         id,
