@@ -59,7 +59,7 @@ export function buildCapabilityStatement(baseUrl: string): CapabilityStatement {
   const completedRest: CapabilityStatementRest = {
     ...rest,
     resource: [...RESOURCE_TYPES.keys()].sort().map(resourceCapability),
-    interaction: [{ code: 'history-system' }],
+    interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
   };
   return {
     ...statement,

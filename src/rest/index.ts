@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { bundleRoutes } from './bundle-route.js';
 import { capabilityRoutes } from './capabilities.js';
 import { notAllowedRoutes } from './not-allowed.js';
 import { interactionRoutes } from './routes.js';
@@ -7,5 +8,6 @@ import { interactionRoutes } from './routes.js';
 export async function restApi(app: FastifyInstance) {
   await app.register(capabilityRoutes);
   await app.register(interactionRoutes);
+  await app.register(bundleRoutes);
   await app.register(notAllowedRoutes);
 }

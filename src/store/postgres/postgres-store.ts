@@ -97,13 +97,13 @@ function toVersion(row: HistoryRow): StoredVersion {
 }
 
 export class PostgresStore implements FhirStore {
-  private readonly secrets = new Map<string, Promise<Buffer>>();
-
   constructor(
     private readonly db: Database,
     private readonly sql: Sql = db,
     private readonly inTransaction = false,
     private readonly indexer: ResourceIndexer = noIndexer,
+    /** Shared with the stores of transactions: secrets are immutable once made. */
+    private readonly secrets = new Map<string, Promise<Buffer>>(),
   ) {}
 
   private write<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
@@ -321,9 +321,17 @@ export class PostgresStore implements FhirStore {
 
   transaction<T>(work: (tx: FhirStore) => Promise<T>): Promise<T> {
     if (this.inTransaction) return work(this);
-    return this.db.transaction((sql) => work(new PostgresStore(this.db, sql, true, this.indexer)));
+    return this.db.transaction((sql) =>
+      work(new PostgresStore(this.db, sql, true, this.indexer, this.secrets)),
+    );
   }
 
+  /**
+   * Made or read outside any transaction (so a rolled-back transaction can't leave a replica
+   * holding a key the others never see) and cached. A first read from inside a transaction would
+   * wait on that very transaction under PGlite's single connection, so open() reads the known
+   * secrets up front; see PRELOADED_SECRETS.
+   */
   sharedSecret(name: string): Promise<Buffer> {
     let secret = this.secrets.get(name);
     if (!secret) {
