@@ -21,6 +21,8 @@ export type IssueCode =
   | 'transient'
   | 'informational';
 
+import type { OperationOutcomeIssue } from 'fhir/r4.js';
+
 /**
  * The one error type the REST layer throws. The error handler turns it into an
  * OperationOutcome with this status; nothing else formats error bodies.
@@ -31,6 +33,8 @@ export class FhirError extends Error {
   readonly diagnostics: string;
   readonly expression: string[] | undefined;
   readonly headers: Record<string, string>;
+  /** Every problem, when there are several (validation); else the one this error describes. */
+  readonly issues: OperationOutcomeIssue[];
 
   constructor(
     statusCode: number,
@@ -38,6 +42,7 @@ export class FhirError extends Error {
     diagnostics: string,
     expression?: string | string[],
     headers: Record<string, string> = {},
+    issues?: OperationOutcomeIssue[],
   ) {
     super(diagnostics);
     this.name = 'FhirError';
@@ -47,6 +52,32 @@ export class FhirError extends Error {
     this.expression =
       expression === undefined ? undefined : Array.isArray(expression) ? expression : [expression];
     this.headers = headers;
+    this.issues = issues ?? [
+      {
+        severity: 'error',
+        code: issueCode,
+        diagnostics,
+        ...(this.expression ? { expression: this.expression } : {}),
+      },
+    ];
+  }
+
+  /** The same error reported at `path` (a Bundle entry), every issue prefixed with it. */
+  at(path: string): FhirError {
+    // The entry first, then where inside it (if the original issue said).
+    const issues = this.issues.map((i) => ({
+      ...i,
+      diagnostics: `${path}: ${i.diagnostics ?? ''}`,
+      expression: [path, ...(i.expression ?? [])],
+    }));
+    return new FhirError(
+      this.statusCode,
+      this.issueCode,
+      `${path}: ${this.diagnostics}`,
+      path,
+      {},
+      issues,
+    );
   }
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { FhirError } from '../fhir/errors.js';
-import { issue, operationOutcome } from '../fhir/outcome.js';
+import { operationOutcome } from '../fhir/outcome.js';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
@@ -33,7 +33,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: F
     .code(error.statusCode)
     .headers(error.headers)
     .type(FHIR_JSON)
-    .send(operationOutcome([issue('error', error.issueCode, error.diagnostics, error.expression)]));
+    .send(operationOutcome(error.issues));
 }
 
 /**

@@ -279,7 +279,7 @@ t.test('a failing entry rolls the whole transaction back and is named', async (t
   t.equal(stale.status, 412);
   t.equal(stale.body.resourceType, 'OperationOutcome');
   t.match(stale.body.issue[0].diagnostics, /^Bundle\.entry\[2\]: /);
-  t.same(stale.body.issue[0].expression, ['Bundle.entry[2]']);
+  t.same(stale.body.issue[0].expression, ['Bundle.entry[2]'], 'no finer location to add');
 
   const mismatched = await attempt({
     resource: { ...patient, id: 'other' },
@@ -287,7 +287,11 @@ t.test('a failing entry rolls the whole transaction back and is named', async (t
   });
   t.equal(mismatched.status, 400);
   t.match(mismatched.body.issue[0].diagnostics, /^Bundle\.entry\[2\]: .*does not match/);
-  t.same(mismatched.body.issue[0].expression, ['Bundle.entry[2]']);
+  t.same(
+    mismatched.body.issue[0].expression,
+    ['Bundle.entry[2]', 'Patient.id'],
+    'the entry, then the element within it',
+  );
 
   t.equal(await historyTotal(base, 'Patient'), 1, 'only the Patient from before remains');
   t.equal(await historyTotal(base, 'Encounter'), 0, 'no Encounter remains');

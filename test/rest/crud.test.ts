@@ -1,4 +1,5 @@
 import t from 'tap';
+import { validResources } from '../fixtures.js';
 import { fhir, startTestServer } from '../helpers.js';
 
 const patient = { resourceType: 'Patient', name: [{ family: 'Chalmers', given: ['Peter'] }] };
@@ -202,10 +203,13 @@ t.test('every supported type supports the full CRUD cycle', async (t) => {
     'RelatedPerson',
   ];
   for (const type of types) {
-    const created = await fhir(base, 'POST', type, { resourceType: type });
+    const created = await fhir(base, 'POST', type, validResources[type]!());
     t.equal(created.status, 201, `${type} create`);
     const id = created.body.id;
-    t.equal((await fhir(base, 'PUT', `${type}/${id}`, { resourceType: type, id })).status, 200);
+    t.equal(
+      (await fhir(base, 'PUT', `${type}/${id}`, { ...validResources[type]!(), id })).status,
+      200,
+    );
     t.equal((await fhir(base, 'GET', `${type}/${id}`)).body.meta.versionId, '2');
     t.equal((await fhir(base, 'DELETE', `${type}/${id}`)).status, 204);
     t.equal((await fhir(base, 'GET', `${type}/${id}`)).status, 410);

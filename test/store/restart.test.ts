@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { encounter } from '../fixtures.js';
 import { fhir, startServer, testConfig } from '../helpers.js';
 
 /** Data written, server closed, a new server built on the same database: still there. */
@@ -37,10 +38,12 @@ t.test('embedded PGlite smoke test: CRUD and data kept across a restart', async 
   await restartKeepsData(t, true);
   const config = await testConfig(t, {}, true);
   const { base } = await startServer(t, config);
-  const created = await fhir(base, 'POST', 'Encounter', {
-    resourceType: 'Encounter',
-    status: 'planned',
-  });
+  const created = await fhir(
+    base,
+    'POST',
+    'Encounter',
+    encounter('Patient/p1', { status: 'planned' }),
+  );
   t.equal(created.status, 201);
   t.equal((await fhir(base, 'DELETE', `Encounter/${created.body.id}`)).status, 204);
   t.equal((await fhir(base, 'GET', `Encounter/${created.body.id}`)).status, 410);
@@ -49,9 +52,8 @@ t.test('embedded PGlite smoke test: CRUD and data kept across a restart', async 
     'PUT',
     `Encounter/${created.body.id}`,
     {
-      resourceType: 'Encounter',
+      ...encounter('Patient/p1'),
       id: created.body.id,
-      status: 'finished',
     },
     { 'if-match': 'W/"1"' },
   );

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { BundleEntry, BundleEntryResponse, FhirResource } from 'fhir/r4.js';
 import { FhirError } from '../../fhir/errors.js';
-import { informational, issue, operationOutcome } from '../../fhir/outcome.js';
+import { informational, operationOutcome } from '../../fhir/outcome.js';
 import type { ReturnPreference } from '../../fhir/prefer.js';
 import { dispatch, type EntryRequest } from '../dispatch.js';
 import type { Exchange, InteractionResult } from './types.js';
@@ -120,9 +120,7 @@ export function errorEntry(error: FhirError): BundleEntry {
   return {
     response: {
       status: statusLine(error.statusCode),
-      outcome: operationOutcome([
-        issue('error', error.issueCode, error.diagnostics, error.expression),
-      ]),
+      outcome: operationOutcome(error.issues),
     },
   };
 }

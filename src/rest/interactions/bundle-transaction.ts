@@ -39,8 +39,7 @@ interface Placeholders {
 /** A failure inside the transaction, saying which entry failed; the whole transaction fails. */
 function atEntry(index: number, error: unknown): unknown {
   if (!(error instanceof FhirError)) return error;
-  const at = entryPath(index);
-  return new FhirError(error.statusCode, error.issueCode, `${at}: ${error.diagnostics}`, at);
+  return error.at(entryPath(index));
 }
 
 function analyse(ex: Exchange, planned: PlannedEntry): TransactionEntry {
