@@ -10,6 +10,7 @@ import { loggerOptions, requestId } from './logger.js';
 import { restApi } from './rest/index.js';
 import { openPostgresStore } from './store/postgres/open.js';
 import type { FhirStore } from './store/store.js';
+import { createValidator } from './validation/index.js';
 
 export interface AppParts {
   /** A store to use instead of opening the configured one (it is still closed with the app). */
@@ -20,6 +21,10 @@ export interface AppParts {
 
 /** Composes the server from config: the only place that picks implementations. */
 export async function buildApp(config: Config, parts: AppParts = {}): Promise<FastifyInstance> {
+  // Compiled before the store opens: a broken profile stops start-up before anything else.
+  const { validator, profiles } = createValidator({
+    defaultProfiles: config.defaultProfiles === 'us-core',
+  });
   const store = parts.store ?? (await openPostgresStore(config));
   const app = Fastify({
     logger: loggerOptions(config.logLevel, parts.logStream),
@@ -30,6 +35,8 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   });
   app.decorate('config', config);
   app.decorate('store', store);
+  app.decorate('validator', validator);
+  app.decorate('profiles', profiles);
   app.addHook('onClose', async () => store.close());
 
   try {

@@ -15,6 +15,11 @@ export interface Config {
   /** Largest accepted request body, in bytes. */
   bodyLimit: number;
   logLevel: LogLevel;
+  /**
+   * Profiles every resource of a type must meet besides its own meta.profile: `us-core`
+   * applies US Core 5.0.1 to the types it profiles; `none` only the R4 base definitions.
+   */
+  defaultProfiles: 'us-core' | 'none';
 }
 
 /** A bad setting: start-up stops with this one-line message. */
@@ -78,6 +83,12 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: resolve(env.DATA_DIR || '.data'),
     store: oneOf(env, 'FHIR_STORE', ['postgres'] as const, 'postgres'),
     bodyLimit: integer(env, 'BODY_LIMIT', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    defaultProfiles: oneOf(
+      env,
+      'VALIDATION_DEFAULT_PROFILES',
+      ['us-core', 'none'] as const,
+      'us-core',
+    ),
     logLevel: oneOf(
       env,
       'LOG_LEVEL',

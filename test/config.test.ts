@@ -11,6 +11,7 @@ t.test('defaults give a laptop server on 127.0.0.1:8080 with embedded storage', 
   t.equal(config.store, 'postgres');
   t.equal(config.bodyLimit, 8 * 1024 * 1024);
   t.equal(config.logLevel, 'info');
+  t.equal(config.defaultProfiles, 'us-core');
 });
 
 t.test('environment values are read and normalised', async (t) => {
@@ -43,6 +44,7 @@ t.test('a bad value is a ConfigError naming the variable, on one line', async (t
     { FHIR_STORE: 'mongo' },
     { BODY_LIMIT: '-1' },
     { LOG_LEVEL: 'loud' },
+    { VALIDATION_DEFAULT_PROFILES: 'strict' },
   ];
   for (const env of cases) {
     const [name] = Object.keys(env);

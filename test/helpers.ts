@@ -66,10 +66,19 @@ export async function startServer(t: Tap, config: Config, parts: AppParts = {}):
   return { app, base: `http://127.0.0.1:${port}/fhir`, config, close };
 }
 
-/** Config for a test: an isolated database, quiet logs, overrides on top. */
+/**
+ * Config for a test: an isolated database, quiet logs, overrides on top. R4 validation is
+ * always on; US Core defaults are off unless a test turns them on (test/validation does), so
+ * tests of storage and search can use resources US Core would refuse (a Patient without
+ * gender for :missing, say).
+ */
 export async function testConfig(t: Tap, overrides: Partial<Config> = {}, forcePglite = false) {
   const db = await isolatedDatabase(t, forcePglite);
-  return { ...loadConfig({ LOG_LEVEL: 'silent' }), ...db, ...overrides } as Config;
+  return {
+    ...loadConfig({ LOG_LEVEL: 'silent', VALIDATION_DEFAULT_PROFILES: 'none' }),
+    ...db,
+    ...overrides,
+  } as Config;
 }
 
 /** A running server on an isolated database. */

@@ -7,6 +7,8 @@ import type {
 import type { FastifyInstance } from 'fastify';
 import { RESOURCE_TYPES } from '../fhir/resource-types.js';
 import { searchParamsFor } from '../search/registry.js';
+import type { ProfileRegistry } from '../validation/profiles.js';
+import { VALIDATE_OPERATION } from './validate.js';
 import { fromRoot } from '../paths.js';
 
 function readJson<T>(file: string): T {
@@ -16,7 +18,10 @@ function readJson<T>(file: string): T {
 const referenceParams = (type: string) =>
   [...searchParamsFor(type).values()].filter((param) => param.type === 'reference');
 
-function resourceCapability(type: string): CapabilityStatementRestResource {
+function resourceCapability(
+  type: string,
+  profiles: ProfileRegistry,
+): CapabilityStatementRestResource {
   const interactions = RESOURCE_TYPES.get(type) ?? [];
   const writes = interactions.includes('update');
   const params = [...searchParamsFor(type).values()].sort((a, b) => a.code.localeCompare(b.code));
@@ -38,6 +43,11 @@ function resourceCapability(type: string): CapabilityStatementRestResource {
     conditionalDelete: writes ? 'single' : 'not-supported',
     searchInclude: ['*', ...referenceParams(type).map((param) => `${type}:${param.code}`)],
     searchRevInclude: revIncludes.sort(),
+    supportedProfile: profiles
+      .all()
+      .filter((sd) => sd.type === type && sd.kind === 'resource')
+      .map((sd) => sd.url),
+    operation: [VALIDATE_OPERATION],
     searchParam: params.map((param) => ({
       name: param.code,
       definition: param.url,
@@ -52,13 +62,24 @@ function resourceCapability(type: string): CapabilityStatementRestResource {
  * its version, its base URL and, from the resource-type table the routes use, every type and
  * interaction.
  */
-export function buildCapabilityStatement(baseUrl: string): CapabilityStatement {
+export function buildCapabilityStatement(
+  baseUrl: string,
+  profiles: ProfileRegistry,
+): CapabilityStatement {
   const statement = readJson<CapabilityStatement>('capability-statement.json');
   const pkg = readJson<{ version: string }>('package.json');
   const [rest = { mode: 'server' }] = statement.rest ?? [];
   const completedRest: CapabilityStatementRest = {
     ...rest,
-    resource: [...RESOURCE_TYPES.keys()].sort().map(resourceCapability),
+    resource: [
+      ...[...RESOURCE_TYPES.keys()].sort().map((type) => resourceCapability(type, profiles)),
+      // Served by structure-definitions.ts: the profiles this server enforces.
+      {
+        type: 'StructureDefinition',
+        interaction: [{ code: 'read' }, { code: 'search-type' }],
+        searchParam: [{ name: 'url', type: 'uri' }],
+      },
+    ],
     interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
   };
   return {
@@ -71,5 +92,8 @@ export function buildCapabilityStatement(baseUrl: string): CapabilityStatement {
 
 export async function capabilityRoutes(app: FastifyInstance) {
   let statement: CapabilityStatement | undefined; // immutable once built: built on first ask
-  app.get('/metadata', async () => (statement ??= buildCapabilityStatement(app.config.baseUrl)));
+  app.get(
+    '/metadata',
+    async () => (statement ??= buildCapabilityStatement(app.config.baseUrl, app.profiles)),
+  );
 }

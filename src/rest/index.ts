@@ -3,11 +3,15 @@ import { bundleRoutes } from './bundle-route.js';
 import { capabilityRoutes } from './capabilities.js';
 import { notAllowedRoutes } from './not-allowed.js';
 import { interactionRoutes } from './routes.js';
+import { structureDefinitionRoutes } from './structure-definitions.js';
+import { validateRoutes } from './validate.js';
 
 /** The FHIR REST API, mounted under /fhir. */
 export async function restApi(app: FastifyInstance) {
   await app.register(capabilityRoutes);
   await app.register(interactionRoutes);
+  await app.register(validateRoutes);
+  await app.register(structureDefinitionRoutes);
   await app.register(bundleRoutes);
   await app.register(notAllowedRoutes);
 }

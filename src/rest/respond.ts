@@ -14,6 +14,7 @@ export function exchangeOf(app: FastifyInstance, request: FastifyRequest): Excha
     ctx: contextOf(request),
     baseUrl: app.config.baseUrl,
     strict: parsePrefer(request.headers.prefer).strict,
+    validator: app.validator,
   };
 }
 

@@ -163,9 +163,7 @@ export function parseSearch(
     conditions: [],
     sort: [],
     count: parseCount(single(params, '_count'), DEFAULT_COUNT, MAX_COUNT),
-    total:
-      oneOf<TotalMode>('_total', single(params, '_total'), ['none', 'estimate', 'accurate']) ??
-      'accurate',
+    total: oneOf<TotalMode>('_total', single(params, '_total'), ['none', 'estimate', 'accurate']),
     summary: oneOf<SummaryMode>('_summary', single(params, '_summary'), [
       'true',
       'false',

@@ -53,7 +53,8 @@ export interface SearchQuery {
   conditions: Condition[];
   sort: SortKey[];
   count: number;
-  total: TotalMode;
+  /** Undefined when not asked for: then a total is given only when it costs nothing. */
+  total: TotalMode | undefined;
   summary: SummaryMode | undefined;
   elements: string[] | undefined;
   include: IncludeSpec[];

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import t from 'tap';
 import { projectRoot } from '../../src/paths.js';
+import { patient } from '../fixtures.js';
 import { tempDataDir } from '../helpers.js';
 
 function freePort(): Promise<number> {
@@ -56,7 +57,7 @@ t.test(
     const created = await fetch(`http://127.0.0.1:${port}/fhir/Patient`, {
       method: 'POST',
       headers: { 'content-type': 'application/fhir+json' },
-      body: '{"resourceType":"Patient"}',
+      body: JSON.stringify(patient()), // US Core applies by default: a conformant Patient
     });
     t.equal(created.status, 201);
     const exited = once(child, 'exit');

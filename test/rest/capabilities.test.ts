@@ -23,7 +23,11 @@ t.test('metadata is a valid R4 CapabilityStatement completed from what is wired'
   const pkg = require('../../package.json');
   t.equal(statement.software.version, pkg.version);
   const types = statement.rest[0].resource.map((r: { type: string }) => r.type);
-  t.same(types.sort(), [...RESOURCE_TYPES.keys()].sort());
+  t.same(
+    types.sort(),
+    [...RESOURCE_TYPES.keys(), 'StructureDefinition'].sort(),
+    'plus the profiles served',
+  );
 });
 
 t.test('metadata lists each type with exactly the interactions its routes serve', async (t) => {

@@ -255,12 +255,15 @@ t.test('_sort by one or several keys, ascending and descending', async (t) => {
   t.equal((await search(base, '_sort=nonsense')).status, 400);
 });
 
-t.test('_count, _total and _summary=count', async (t) => {
+t.test('_count, _total (counted only when asked or free) and _summary=count', async (t) => {
   const { base } = await startTestServer(t);
   await seedPatients(base);
-  const two = await search(base, '_count=2');
+  const two = await search(base, '_count=2&_total=accurate');
   t.equal(two.body.entry.length, 2);
   t.equal(two.body.total, 4);
+  const unasked = await search(base, '_count=2');
+  t.notOk('total' in unasked.body, 'not counted unless asked when more pages follow');
+  t.equal((await search(base, 'gender=female')).body.total, 2, 'free when one page holds all');
   const none = await search(base, '_total=none');
   t.notOk('total' in none.body);
   const count = await search(base, 'gender=female&_summary=count');

@@ -1,5 +1,6 @@
 import type { Resource } from 'fhir/r4.js';
 import type { FhirStore, RequestContext } from '../../store/store.js';
+import type { Validator } from '../../validation/validator.js';
 
 /**
  * What an interaction needs, whether it arrives as an HTTP request or as a Bundle entry: the
@@ -11,6 +12,8 @@ export interface Exchange {
   baseUrl: string;
   /** `Prefer: handling=strict`: refuse unknown parameters instead of ignoring them. */
   strict: boolean;
+  /** Every resource is checked by it before anything is stored. */
+  validator: Validator;
 }
 
 /** The outcome of one interaction, before it becomes an HTTP response or a Bundle entry. */

@@ -4,6 +4,29 @@ import { requireId, requireInteraction, resourceBody } from '../guards.js';
 import { criteriaQuery } from './search.js';
 import { resourceResult, type Exchange, type InteractionResult } from './types.js';
 
+/**
+ * Refuses an invalid resource with 422 and every problem found, before anything is stored.
+ * Warnings alone don't stop a write.
+ */
+export function assertValid(ex: Exchange, resource: Resource): void {
+  const issues = ex.validator.validate(resource);
+  const errors = issues.filter((issue) => issue.severity === 'error').length;
+  if (!errors) return;
+  throw new FhirError(
+    422,
+    'processing',
+    `${resource.resourceType} is not valid: ${errors} error(s)`,
+    undefined,
+    {},
+    issues.map((issue) => ({
+      severity: issue.severity,
+      code: issue.code,
+      diagnostics: issue.diagnostics,
+      expression: [issue.expression],
+    })),
+  );
+}
+
 /** `If-None-Exist: identifier=...` (a leading `Type?` is tolerated). */
 export function criteriaOf(header: string): URLSearchParams {
   return new URLSearchParams(header.includes('?') ? header.slice(header.indexOf('?') + 1) : header);
@@ -27,6 +50,7 @@ export async function createResource(
 ): Promise<InteractionResult> {
   requireInteraction(type, 'create');
   const resource = resourceBody(body, type);
+  assertValid(ex, resource);
   if (ifNoneExist !== undefined) {
     const criteria = criteriaQuery(ex, type, criteriaOf(ifNoneExist));
     const result = await ex.store.conditionalCreate(resource, criteria, ex.ctx);
@@ -66,6 +90,7 @@ export async function updateResource(
   requireInteraction(type, 'update');
   requireId(id);
   const resource = updateBody(type, id, body);
+  assertValid(ex, resource);
   const result = await ex.store.update(resource, ex.ctx, ifMatchVersion(ifMatch));
   const verb = result.created ? 'Created' : 'Updated';
   return resourceResult(
@@ -98,6 +123,7 @@ export async function conditionalUpdate(
   requireInteraction(type, 'update');
   const resource = resourceBody(body, type);
   if (resource.id !== undefined) requireId(resource.id);
+  assertValid(ex, resource);
   const result = await ex.store.conditionalUpdate(
     resource,
     criteriaQuery(ex, type, params),

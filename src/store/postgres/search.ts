@@ -157,18 +157,27 @@ async function includes(sql: Sql, query: SearchQuery, matches: Resource[]): Prom
   return included;
 }
 
+/**
+ * Counting every match costs a scan of all of them, so the total is computed only when asked
+ * for (`_total=accurate|estimate`, `_summary=count`). Otherwise it is given when it is free: a
+ * first page that holds every match.
+ */
 export async function runSearch(
   sql: Sql,
   query: SearchQuery,
   position: PagePosition | undefined,
 ): Promise<SearchResult> {
-  const total =
-    query.total === 'none' && query.summary !== 'count'
-      ? undefined
-      : await countMatches(sql, query);
+  const counted =
+    query.summary === 'count' || query.total === 'accurate' || query.total === 'estimate';
+  const total = counted ? await countMatches(sql, query) : undefined;
   if (query.summary === 'count' || query.count === 0) {
     return { matches: [], included: [], total, next: undefined, previous: undefined };
   }
   const found = await page(sql, query, position);
-  return { ...found, included: await includes(sql, query, found.matches), total };
+  const complete = !position && !found.next && query.total !== 'none';
+  return {
+    ...found,
+    included: await includes(sql, query, found.matches),
+    total: total ?? (complete ? found.matches.length : undefined),
+  };
 }

@@ -1,0 +1,80 @@
+import type { Resource } from 'fhir/r4.js';
+import { createInvariantChecker } from './invariants.js';
+import { createProfileChecker, loadProfiles, type ProfileRegistry } from './profiles.js';
+import { createStructureValidator } from './structure.js';
+import type { ValidationIssue, Validator } from './validator.js';
+
+export interface ValidatorOptions {
+  /** Apply each type's default profiles (US Core) besides those a resource claims. */
+  defaultProfiles: boolean;
+}
+
+const withoutVersion = (url: string) => url.split('|')[0]!;
+
+/**
+ * The three layers composed: R4 structure (JSON schema), the profiles that apply (meta.profile
+ * the server knows, the type's defaults, any asked for) and the R4 invariants. Every layer
+ * runs, so one answer lists every problem.
+ */
+export function createValidator(options: ValidatorOptions): {
+  validator: Validator;
+  profiles: ProfileRegistry;
+} {
+  const structure = createStructureValidator();
+  const invariants = createInvariantChecker();
+  const profiles = loadProfiles();
+  const checkProfile = createProfileChecker(profiles);
+
+  const validate = (resource: Resource, extra: string[] = []): ValidationIssue[] => {
+    const issues = [...structure(resource)];
+    const type = resource.resourceType;
+    issues.push(...invariants(resource));
+    const claimed = Array.isArray(resource.meta?.profile) ? resource.meta.profile : [];
+    const wanted = new Set<string>();
+    claimed.forEach((url, index) => {
+      if (typeof url !== 'string') return;
+      if (profiles.get(url)) wanted.add(withoutVersion(url));
+      else {
+        issues.push({
+          severity: 'warning',
+          code: 'not-supported',
+          diagnostics: `Profile ${url} is not known to this server, so it was not checked`,
+          expression: `${type}.meta.profile[${index}]`,
+        });
+      }
+    });
+    if (options.defaultProfiles) for (const url of profiles.defaultsFor(type)) wanted.add(url);
+    for (const url of extra) {
+      if (profiles.get(url)) wanted.add(withoutVersion(url));
+      else {
+        issues.push({
+          severity: 'error',
+          code: 'not-supported',
+          diagnostics: `Profile ${url} is not known to this server`,
+          expression: 'profile',
+        });
+      }
+    }
+    for (const url of wanted) issues.push(...checkProfile(resource, url));
+    return dedupe(issues);
+  };
+  return { validator: { validate }, profiles };
+}
+
+/**
+ * Layers may find the same fault in their own words (the schema's enum and a profile's required
+ * binding both refuse gender "robot"): one issue per severity, element and kind of problem, the
+ * first layer's wording kept.
+ */
+function dedupe(issues: ValidationIssue[]): ValidationIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((issue) => {
+    const key = `${issue.severity}|${issue.expression}|${issue.code}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+export const hasErrors = (issues: ValidationIssue[]) =>
+  issues.some((issue) => issue.severity === 'error');

