@@ -127,16 +127,20 @@ function section(report: Report): string {
   return out.join('\n');
 }
 
-/** Writes this section into RESULTS.md, replacing only an earlier "Search (issue 4)" section. */
+/** Writes the search section into RESULTS.md, replacing only an earlier one. */
 export async function writeResults(path: string, report: Report): Promise<void> {
+  await replaceSection(path, SECTION, section(report));
+}
+
+/** Puts `body` (which starts with `heading`) into RESULTS.md in place of that section, if any. */
+export async function replaceSection(path: string, heading: string, body: string): Promise<void> {
   const existing = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmark results\n';
-  const body = section(report);
-  const start = existing.indexOf(`${SECTION}\n`);
+  const start = existing.indexOf(`${heading}\n`);
   let text: string;
   if (start < 0) text = `${existing.trimEnd()}\n\n${body}\n`;
   else {
-    const next = existing.slice(start + SECTION.length).search(/\n## /);
-    const end = next < 0 ? existing.length : start + SECTION.length + next + 1;
+    const next = existing.slice(start + heading.length).search(/\n## /);
+    const end = next < 0 ? existing.length : start + heading.length + next + 1;
     text = `${existing.slice(0, start)}${body}\n\n${existing.slice(end)}`;
   }
   const options = (await prettier.resolveConfig(path)) ?? {};

@@ -11,7 +11,9 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { MedicationRequest, Patient, Resource } from 'fhir/r4.js';
 import { createInvariantChecker } from '../src/validation/invariants.js';
+import { createValidator } from '../src/validation/index.js';
 import { createStructureValidator } from '../src/validation/structure.js';
+import { commit, machine, replaceSection } from './results.js';
 
 const TARGET_STRUCTURE_US = 20;
 const TARGET_ALL_US = 200;
@@ -219,6 +221,16 @@ for (const resource of [patient, medicationRequest]) {
 const firstUseMs = performance.now() - started;
 
 const all: Check = (resource) => [...structure(resource), ...invariants(resource)];
+// What a write really runs: every layer, with the US Core profiles applied by default.
+const { validator } = createValidator({ defaultProfiles: true });
+const everything: Check = (resource) => validator.validate(resource as Resource);
+for (const resource of [patient, medicationRequest]) {
+  const errors = everything(resource).filter(
+    (i) => (i as { severity: string }).severity === 'error',
+  );
+  if (errors.length)
+    throw new Error(`benchmark resource is not US Core: ${JSON.stringify(errors)}`);
+}
 const rows = [
   {
     resource: 'Patient',
@@ -233,6 +245,12 @@ const rows = [
     target: TARGET_ALL_US,
   },
   {
+    resource: 'Patient',
+    layers: 'all: structure + US Core profile + invariants',
+    ...measure(everything, patient),
+    target: TARGET_ALL_US,
+  },
+  {
     resource: 'MedicationRequest',
     layers: 'structure',
     ...measure(structure, medicationRequest),
@@ -242,6 +260,12 @@ const rows = [
     resource: 'MedicationRequest',
     layers: 'structure + invariants',
     ...measure(all, medicationRequest),
+    target: TARGET_ALL_US,
+  },
+  {
+    resource: 'MedicationRequest',
+    layers: 'all: structure + US Core profile + invariants',
+    ...measure(everything, medicationRequest),
     target: TARGET_ALL_US,
   },
 ];
@@ -261,4 +285,26 @@ console.table(
     'target µs': row.target,
     verdict: row.median <= row.target ? 'ok' : 'OVER',
   })),
+);
+
+const table = [
+  '| resource | layers | median µs | best µs | target µs |',
+  '| --- | --- | --: | --: | --: |',
+  ...rows.map(
+    (row) =>
+      `| ${row.resource} | ${row.layers} | ${row.median.toFixed(1)} | ${row.best.toFixed(1)} | ${row.target} |`,
+  ),
+];
+await replaceSection(
+  new URL('./RESULTS.md', import.meta.url).pathname.replace('/dist/bench/bench/', '/bench/'),
+  '## Validation (issue 5)',
+  [
+    '## Validation (issue 5)',
+    '',
+    `- Date: ${new Date().toISOString()}; commit ${commit()}; ${machine()}`,
+    `- ${iterations} iterations after ${warmup} warm-up, ${batches} batches; median and best batch`,
+    `- Start-up: structure ${createStructureMs.toFixed(0)} ms, invariants ${createInvariantsMs.toFixed(0)} ms; first use (compiling) ${firstUseMs.toFixed(0)} ms`,
+    '',
+    ...table,
+  ].join('\n'),
 );
