@@ -2,25 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Resource } from 'fhir/r4.js';
+import { RESOURCE_TYPES } from '../../src/fhir/resource-types.js';
 
 /** The resource types a telehealth server stores; their official examples must all validate. */
-export const TELEHEALTH_TYPES = [
-  'Patient',
-  'Encounter',
-  'MedicationRequest',
-  'DocumentReference',
-  'Appointment',
-  'AuditEvent',
-  'Practitioner',
-  'PractitionerRole',
-  'Organization',
-  'Schedule',
-  'Slot',
-  'Provenance',
-  'Observation',
-  'Medication',
-  'RelatedPerson',
-] as const;
+export const TELEHEALTH_TYPES: readonly string[] = [...RESOURCE_TYPES.keys()];
 
 export interface Example {
   file: string;
