@@ -7,7 +7,11 @@ import { errorHandling } from './http/error-handler.js';
 import { health } from './http/health.js';
 import { securityHeaders } from './http/security-headers.js';
 import { loggerOptions, requestId } from './logger.js';
+import { authentication } from './auth/authenticate.js';
+import { developmentSecret } from './auth/dev-secret.js';
+import { smartConfigurationRoutes } from './auth/smart-configuration.js';
 import { restApi } from './rest/index.js';
+import cors from '@fastify/cors';
 import { openPostgresStore } from './store/postgres/open.js';
 import type { FhirStore } from './store/store.js';
 import { createValidator } from './validation/index.js';
@@ -39,11 +43,40 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   app.decorate('profiles', profiles);
   app.addHook('onClose', async () => store.close());
 
+  let secret = config.auth.hs256Secret;
+  if (!secret && !config.auth.jwksUri) {
+    const dev = developmentSecret(config.dataDir);
+    secret = dev.secret;
+    app.log.warn(
+      { secretFile: 'DATA_DIR/dev-auth-secret', created: dev.created },
+      'development auth mode: tokens are HS256-signed with a local secret (npm run token)',
+    );
+  }
+
   try {
     await app.register(errorHandling);
+    await app.register(cors, {
+      origin: true,
+      allowedHeaders: [
+        'Authorization',
+        'Content-Type',
+        'Accept',
+        'If-Match',
+        'If-None-Exist',
+        'If-None-Match',
+        'Prefer',
+        'X-Request-Id',
+        'X-Break-Glass',
+      ],
+      exposedHeaders: ['ETag', 'Location', 'Content-Location', 'Last-Modified', 'X-Request-Id'],
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+      maxAge: 600,
+    });
     await app.register(securityHeaders);
     await app.register(contentNegotiation);
     await app.register(health);
+    await app.register(authentication, { auth: config.auth, secret });
+    await app.register(smartConfigurationRoutes, { prefix: '/fhir' });
     await app.register(restApi, { prefix: '/fhir' });
     await app.ready();
   } catch (err) {

@@ -20,7 +20,28 @@ export interface Config {
    * applies US Core 5.0.1 to the types it profiles; `none` only the R4 base definitions.
    */
   defaultProfiles: 'us-core' | 'none';
+  auth: AuthConfig;
 }
+
+/**
+ * Token verification. Production: RS256/ES256 keys from a JWKS (Cognito, say). Development and
+ * tests: an HS256 shared secret; with nothing configured outside production, the server makes
+ * one in DATA_DIR and `npm run token` signs with it.
+ */
+export interface AuthConfig {
+  issuer: string;
+  /** Checked against `aud`, or against `client_id` for Cognito access tokens (which lack aud). */
+  audience: string;
+  jwksUri: string | undefined;
+  hs256Secret: string | undefined;
+  production: boolean;
+  /** OAuth endpoints advertised in SMART discovery (the authorization server's, not ours). */
+  authorizationEndpoint: string;
+  tokenEndpoint: string;
+}
+
+/** The issuer of development tokens (`npm run token`) when AUTH_ISSUER is not set. */
+export const DEV_ISSUER = 'telefhir-dev';
 
 /** A bad setting: start-up stops with this one-line message. */
 export class ConfigError extends Error {
@@ -64,6 +85,13 @@ function url(name: string, raw: string, protocols: string[]): string {
   return raw;
 }
 
+/** Where OAuth endpoints live by default: the issuer when it is a URL, else our own origin. */
+function oauthBase(env: Env, baseUrl: string): string {
+  const issuer = env.AUTH_ISSUER;
+  if (issuer && /^https?:\/\//.test(issuer)) return issuer.replace(/\/+$/, '');
+  return new URL(baseUrl).origin;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, 'PORT', 8080, 0, 65535);
   const host = env.HOST || '127.0.0.1';
@@ -75,6 +103,19 @@ export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = env.DATABASE_URL
     ? url('DATABASE_URL', env.DATABASE_URL, ['postgres:', 'postgresql:'])
     : undefined;
+  const production = env.NODE_ENV === 'production';
+  const jwksUri = env.AUTH_JWKS_URI
+    ? url('AUTH_JWKS_URI', env.AUTH_JWKS_URI, ['https:', 'http:'])
+    : undefined;
+  if (production && !jwksUri) {
+    throw new ConfigError(
+      'NODE_ENV=production needs AUTH_JWKS_URI (and AUTH_ISSUER, AUTH_AUDIENCE)',
+    );
+  }
+  if (jwksUri && !env.AUTH_ISSUER) throw new ConfigError('AUTH_JWKS_URI needs AUTH_ISSUER');
+  if (env.AUTH_HS256_SECRET !== undefined && env.AUTH_HS256_SECRET.length < 32) {
+    throw new ConfigError('AUTH_HS256_SECRET must be at least 32 characters');
+  }
   return {
     port,
     host,
@@ -83,6 +124,23 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: resolve(env.DATA_DIR || '.data'),
     store: oneOf(env, 'FHIR_STORE', ['postgres'] as const, 'postgres'),
     bodyLimit: integer(env, 'BODY_LIMIT', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    auth: {
+      issuer: env.AUTH_ISSUER || DEV_ISSUER,
+      audience: env.AUTH_AUDIENCE || baseUrl,
+      jwksUri,
+      hs256Secret: env.AUTH_HS256_SECRET || undefined,
+      production,
+      authorizationEndpoint: url(
+        'AUTH_AUTHORIZATION_ENDPOINT',
+        env.AUTH_AUTHORIZATION_ENDPOINT || `${oauthBase(env, baseUrl)}/oauth2/authorize`,
+        ['https:', 'http:'],
+      ),
+      tokenEndpoint: url(
+        'AUTH_TOKEN_ENDPOINT',
+        env.AUTH_TOKEN_ENDPOINT || `${oauthBase(env, baseUrl)}/oauth2/token`,
+        ['https:', 'http:'],
+      ),
+    },
     defaultProfiles: oneOf(
       env,
       'VALIDATION_DEFAULT_PROFILES',

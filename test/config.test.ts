@@ -45,9 +45,14 @@ t.test('a bad value is a ConfigError naming the variable, on one line', async (t
     { BODY_LIMIT: '-1' },
     { LOG_LEVEL: 'loud' },
     { VALIDATION_DEFAULT_PROFILES: 'strict' },
+    { NODE_ENV: 'production' },
+    { AUTH_HS256_SECRET: 'short' },
+    { AUTH_JWKS_URI: 'https://idp.example/.well-known/jwks.json' },
+    { AUTH_JWKS_URI: 'not a url', AUTH_ISSUER: 'https://idp.example' },
   ];
   for (const env of cases) {
-    const [name] = Object.keys(env);
+    // The variable the message must name: the first one given, or the one production needs.
+    const name = env.NODE_ENV ? 'AUTH_JWKS_URI' : Object.keys(env)[0];
     let error: unknown;
     try {
       loadConfig(env);
@@ -58,4 +63,23 @@ t.test('a bad value is a ConfigError naming the variable, on one line', async (t
     t.match((error as Error).message, name!, 'the message names the variable');
     t.notMatch((error as Error).message, /\n/, 'on one line');
   }
+});
+
+t.test('auth settings: development defaults, and production with a JWKS', async (t) => {
+  const dev = loadConfig({});
+  t.equal(dev.auth.issuer, 'telefhir-dev');
+  t.equal(dev.auth.audience, dev.baseUrl);
+  t.equal(dev.auth.jwksUri, undefined);
+  const prod = loadConfig({
+    NODE_ENV: 'production',
+    AUTH_JWKS_URI: 'https://cognito-idp.us-east-1.amazonaws.com/pool/.well-known/jwks.json',
+    AUTH_ISSUER: 'https://cognito-idp.us-east-1.amazonaws.com/pool',
+    AUTH_AUDIENCE: 'app-client-id',
+  });
+  t.equal(prod.auth.production, true);
+  t.equal(prod.auth.audience, 'app-client-id');
+  t.equal(
+    prod.auth.authorizationEndpoint,
+    'https://cognito-idp.us-east-1.amazonaws.com/pool/oauth2/authorize',
+  );
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { createSigner } from 'fast-jwt';
 import pg from 'pg';
 import { buildApp, type AppParts } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
@@ -75,7 +76,13 @@ export async function startServer(t: Tap, config: Config, parts: AppParts = {}):
 export async function testConfig(t: Tap, overrides: Partial<Config> = {}, forcePglite = false) {
   const db = await isolatedDatabase(t, forcePglite);
   return {
-    ...loadConfig({ LOG_LEVEL: 'silent', VALIDATION_DEFAULT_PROFILES: 'none' }),
+    ...loadConfig({
+      LOG_LEVEL: 'silent',
+      VALIDATION_DEFAULT_PROFILES: 'none',
+      AUTH_HS256_SECRET: TEST_SECRET,
+      AUTH_ISSUER: TEST_ISSUER,
+      AUTH_AUDIENCE: TEST_AUDIENCE,
+    }),
     ...db,
     ...overrides,
   } as Config;
@@ -85,6 +92,28 @@ export async function testConfig(t: Tap, overrides: Partial<Config> = {}, forceP
 export async function startTestServer(t: Tap, overrides: Partial<Config> = {}) {
   return startServer(t, await testConfig(t, overrides));
 }
+
+export const TEST_SECRET = 'telefhir-test-secret-0123456789abcdef';
+export const TEST_ISSUER = 'https://auth.telefhir.test';
+export const TEST_AUDIENCE = 'telefhir-test';
+
+/** A token for the test servers: a backend service with full access unless claims say otherwise. */
+export function testToken(claims: Record<string, unknown> = {}, expiresInSeconds = 300): string {
+  const sign = createSigner({
+    key: TEST_SECRET,
+    algorithm: 'HS256',
+    expiresIn: expiresInSeconds * 1000,
+  });
+  return sign({
+    iss: TEST_ISSUER,
+    aud: TEST_AUDIENCE,
+    sub: 'test-system',
+    scope: 'system/*.*',
+    ...claims,
+  });
+}
+
+const SYSTEM_TOKEN = testToken({}, 3600);
 
 export const FHIR_JSON = 'application/fhir+json';
 
@@ -98,6 +127,7 @@ export async function fhir(
   const response = await fetch(path ? `${base}/${path}` : base, {
     method,
     headers: {
+      authorization: `Bearer ${SYSTEM_TOKEN}`,
       accept: FHIR_JSON,
       ...(body !== undefined ? { 'content-type': FHIR_JSON } : {}),
       ...headers,

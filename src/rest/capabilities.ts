@@ -5,6 +5,7 @@ import type {
   CapabilityStatementRestResource,
 } from 'fhir/r4.js';
 import type { FastifyInstance } from 'fastify';
+import type { AuthConfig } from '../config.js';
 import { RESOURCE_TYPES } from '../fhir/resource-types.js';
 import { searchParamsFor } from '../search/registry.js';
 import type { ProfileRegistry } from '../validation/profiles.js';
@@ -62,15 +63,44 @@ function resourceCapability(
  * its version, its base URL and, from the resource-type table the routes use, every type and
  * interaction.
  */
+/** SMART on FHIR security, with the same OAuth URLs the smart-configuration advertises. */
+function security(auth: AuthConfig): CapabilityStatementRest['security'] {
+  return {
+    cors: true,
+    service: [
+      {
+        coding: [
+          {
+            system: 'http://terminology.hl7.org/CodeSystem/restful-security-service',
+            code: 'SMART-on-FHIR',
+          },
+        ],
+        text: 'OAuth2 bearer tokens (SMART App Launch 2, scopes v1 and v2)',
+      },
+    ],
+    extension: [
+      {
+        url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+        extension: [
+          { url: 'authorize', valueUri: auth.authorizationEndpoint },
+          { url: 'token', valueUri: auth.tokenEndpoint },
+        ],
+      },
+    ],
+  };
+}
+
 export function buildCapabilityStatement(
   baseUrl: string,
   profiles: ProfileRegistry,
+  auth: AuthConfig,
 ): CapabilityStatement {
   const statement = readJson<CapabilityStatement>('capability-statement.json');
   const pkg = readJson<{ version: string }>('package.json');
   const [rest = { mode: 'server' }] = statement.rest ?? [];
   const completedRest: CapabilityStatementRest = {
     ...rest,
+    security: security(auth),
     resource: [
       ...[...RESOURCE_TYPES.keys()].sort().map((type) => resourceCapability(type, profiles)),
       // Served by structure-definitions.ts: the profiles this server enforces.
@@ -94,6 +124,7 @@ export async function capabilityRoutes(app: FastifyInstance) {
   let statement: CapabilityStatement | undefined; // immutable once built: built on first ask
   app.get(
     '/metadata',
-    async () => (statement ??= buildCapabilityStatement(app.config.baseUrl, app.profiles)),
+    async () =>
+      (statement ??= buildCapabilityStatement(app.config.baseUrl, app.profiles, app.config.auth)),
   );
 }

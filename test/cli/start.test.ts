@@ -27,6 +27,21 @@ function npmStart(env: Record<string, string>) {
   });
 }
 
+/** `npm run token -- ...args` with the same settings as the server; resolves to its output. */
+async function npmToken(env: Record<string, string>, args: string[]): Promise<string> {
+  const { DATABASE_URL: _ignored, ...inherited } = process.env;
+  const child = spawn('npm', ['run', 'token', '--silent', '--', ...args], {
+    cwd: projectRoot,
+    env: { ...inherited, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk) => (out += chunk));
+  const [code] = await once(child, 'exit');
+  if (code !== 0) throw new Error(`npm run token exited ${code}`);
+  return out.trim();
+}
+
 function killGroup(pid: number | undefined) {
   try {
     if (pid) process.kill(-pid, 'SIGKILL');
@@ -39,7 +54,8 @@ t.test(
   'npm start serves /fhir/metadata from embedded storage and stops cleanly on SIGTERM',
   async (t) => {
     const port = await freePort();
-    const child = npmStart({ PORT: String(port), DATA_DIR: tempDataDir(t) });
+    const env = { PORT: String(port), DATA_DIR: tempDataDir(t) };
+    const child = npmStart(env);
     t.teardown(() => killGroup(child.pid));
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
@@ -54,9 +70,13 @@ t.test(
       }
     }
     t.equal(status, 200, `metadata answered (stderr: ${stderr.slice(0, 300)})`);
+    const anonymous = await fetch(`http://127.0.0.1:${port}/fhir/Patient/x`);
+    t.equal(anonymous.status, 401, 'development mode still needs a token');
+    // The token the README's `npm run token` prints, for the secret npm start made in DATA_DIR.
+    const token = await npmToken(env, ['--scope', 'system/*.*']);
     const created = await fetch(`http://127.0.0.1:${port}/fhir/Patient`, {
       method: 'POST',
-      headers: { 'content-type': 'application/fhir+json' },
+      headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}` },
       body: JSON.stringify(patient()), // US Core applies by default: a conformant Patient
     });
     t.equal(created.status, 201);

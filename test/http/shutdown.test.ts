@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import t from 'tap';
-import { fhir, startTestServer } from '../helpers.js';
+import { fhir, startTestServer, testToken } from '../helpers.js';
 
 t.test('close drains an in-flight request, then refuses new connections', async (t) => {
   const { base, close } = await startTestServer(t);
@@ -18,6 +18,7 @@ t.test('close drains an in-flight request, then refuses new connections', async 
         headers: {
           'content-type': 'application/fhir+json',
           'content-length': Buffer.byteLength(body),
+          authorization: `Bearer ${testToken()}`,
         },
       },
       (res) => {

@@ -1,11 +1,11 @@
 import { Client } from 'fhir-kit-client';
 import t from 'tap';
-import { startTestServer } from '../helpers.js';
+import { startTestServer, testToken } from '../helpers.js';
 
 // A real third-party FHIR client, to prove the server speaks the protocol, not just our tests.
 t.test('fhir-kit-client: create, read, update, vread, history, delete, paging', async (t) => {
   const { base } = await startTestServer(t);
-  const client = new Client({ baseUrl: base });
+  const client = new Client({ baseUrl: base, bearerToken: testToken() });
 
   const statement = (await client.capabilityStatement()) as unknown as { fhirVersion: string };
   t.equal(statement.fhirVersion, '4.0.1');

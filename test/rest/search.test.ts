@@ -1,5 +1,5 @@
 import t from 'tap';
-import { fhir, startTestServer } from '../helpers.js';
+import { fhir, startTestServer, testToken } from '../helpers.js';
 
 type Entry = { resource: { resourceType: string; id: string }; search: { mode: string } };
 const ids = (bundle: { entry?: Entry[] }, mode = 'match') =>
@@ -303,6 +303,7 @@ t.test('GET and POST _search (form body) return the same', async (t) => {
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
       accept: 'application/fhir+json',
+      authorization: `Bearer ${testToken()}`,
     },
     body: 'family=muller&gender=female',
   });
@@ -312,7 +313,10 @@ t.test('GET and POST _search (form body) return the same', async (t) => {
   t.equal(body.total, get.body.total);
   const mixed = await fetch(`${base}/Patient/_search?family=muller`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Bearer ${testToken()}`,
+    },
     body: 'gender=male',
   });
   t.same(ids(await mixed.json()), ['p2'], 'URL and body parameters combine');

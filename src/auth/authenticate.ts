@@ -1,0 +1,116 @@
+import fastifyJwt from '@fastify/jwt';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import buildGetJwks from 'get-jwks';
+import type { AuthConfig } from '../config.js';
+import { FhirError } from '../fhir/errors.js';
+
+/** Claims we read; anything else in a token is ignored. */
+export interface TokenClaims {
+  sub?: string;
+  iss?: string;
+  aud?: string | string[];
+  exp?: number;
+  scope?: string;
+  patient?: string;
+  fhirUser?: string;
+  role?: string | string[];
+  'cognito:groups'?: string[];
+  client_id?: string;
+  token_use?: string;
+  [claim: string]: unknown;
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    user: TokenClaims;
+  }
+}
+
+/** Paths anyone may read: discovery. Everything else under /fhir needs a valid bearer token. */
+const PUBLIC = new Set(['/fhir/metadata', '/fhir/.well-known/smart-configuration']);
+
+export function isPublic(request: FastifyRequest): boolean {
+  const path = request.url.split('?')[0]!.replace(/\/+$/, '');
+  return request.method === 'OPTIONS' || !path.startsWith('/fhir') || PUBLIC.has(path);
+}
+
+const invalidToken = (why: string) =>
+  new FhirError(401, 'login', `Authentication failed: ${why}`, undefined, {
+    'www-authenticate': `Bearer realm="telefhir", error="invalid_token", error_description="${why}"`,
+  });
+
+/** Why a token was refused, in words safe to send back (never the token itself). */
+function reason(error: unknown): string {
+  const code = (error as { code?: string }).code ?? '';
+  if (code === 'FST_JWT_NO_AUTHORIZATION_IN_HEADER') return 'no bearer token';
+  if (code === 'FST_JWT_BAD_REQUEST' || code.includes('MALFORMED')) return 'malformed token';
+  if (code.includes('EXPIRED')) return 'token expired';
+  if (code.includes('INACTIVE') || code.includes('NOT_BEFORE')) return 'token not yet valid';
+  const message = (error as Error).message ?? '';
+  if (/signature/i.test(message)) return 'bad signature';
+  if (/iss/.test(message)) return 'wrong issuer';
+  return 'invalid token';
+}
+
+/** `aud` must name us; Cognito access tokens carry no aud, their client_id stands for it. */
+function checkAudience(claims: TokenClaims, audience: string): void {
+  if (claims.token_use === 'access' && claims.aud === undefined) {
+    if (claims.client_id !== audience) throw invalidToken('wrong audience');
+    return;
+  }
+  const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!audiences.includes(audience)) throw invalidToken('wrong audience');
+}
+
+export interface AuthenticationOptions {
+  auth: AuthConfig;
+  /** The HS256 secret in force (configured or the development one). */
+  secret: string | undefined;
+}
+
+/**
+ * Verifies the bearer token of every non-public request: HS256 with a shared secret, or
+ * RS256/ES256 with keys from the JWKS (cached; an unknown kid triggers a refetch). Issuer,
+ * audience, expiry and not-before (60 s of clock skew) are checked. The claims land on
+ * request.user.
+ */
+export const authentication = fp(async (app: FastifyInstance, options: AuthenticationOptions) => {
+  const { auth, secret } = options;
+  const common = {
+    allowedIss: auth.issuer,
+    clockTolerance: 60_000,
+    requiredClaims: ['exp'],
+  };
+  if (auth.jwksUri) {
+    const jwksUrl = new URL(auth.jwksUri);
+    const jwks = buildGetJwks({
+      jwksPath: jwksUrl.pathname,
+      ttl: 10 * 60_000,
+      providerDiscovery: false,
+    });
+    await app.register(fastifyJwt, {
+      decode: { complete: true },
+      secret: async (_request: FastifyRequest, token: unknown) => {
+        const { header } = token as { header: { kid?: string; alg?: string } };
+        return jwks.getPublicKey({ domain: jwksUrl.origin, kid: header.kid, alg: header.alg });
+      },
+      verify: { ...common, algorithms: ['RS256', 'ES256'] },
+    });
+  } else {
+    await app.register(fastifyJwt, {
+      secret: secret!,
+      verify: { ...common, algorithms: ['HS256'] },
+    });
+  }
+
+  app.addHook('onRequest', async (request) => {
+    if (isPublic(request)) return;
+    try {
+      await request.jwtVerify();
+    } catch (error) {
+      throw invalidToken(reason(error));
+    }
+    checkAudience(request.user, auth.audience);
+  });
+});

