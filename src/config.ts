@@ -21,6 +21,8 @@ export interface Config {
    */
   defaultProfiles: 'us-core' | 'none';
   auth: AuthConfig;
+  /** PROVIDER/NURSE reach the patients linked to them (`assigned`) or every patient (`all`). */
+  providerAccess: 'assigned' | 'all';
 }
 
 /**
@@ -141,6 +143,7 @@ export function loadConfig(env: Env = process.env): Config {
         ['https:', 'http:'],
       ),
     },
+    providerAccess: oneOf(env, 'PROVIDER_ACCESS', ['assigned', 'all'] as const, 'assigned'),
     defaultProfiles: oneOf(
       env,
       'VALIDATION_DEFAULT_PROFILES',

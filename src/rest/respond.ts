@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { informational } from '../fhir/outcome.js';
 import { parsePrefer } from '../fhir/prefer.js';
 import type { Exchange, InteractionResult } from './interactions/types.js';
+import { policyOf } from '../auth/authorize.js';
 import type { RequestContext } from '../store/store.js';
 
 export function contextOf(request: FastifyRequest): RequestContext {
@@ -15,6 +16,7 @@ export function exchangeOf(app: FastifyInstance, request: FastifyRequest): Excha
     baseUrl: app.config.baseUrl,
     strict: parsePrefer(request.headers.prefer).strict,
     validator: app.validator,
+    policy: policyOf(request, { providerScope: app.config.providerAccess }),
   };
 }
 

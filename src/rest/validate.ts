@@ -1,5 +1,7 @@
 import type { OperationOutcomeIssue, Parameters, ParametersParameter, Resource } from 'fhir/r4.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { authorize, policyOf } from '../auth/authorize.js';
+import type { Access } from '../auth/policy.js';
 import { FhirError } from '../fhir/errors.js';
 import { loadOperation, readParameters } from '../fhir/operation-parameters.js';
 import { operationOutcome } from '../fhir/outcome.js';
@@ -52,6 +54,9 @@ export async function validateRoutes(app: FastifyInstance) {
     if (mode !== undefined && !MODES.includes(mode)) {
       throw new FhirError(400, 'value', `mode must be one of ${MODES.join(', ')}`);
     }
+    // Checking a write is allowed to whoever may make that write.
+    const policy = policyOf(request, { providerScope: app.config.providerAccess });
+    authorize(policy, type, (mode ?? 'create') as Access);
     const issues: OperationOutcomeIssue[] = [];
     if (mode === 'delete') {
       if (!id) throw new FhirError(400, 'required', 'mode=delete needs the resource id in the URL');

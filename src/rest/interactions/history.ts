@@ -1,4 +1,5 @@
 import type { BundleLink } from 'fhir/r4.js';
+import { authorize, authorizeSystem } from '../../auth/authorize.js';
 import { historyBundle } from '../../fhir/bundle.js';
 import { openCursor, sealCursor } from '../../fhir/cursor.js';
 import { FhirError } from '../../fhir/errors.js';
@@ -24,6 +25,8 @@ export async function history(
 ): Promise<InteractionResult> {
   if (scope.type) requireInteraction(scope.type, scope.id ? 'history-instance' : 'history-type');
   if (scope.id) requireId(scope.id);
+  if (scope.type) authorize(ex.policy, scope.type, scope.id ? 'read' : 'search');
+  else authorizeSystem(ex.policy);
   const path = [scope.type, scope.id, '_history'].filter(Boolean).join('/');
   rejectUnknown(params, KNOWN, ex.strict);
   const count = parseCount(single(params, '_count'), DEFAULT_COUNT, MAX_COUNT);

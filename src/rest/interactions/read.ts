@@ -1,3 +1,4 @@
+import { authorize } from '../../auth/authorize.js';
 import { requireId, requireInteraction } from '../guards.js';
 import { etag, resourceResult, type Exchange, type InteractionResult } from './types.js';
 
@@ -10,6 +11,7 @@ export async function readResource(
 ): Promise<InteractionResult> {
   requireInteraction(type, 'read');
   requireId(id);
+  authorize(ex.policy, type, 'read');
   const resource = await ex.store.read(type, id, ex.ctx);
   const result = resourceResult(200, resource, ex.baseUrl);
   const current = resource.meta?.versionId && etag(resource.meta.versionId);
@@ -27,5 +29,6 @@ export async function vreadResource(
 ): Promise<InteractionResult> {
   requireInteraction(type, 'vread');
   requireId(id);
+  authorize(ex.policy, type, 'read');
   return resourceResult(200, await ex.store.vread(type, id, versionId, ex.ctx), ex.baseUrl);
 }

@@ -1,9 +1,12 @@
 import type { Bundle, BundleEntry, BundleLink, FhirResource, Resource } from 'fhir/r4.js';
+import { authorize } from '../../auth/authorize.js';
 import { openCursor, sealCursor } from '../../fhir/cursor.js';
 import { FhirError } from '../../fhir/errors.js';
 import { single } from '../../fhir/params.js';
 import { subset } from '../../fhir/subset.js';
+import { RESOURCE_TYPES } from '../../fhir/resource-types.js';
 import { parseSearch } from '../../search/parse.js';
+import { searchParamsFor } from '../../search/registry.js';
 import type { PagePosition, SearchQuery } from '../../search/query.js';
 import { requireInteraction } from '../guards.js';
 import type { Exchange, InteractionResult } from './types.js';
@@ -35,6 +38,28 @@ function entry(
   };
 }
 
+/** Every type _include/_revinclude may bring in, so each is authorized before the search runs. */
+function includedTypes(query: SearchQuery): Set<string> {
+  const types = new Set<string>();
+  for (const spec of query.include) {
+    if (spec.targetType) types.add(spec.targetType);
+    else {
+      const params = [...searchParamsFor(spec.sourceType).values()].filter(
+        (p) => p.type === 'reference' && (spec.code === '*' || p.code === spec.code),
+      );
+      for (const param of params) {
+        const targets = param.targets.filter((target) => RESOURCE_TYPES.has(target));
+        (targets.length ? targets : [...RESOURCE_TYPES.keys()]).forEach((target) =>
+          types.add(target),
+        );
+      }
+    }
+    if (spec.iterate) types.add(spec.sourceType);
+  }
+  for (const spec of query.revinclude) types.add(spec.sourceType);
+  return types;
+}
+
 /** Type-level search: GET [type]?..., POST [type]/_search, and search entries in bundles. */
 export async function searchType(
   ex: Exchange,
@@ -42,7 +67,9 @@ export async function searchType(
   params: URLSearchParams,
 ): Promise<InteractionResult> {
   requireInteraction(type, 'search-type');
+  authorize(ex.policy, type, 'search');
   const query = parseSearch(type, params, { baseUrl: ex.baseUrl, strict: ex.strict });
+  for (const included of includedTypes(query)) authorize(ex.policy, included, 'read');
   const key = await ex.store.sharedSecret('paging');
   const token = single(params, '_cursor');
   let position: PagePosition | undefined;

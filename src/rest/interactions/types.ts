@@ -1,5 +1,6 @@
 import type { Resource } from 'fhir/r4.js';
 import type { FhirStore, RequestContext } from '../../store/store.js';
+import type { AccessPolicy } from '../../auth/policy.js';
 import type { Validator } from '../../validation/validator.js';
 
 /**
@@ -14,6 +15,8 @@ export interface Exchange {
   strict: boolean;
   /** Every resource is checked by it before anything is stored. */
   validator: Validator;
+  /** What the caller's token and role allow. */
+  policy: AccessPolicy;
 }
 
 /** The outcome of one interaction, before it becomes an HTTP response or a Bundle entry. */

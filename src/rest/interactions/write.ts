@@ -1,4 +1,5 @@
 import type { Resource } from 'fhir/r4.js';
+import { authorize } from '../../auth/authorize.js';
 import { FhirError } from '../../fhir/errors.js';
 import { requireId, requireInteraction, resourceBody } from '../guards.js';
 import { criteriaQuery } from './search.js';
@@ -49,6 +50,7 @@ export async function createResource(
   id?: string,
 ): Promise<InteractionResult> {
   requireInteraction(type, 'create');
+  authorize(ex.policy, type, 'create');
   const resource = resourceBody(body, type);
   assertValid(ex, resource);
   if (ifNoneExist !== undefined) {
@@ -89,6 +91,7 @@ export async function updateResource(
 ): Promise<InteractionResult> {
   requireInteraction(type, 'update');
   requireId(id);
+  authorize(ex.policy, type, 'update');
   const resource = updateBody(type, id, body);
   assertValid(ex, resource);
   const result = await ex.store.update(resource, ex.ctx, ifMatchVersion(ifMatch));
@@ -109,6 +112,7 @@ export async function deleteResource(
 ): Promise<InteractionResult> {
   requireInteraction(type, 'delete');
   requireId(id);
+  authorize(ex.policy, type, 'delete');
   await ex.store.delete(type, id, ex.ctx);
   return { status: 204, summary: `Deleted ${type}/${id}` };
 }
@@ -121,6 +125,8 @@ export async function conditionalUpdate(
   body: unknown,
 ): Promise<InteractionResult> {
   requireInteraction(type, 'update');
+  authorize(ex.policy, type, 'update');
+  authorize(ex.policy, type, 'search');
   const resource = resourceBody(body, type);
   if (resource.id !== undefined) requireId(resource.id);
   assertValid(ex, resource);
@@ -142,6 +148,8 @@ export async function conditionalDelete(
   params: URLSearchParams,
 ): Promise<InteractionResult> {
   requireInteraction(type, 'delete');
+  authorize(ex.policy, type, 'delete');
+  authorize(ex.policy, type, 'search');
   const id = await ex.store.conditionalDelete(criteriaQuery(ex, type, params), ex.ctx);
   return { status: 204, summary: `Deleted ${type}/${id}` };
 }

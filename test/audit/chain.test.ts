@@ -1,0 +1,246 @@
+import type { AuditEvent, Patient } from 'fhir/r4.js';
+import t, { type Test } from 'tap';
+import { canonicalJson, GENESIS_HASH, hashEvent } from '../../src/audit/chain.js';
+import { buildAuditEvent } from '../../src/audit/event.js';
+import { verifyChain } from '../../src/audit/verify.js';
+import { appendAudit } from '../../src/audit/writer.js';
+import { openDatabase, type Database, type Sql } from '../../src/store/postgres/database.js';
+import { migrate } from '../../src/store/postgres/migrate.js';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
+import { isolatedDatabase } from '../helpers.js';
+
+const { index } = searchIndexer('http://example.test/fhir');
+
+async function auditDatabase(t: Test): Promise<Database> {
+  const where = await isolatedDatabase(t);
+  const db = await openDatabase({ databaseUrl: where.databaseUrl, dataDir: where.dataDir ?? '' });
+  t.teardown(() => db.close());
+  await migrate(db);
+  return db;
+}
+
+const readEvent = (n: number) =>
+  buildAuditEvent({
+    interaction: 'read',
+    outcome: 'success',
+    who: { reference: 'Practitioner/dr-1' },
+    subject: 'user-1',
+    requestId: `req-${n}`,
+    entities: [{ reference: `Observation/o-${n}` }],
+    patient: 'Patient/p-1',
+  });
+
+const append = (db: Database, n: number) =>
+  db.transaction((tx) => appendAudit(tx, readEvent(n), index));
+
+interface Row {
+  seq: string;
+  id: string;
+  prev_hash: string;
+  hash: string;
+  content: AuditEvent;
+}
+const chainRows = (sql: Sql) =>
+  sql.query<Row>(
+    'SELECT seq::text AS seq, id, prev_hash, hash, content FROM audit_log ORDER BY seq',
+  );
+
+/** Tampering needs the table owner: switch triggers off, do the damage, switch them back on. */
+const tamper = (db: Database, triggers: string[], statement: string, params: unknown[] = []) =>
+  db.transaction(async (tx) => {
+    for (const name of triggers) await tx.query(`ALTER TABLE audit_log DISABLE TRIGGER ${name}`);
+    await tx.query(statement, params);
+    for (const name of triggers) await tx.query(`ALTER TABLE audit_log ENABLE TRIGGER ${name}`);
+  });
+const DELETE_TRIGGERS = ['audit_log_purge_only', 'audit_log_prefix_only'];
+
+t.test('canonical JSON sorts keys at every depth and hashes the same content alike', async (t) => {
+  t.equal(
+    canonicalJson({ b: 1, a: [{ d: 'x', c: null }], e: undefined }),
+    '{"a":[{"c":null,"d":"x"}],"b":1}',
+  );
+  const h = hashEvent(GENESIS_HASH, canonicalJson({ a: 1, b: 2 }));
+  t.equal(h, hashEvent(GENESIS_HASH, canonicalJson({ b: 2, a: 1 })));
+  t.match(h, /^[0-9a-f]{64}$/);
+  t.not(h, hashEvent('1'.repeat(64), canonicalJson({ a: 1, b: 2 })), 'the previous hash counts');
+  t.throws(() => canonicalJson({ n: Number.NaN }));
+});
+
+t.test('appends build a chain from the genesis hash, each link over the one before', async (t) => {
+  const db = await auditDatabase(t);
+  const written: AuditEvent[] = [];
+  for (let n = 0; n < 3; n++) written.push(await append(db, n));
+  t.same(written[0]!.meta, { versionId: '1', lastUpdated: written[0]!.meta!.lastUpdated });
+  const rows = await chainRows(db);
+  t.equal(rows.length, 3);
+  t.equal(rows[0]!.prev_hash, GENESIS_HASH);
+  rows.forEach((row, i) => {
+    t.equal(row.id, written[i]!.id);
+    t.equal(row.hash, hashEvent(row.prev_hash, canonicalJson(written[i])), `link ${i} hashes`);
+    if (i > 0) t.equal(row.prev_hash, rows[i - 1]!.hash, `link ${i} points back`);
+  });
+  const [head] = await db.query<{ hash: string }>('SELECT hash FROM audit_chain_head');
+  t.equal(head!.hash, rows[2]!.hash, 'the head is the last link');
+  const served = await db.query<{ version_id: number; content: AuditEvent }>(
+    "SELECT version_id, content FROM resource_current WHERE resource_type = 'AuditEvent'",
+  );
+  t.equal(served.length, 3, 'each event is also an ordinary resource');
+  const history = await db.query<{ method: string }>(
+    "SELECT method FROM resource_history WHERE resource_type = 'AuditEvent'",
+  );
+  t.same(
+    history.map((h) => h.method),
+    ['POST', 'POST', 'POST'],
+  );
+  t.same(await verifyChain(db), { ok: true, count: 3 });
+});
+
+t.test('20 concurrent appends make one unbroken chain', async (t) => {
+  const db = await auditDatabase(t);
+  await Promise.all(Array.from({ length: 20 }, (_, n) => append(db, n)));
+  const rows = await chainRows(db);
+  t.equal(rows.length, 20);
+  t.equal(new Set(rows.map((r) => r.prev_hash)).size, 20, 'no two links share a predecessor');
+  t.same(await verifyChain(db), { ok: true, count: 20 });
+});
+
+t.test('an append that does not extend the head is refused by the database', async (t) => {
+  const db = await auditDatabase(t);
+  await append(db, 1);
+  await t.rejects(
+    db.query(
+      `INSERT INTO audit_log (id, recorded, prev_hash, hash, content)
+       VALUES ('fork', now(), $1, $1, '{}')`,
+      [GENESIS_HASH],
+    ),
+    /does not extend the chain head/,
+  );
+  await t.rejects(
+    db.query('UPDATE audit_chain_head SET hash = $1', [GENESIS_HASH]),
+    /head moves only/,
+  );
+});
+
+t.test('UPDATE, DELETE and TRUNCATE of audit_log are refused', async (t) => {
+  const db = await auditDatabase(t);
+  await append(db, 1);
+  await t.rejects(db.query(`UPDATE audit_log SET content = '{}'`), /append-only/);
+  await t.rejects(db.query('DELETE FROM audit_log'), /only by the retention purge/);
+  await t.rejects(db.query('TRUNCATE audit_log'), /append-only/);
+  await t.rejects(
+    db.transaction(async (tx) => {
+      // Even the purge flag doesn't open UPDATE, nor a DELETE that skips the anchor.
+      await tx.query("SET LOCAL telefhir.audit_purge = 'on'");
+      await tx.query(`UPDATE audit_log SET content = '{}'`);
+    }),
+    /append-only/,
+  );
+  await t.rejects(
+    db.transaction(async (tx) => {
+      await tx.query("SET LOCAL telefhir.audit_purge = 'on'");
+      await tx.query('DELETE FROM audit_log');
+    }),
+    /exactly the chain up to its anchor/,
+  );
+  t.equal((await chainRows(db)).length, 1, 'the row is still there');
+});
+
+t.test(
+  'AuditEvent rows in resource_current and resource_history are refused UPDATE and DELETE',
+  async (t) => {
+    const db = await auditDatabase(t);
+    const event = await append(db, 1);
+    for (const table of ['resource_current', 'resource_history']) {
+      await t.rejects(
+        db.query(`UPDATE ${table} SET content = '{}' WHERE resource_type = 'AuditEvent'`),
+        /append-only/,
+        `${table} UPDATE`,
+      );
+      await t.rejects(
+        db.query(`DELETE FROM ${table} WHERE resource_type = 'AuditEvent'`),
+        /only by the retention purge/,
+        `${table} DELETE`,
+      );
+    }
+    const store = new PostgresStore(db, db, false, searchIndexer());
+    const ctx = { requestId: 'r' };
+    await t.rejects(
+      store.update({ ...event, outcome: '12' } as AuditEvent, ctx),
+      /append-only/,
+      'store update',
+    );
+    await t.rejects(store.delete('AuditEvent', event.id!, ctx), /append-only/, 'store delete');
+    await t.rejects(
+      store.create({ resourceType: 'AuditEvent' } as AuditEvent, ctx),
+      /only be written by the audit writer/,
+      'store create',
+    );
+    const patient = await store.create({ resourceType: 'Patient' } as Patient, ctx);
+    await store.delete('Patient', patient.id!, ctx);
+    t.pass('other resources are unaffected');
+    t.same(await verifyChain(db), { ok: true, count: 1 });
+  },
+);
+
+t.test('verify names the exact row whose content was edited', async (t) => {
+  const db = await auditDatabase(t);
+  for (let n = 0; n < 5; n++) await append(db, n);
+  const rows = await chainRows(db);
+  const victim = rows[2]!;
+  await tamper(
+    db,
+    ['audit_log_no_update'],
+    'UPDATE audit_log SET content = $1::json WHERE seq = $2',
+    [JSON.stringify({ ...victim.content, outcome: '8' }), victim.seq],
+  );
+  t.same(await verifyChain(db), {
+    ok: false,
+    count: 2,
+    brokenAt: {
+      seq: victim.seq,
+      id: victim.id,
+      reason: 'hash does not match the content: the row was altered',
+    },
+  });
+});
+
+t.test('verify notices a removed row, in the middle and at the end', async (t) => {
+  const db = await auditDatabase(t);
+  for (let n = 0; n < 4; n++) await append(db, n);
+  const rows = await chainRows(db);
+  await tamper(db, DELETE_TRIGGERS, 'DELETE FROM audit_log WHERE seq = $1', [rows[1]!.seq]);
+  const middle = await verifyChain(db);
+  t.match(middle, { ok: false, count: 1, brokenAt: { seq: rows[2]!.seq, reason: /removed/ } });
+
+  const db2 = await auditDatabase(t);
+  for (let n = 0; n < 3; n++) await append(db2, n);
+  const rows2 = await chainRows(db2);
+  await tamper(db2, DELETE_TRIGGERS, 'DELETE FROM audit_log WHERE seq = $1', [rows2[2]!.seq]);
+  t.match(await verifyChain(db2), {
+    ok: false,
+    count: 2,
+    brokenAt: { seq: rows2[2]!.seq, id: rows2[1]!.id, reason: /rows at the end were removed/ },
+  });
+});
+
+t.test('a failing append rolls back the write it records (fail-closed)', async (t) => {
+  const db = await auditDatabase(t);
+  const broken = async (sql: Sql) => {
+    await sql.query('SELECT no_such_function()');
+  };
+  await t.rejects(
+    db.transaction(async (tx) => {
+      const store = new PostgresStore(db, tx, true, searchIndexer());
+      await store.update({ resourceType: 'Patient', id: 'p-1' } as Patient, { requestId: 'r' });
+      await appendAudit(tx, readEvent(1), broken);
+    }),
+  );
+  const patients = await db.query("SELECT 1 FROM resource_current WHERE resource_type = 'Patient'");
+  t.equal(patients.length, 0, 'the patient was not written');
+  t.equal((await chainRows(db)).length, 0, 'nor the audit event');
+  const [head] = await db.query<{ hash: string }>('SELECT hash FROM audit_chain_head');
+  t.equal(head!.hash, GENESIS_HASH, 'and the head did not move');
+  await append(db, 2);
+  t.same(await verifyChain(db), { ok: true, count: 1 }, 'the chain carries on');
+});

@@ -1,0 +1,151 @@
+import type { AuditEvent } from 'fhir/r4.js';
+import t, { type Test } from 'tap';
+import { GENESIS_HASH } from '../../src/audit/chain.js';
+import { buildAuditEvent } from '../../src/audit/event.js';
+import { purgeAudit } from '../../src/audit/purge.js';
+import { verifyChain } from '../../src/audit/verify.js';
+import { appendAudit } from '../../src/audit/writer.js';
+import { openDatabase, type Database } from '../../src/store/postgres/database.js';
+import { migrate } from '../../src/store/postgres/migrate.js';
+import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
+import { isolatedDatabase } from '../helpers.js';
+
+const { index } = searchIndexer('http://example.test/fhir');
+const CUTOFF = new Date('2020-01-01T00:00:00.000Z');
+
+async function auditDatabase(t: Test): Promise<Database> {
+  const where = await isolatedDatabase(t);
+  const db = await openDatabase({ databaseUrl: where.databaseUrl, dataDir: where.dataDir ?? '' });
+  t.teardown(() => db.close());
+  await migrate(db);
+  return db;
+}
+
+const append = (db: Database, recorded: string, n: number) =>
+  db.transaction((tx) =>
+    appendAudit(
+      tx,
+      buildAuditEvent({
+        interaction: 'read',
+        outcome: 'success',
+        who: { reference: 'Practitioner/dr-1' },
+        subject: 'user-1',
+        requestId: `req-${n}`,
+        entities: [{ reference: `Patient/p-${n}` }],
+        recorded: new Date(recorded),
+      }),
+      index,
+    ),
+  );
+
+/** Three old events, then a new one, then an old one behind it (a replica's clock lagging). */
+async function seed(db: Database): Promise<AuditEvent[]> {
+  const recorded = [
+    '2015-01-01T00:00:00.000Z',
+    '2016-01-01T00:00:00.000Z',
+    '2017-01-01T00:00:00.000Z',
+    '2024-01-01T00:00:00.000Z',
+    '2018-01-01T00:00:00.000Z',
+  ];
+  const events: AuditEvent[] = [];
+  for (const [n, at] of recorded.entries()) events.push(await append(db, at, n));
+  return events;
+}
+
+const ids = async (db: Database, table: string) =>
+  (
+    await db.query<{ id: string }>(
+      `SELECT id FROM ${table} WHERE ${table === 'audit_log' ? 'true' : "resource_type = 'AuditEvent'"} ORDER BY id`,
+    )
+  ).map((row) => row.id);
+
+t.test('a dry run counts what would go and deletes nothing', async (t) => {
+  const db = await auditDatabase(t);
+  await seed(db);
+  const result = await purgeAudit(db, CUTOFF, { dryRun: true, actor: 'ops' });
+  t.same(result, { purged: 3, oldestKept: '2024-01-01T00:00:00.000Z' });
+  t.equal((await ids(db, 'audit_log')).length, 5, 'nothing deleted');
+  t.equal((await ids(db, 'resource_current')).length, 5, 'no purge event recorded');
+});
+
+t.test('a purge removes only the older prefix and verify still passes', async (t) => {
+  const db = await auditDatabase(t);
+  const events = await seed(db);
+  const result = await purgeAudit(db, CUTOFF, { dryRun: false, actor: 'ops' });
+  t.equal(result.purged, 3);
+  t.equal(result.oldestKept, '2024-01-01T00:00:00.000Z');
+  const gone = events.slice(0, 3).map((e) => e.id!);
+  for (const table of ['audit_log', 'resource_current', 'resource_history', 'idx_reference']) {
+    const left = await ids(db, table);
+    t.notOk(
+      gone.some((id) => left.includes(id)),
+      `${table} keeps none of the purged events`,
+    );
+    t.ok(
+      events.slice(3).every((e) => left.includes(e.id!)),
+      `${table} keeps the newer ones (and the older one behind them)`,
+    );
+  }
+  const [anchor] = await db.query<{ hash: string }>('SELECT hash FROM audit_chain_anchor');
+  t.not(anchor!.hash, GENESIS_HASH, 'the anchor moved to the last purged link');
+  t.same(await verifyChain(db), { ok: true, count: 3 }, 'two kept events and the purge event');
+  t.same(await purgeAudit(db, CUTOFF, { dryRun: true, actor: 'ops' }), {
+    purged: 0,
+    oldestKept: '2024-01-01T00:00:00.000Z',
+  });
+});
+
+t.test('the purge records itself as an AuditEvent', async (t) => {
+  const db = await auditDatabase(t);
+  await seed(db);
+  await purgeAudit(db, CUTOFF, { dryRun: false, actor: 'ops-alice' });
+  const rows = await db.query<{ content: AuditEvent }>(
+    'SELECT content FROM audit_log ORDER BY seq DESC LIMIT 1',
+  );
+  const event = rows[0]!.content;
+  t.match(event, {
+    type: { system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110101' },
+    action: 'D',
+    outcome: '0',
+    agent: [{ who: { identifier: { value: 'ops-alice' } }, requestor: true }],
+  });
+  const detail = Object.fromEntries(event.entity![0]!.detail!.map((d) => [d.type, d.valueString]));
+  t.equal(detail['purged-count'], '3');
+  t.equal(detail['recorded-before'], CUTOFF.toISOString());
+  const [served] = await db.query<{ content: AuditEvent }>(
+    "SELECT content FROM resource_current WHERE resource_type = 'AuditEvent' AND id = $1",
+    [event.id],
+  );
+  t.same(served!.content, event, 'and serves it like any other');
+});
+
+t.test('purging everything leaves a chain that verifies and carries on', async (t) => {
+  const db = await auditDatabase(t);
+  await seed(db);
+  const result = await purgeAudit(db, new Date('2030-01-01'), { dryRun: false, actor: 'ops' });
+  t.equal(result.purged, 5);
+  t.same(await verifyChain(db), { ok: true, count: 1 });
+  await append(db, '2029-01-01T00:00:00.000Z', 9);
+  t.same(await verifyChain(db), { ok: true, count: 2 });
+  const empty = await purgeAudit(db, new Date('2000-01-01'), { dryRun: false, actor: 'ops' });
+  t.equal(empty.purged, 0, 'a purge with nothing to do still records that it ran');
+  t.same(await verifyChain(db), { ok: true, count: 3 });
+});
+
+t.test('the anchor cannot be moved outside a purge', async (t) => {
+  const db = await auditDatabase(t);
+  await seed(db);
+  await t.rejects(
+    db.query('UPDATE audit_chain_anchor SET seq = 2'),
+    /moves only forward, by the retention purge/,
+  );
+  await t.rejects(
+    db.transaction(async (tx) => {
+      await tx.query("SET LOCAL telefhir.audit_purge = 'on'");
+      await tx.query('UPDATE audit_chain_anchor SET seq = 2');
+      await tx.query('DELETE FROM audit_log WHERE seq = 1'); // leaves link 2 behind
+    }),
+    /exactly the chain up to its anchor/,
+  );
+  t.same(await verifyChain(db), { ok: true, count: 5 });
+});
