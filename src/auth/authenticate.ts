@@ -4,22 +4,7 @@ import fp from 'fastify-plugin';
 import buildGetJwks from 'get-jwks';
 import type { AuthConfig } from '../config.js';
 import { FhirError } from '../fhir/errors.js';
-
-/** Claims we read; anything else in a token is ignored. */
-export interface TokenClaims {
-  sub?: string;
-  iss?: string;
-  aud?: string | string[];
-  exp?: number;
-  scope?: string;
-  patient?: string;
-  fhirUser?: string;
-  role?: string | string[];
-  'cognito:groups'?: string[];
-  client_id?: string;
-  token_use?: string;
-  [claim: string]: unknown;
-}
+import type { TokenClaims } from './claims.js';
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {

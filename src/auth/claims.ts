@@ -20,6 +20,10 @@ export type Role = (typeof ROLES)[number];
 
 export interface TokenClaims {
   sub?: string;
+  iss?: string;
+  aud?: string | string[];
+  exp?: number;
+  token_use?: string;
   scope?: string;
   patient?: string;
   fhirUser?: string;

@@ -180,6 +180,18 @@ async function jwksServer(t: Test): Promise<Jwks> {
   return state;
 }
 
+/** A test server that verifies tokens with the JWKS at `jwks`, as production does with Cognito's. */
+async function startJwksServer(t: Test, jwks: Jwks) {
+  const config = await testConfig(t);
+  config.auth = {
+    ...config.auth,
+    jwksUri: jwks.url,
+    issuer: 'https://cognito-idp.test/pool',
+    hs256Secret: undefined,
+  };
+  return startServer(t, config);
+}
+
 function rsaKey() {
   return generateKeyPairSync('rsa', { modulusLength: 2048 });
 }
@@ -198,14 +210,7 @@ t.test('JWKS: RS256 tokens verify; an unknown kid refetches the key set (rotatio
   const jwks = await jwksServer(t);
   const first = rsaKey();
   jwks.keys.set('k1', first.publicKey);
-  const config = await testConfig(t);
-  config.auth = {
-    ...config.auth,
-    jwksUri: jwks.url,
-    issuer: 'https://cognito-idp.test/pool',
-    hs256Secret: undefined,
-  };
-  const { base } = await startServer(t, config);
+  const { base } = await startJwksServer(t, jwks);
   const claims = { aud: TEST_AUDIENCE, scope: 'system/*.*' };
   t.equal(
     (await fhir(base, 'GET', 'Patient/x', undefined, bearer(rs256(first.privateKey, 'k1', claims))))
@@ -251,14 +256,7 @@ t.test('JWKS: Cognito access tokens use client_id for the audience', async (t) =
   const jwks = await jwksServer(t);
   const key = rsaKey();
   jwks.keys.set('k1', key.publicKey);
-  const config = await testConfig(t);
-  config.auth = {
-    ...config.auth,
-    jwksUri: jwks.url,
-    issuer: 'https://cognito-idp.test/pool',
-    hs256Secret: undefined,
-  };
-  const { base } = await startServer(t, config);
+  const { base } = await startJwksServer(t, jwks);
   const access = {
     token_use: 'access',
     client_id: TEST_AUDIENCE,
