@@ -111,6 +111,10 @@ function parseSort(type: string, raw: string): SortKey[] {
 }
 
 function parseInclude(type: string, raw: string, reverse: boolean, iterate: boolean): IncludeSpec {
+  // `_include=*`: every reference of the matches; `_include:iterate=*`: of whatever was included.
+  if (raw === '*' && !reverse) {
+    return { sourceType: iterate ? '*' : type, code: '*', targetType: undefined, iterate };
+  }
   const [sourceType = '', code = '', targetType, ...rest] = raw.split(':');
   const name = reverse ? '_revinclude' : '_include';
   if (rest.length || !RESOURCE_TYPES.has(sourceType)) {

@@ -240,6 +240,14 @@ t.test(
       (await fhir(base, 'GET', 'MedicationRequest?_include=MedicationRequest:status')).status,
       400,
     );
+    const bare = await fhir(base, 'GET', 'MedicationRequest?_id=mr1&_include=*');
+    t.same(ids(bare.body, 'include'), ['e1', 'med1', 'p1'], '_include=* follows every reference');
+    const iterStar = await fhir(
+      base,
+      'GET',
+      'MedicationRequest?_id=mr1&_include=MedicationRequest:encounter&_include:iterate=*',
+    );
+    t.same(ids(iterStar.body, 'include'), ['dr1', 'e1', 'med1', 'p1'], '*:iterate, one more level');
   },
 );
 

@@ -42,7 +42,10 @@ function entry(
 function includedTypes(query: SearchQuery): Set<string> {
   const types = new Set<string>();
   for (const spec of query.include) {
-    if (spec.targetType) types.add(spec.targetType);
+    if (spec.sourceType === '*') {
+      // Whatever was included may be followed anywhere: every type must be readable.
+      for (const any of RESOURCE_TYPES.keys()) types.add(any);
+    } else if (spec.targetType) types.add(spec.targetType);
     else {
       const params = [...searchParamsFor(spec.sourceType).values()].filter(
         (p) => p.type === 'reference' && (spec.code === '*' || p.code === spec.code),
@@ -54,7 +57,7 @@ function includedTypes(query: SearchQuery): Set<string> {
         );
       }
     }
-    if (spec.iterate) types.add(spec.sourceType);
+    if (spec.iterate && spec.sourceType !== '*') types.add(spec.sourceType);
   }
   for (const spec of query.revinclude) types.add(spec.sourceType);
   return types;

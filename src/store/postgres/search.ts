@@ -92,6 +92,13 @@ async function page(sql: Sql, query: SearchQuery, position: PagePosition | undef
 }
 
 async function forward(sql: Sql, spec: IncludeSpec, from: Resource[]): Promise<Resource[]> {
+  if (spec.sourceType === '*') {
+    const types = [...new Set(from.map((r) => r.resourceType))];
+    const found = await Promise.all(
+      types.map((sourceType) => forward(sql, { ...spec, sourceType }, from)),
+    );
+    return found.flat();
+  }
   const ids = from.filter((r) => r.resourceType === spec.sourceType).map((r) => r.id!);
   if (!ids.length) return [];
   const b = new Binds();
