@@ -42,7 +42,7 @@ export async function searchStatements(
   };
   const store = new PostgresStore(db, recorder, false, noIndexer);
   const query = parseSearch(type, new URLSearchParams(search), { baseUrl, strict: true });
-  await store.search(query, { requestId: 'bench-explain' });
+  await store.search(query, { requestId: 'bench-explain', access: 'unrestricted' });
   return recorded;
 }
 

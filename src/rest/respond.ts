@@ -3,20 +3,27 @@ import { informational } from '../fhir/outcome.js';
 import { parsePrefer } from '../fhir/prefer.js';
 import type { Exchange, InteractionResult } from './interactions/types.js';
 import { policyOf } from '../auth/authorize.js';
+import type { AccessPolicy } from '../auth/policy.js';
 import type { RequestContext } from '../store/store.js';
 
-export function contextOf(request: FastifyRequest): RequestContext {
-  return { requestId: request.id };
+/** The caller's policy, built once per request from its token and headers. */
+export function requestPolicy(app: FastifyInstance, request: FastifyRequest): AccessPolicy {
+  return policyOf(request, { providerScope: app.config.providerAccess });
+}
+
+export function contextOf(request: FastifyRequest, policy: AccessPolicy): RequestContext {
+  return { requestId: request.id, access: policy };
 }
 
 export function exchangeOf(app: FastifyInstance, request: FastifyRequest): Exchange {
+  const policy = requestPolicy(app, request);
   return {
     store: app.store,
-    ctx: contextOf(request),
+    ctx: contextOf(request, policy),
     baseUrl: app.config.baseUrl,
     strict: parsePrefer(request.headers.prefer).strict,
     validator: app.validator,
-    policy: policyOf(request, { providerScope: app.config.providerAccess }),
+    policy,
   };
 }
 

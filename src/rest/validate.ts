@@ -1,12 +1,12 @@
 import type { OperationOutcomeIssue, Parameters, ParametersParameter, Resource } from 'fhir/r4.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { authorize, policyOf } from '../auth/authorize.js';
+import { authorize } from '../auth/authorize.js';
 import type { Access } from '../auth/policy.js';
 import { FhirError } from '../fhir/errors.js';
 import { loadOperation, readParameters } from '../fhir/operation-parameters.js';
 import { operationOutcome } from '../fhir/outcome.js';
 import { requireId, requireInteraction } from './guards.js';
-import { contextOf, queryOf } from './respond.js';
+import { contextOf, queryOf, requestPolicy } from './respond.js';
 
 const DEFINITION = loadOperation('validate.json');
 const MODES = ['create', 'update', 'delete'];
@@ -55,12 +55,12 @@ export async function validateRoutes(app: FastifyInstance) {
       throw new FhirError(400, 'value', `mode must be one of ${MODES.join(', ')}`);
     }
     // Checking a write is allowed to whoever may make that write.
-    const policy = policyOf(request, { providerScope: app.config.providerAccess });
+    const policy = requestPolicy(app, request);
     authorize(policy, type, (mode ?? 'create') as Access);
     const issues: OperationOutcomeIssue[] = [];
     if (mode === 'delete') {
       if (!id) throw new FhirError(400, 'required', 'mode=delete needs the resource id in the URL');
-      await app.store.read(type, id, contextOf(request)); // 404/410 when there is nothing to delete
+      await app.store.read(type, id, contextOf(request, policy)); // 404/410 when there is nothing to delete
     } else {
       if (!resource) throw new FhirError(400, 'required', 'No resource to validate');
       if (resource.resourceType !== type) {

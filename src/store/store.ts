@@ -1,9 +1,16 @@
-import type { Resource } from 'fhir/r4.js';
+import type { AuditEvent, Resource } from 'fhir/r4.js';
+import type { AccessPolicy } from '../auth/policy.js';
 import type { PagePosition, SearchQuery } from '../search/query.js';
 
-/** Who is asking. The access policy joins it with the SMART issue. */
+/** Who is asking, and what they may touch. */
 export interface RequestContext {
   requestId: string;
+  /**
+   * The caller's grants, which the store turns into conditions of its own queries: what they
+   * may not see is never fetched. `unrestricted` is the server itself (CLIs, seeding, tests of
+   * the store), never a request.
+   */
+  access: Pick<AccessPolicy, 'grant'> | 'unrestricted';
 }
 
 export type WriteMethod = 'POST' | 'PUT' | 'DELETE';
@@ -80,6 +87,12 @@ export interface FhirStore {
   /** 404 when the resource never existed; a no-op when already deleted. */
   delete(type: string, id: string, ctx: RequestContext): Promise<void>;
   history(query: HistoryQuery, ctx: RequestContext): Promise<HistoryPage>;
+  /**
+   * Appends an AuditEvent to the audit trail, in this store's transaction when it is one (so it
+   * commits or rolls back with the change it records), else in a transaction of its own that
+   * has committed when the promise resolves.
+   */
+  audit(event: AuditEvent): Promise<AuditEvent>;
   /** Runs `work` against a store whose writes commit or roll back together. */
   transaction<T>(work: (tx: FhirStore) => Promise<T>): Promise<T>;
   /** A random secret shared by every replica (signing paging cursors). */

@@ -164,7 +164,7 @@ t.test(
       );
     }
     const store = new PostgresStore(db, db, false, searchIndexer());
-    const ctx = { requestId: 'r' };
+    const ctx = { requestId: 'r', access: 'unrestricted' as const };
     await t.rejects(
       store.update({ ...event, outcome: '12' } as AuditEvent, ctx),
       /append-only/,
@@ -232,7 +232,10 @@ t.test('a failing append rolls back the write it records (fail-closed)', async (
   await t.rejects(
     db.transaction(async (tx) => {
       const store = new PostgresStore(db, tx, true, searchIndexer());
-      await store.update({ resourceType: 'Patient', id: 'p-1' } as Patient, { requestId: 'r' });
+      await store.update({ resourceType: 'Patient', id: 'p-1' } as Patient, {
+        requestId: 'r',
+        access: 'unrestricted',
+      });
       await appendAudit(tx, readEvent(1), broken);
     }),
   );

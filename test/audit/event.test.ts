@@ -158,7 +158,10 @@ t.test('written AuditEvents are found by the ordinary search', async (t) => {
       baseUrl: BASE,
       strict: true,
     });
-    const result = await runSearch(db, parsed, undefined);
+    const result = await runSearch(db, parsed, undefined, {
+      requestId: 't',
+      access: 'unrestricted',
+    });
     return result.matches.map((resource) => (resource as AuditEvent).id).sort();
   };
   t.same(await search('patient=Patient/p-1'), [btg.id]);

@@ -38,23 +38,21 @@ function entry(
   };
 }
 
-/** Every type _include/_revinclude may bring in, so each is authorized before the search runs. */
+/**
+ * The types an _include/_revinclude names, so each is authorized before the search runs: asking
+ * for what the token may not read is 403. Wildcards (`*`, a parameter with any target) name no
+ * type; what they reach is held to the read grant of each type inside the store's query, and
+ * types the token can't read are left out.
+ */
 function includedTypes(query: SearchQuery): Set<string> {
   const types = new Set<string>();
   for (const spec of query.include) {
-    if (spec.sourceType === '*') {
-      // Whatever was included may be followed anywhere: every type must be readable.
-      for (const any of RESOURCE_TYPES.keys()) types.add(any);
-    } else if (spec.targetType) types.add(spec.targetType);
-    else {
-      const params = [...searchParamsFor(spec.sourceType).values()].filter(
-        (p) => p.type === 'reference' && (spec.code === '*' || p.code === spec.code),
-      );
-      for (const param of params) {
-        const targets = param.targets.filter((target) => RESOURCE_TYPES.has(target));
-        (targets.length ? targets : [...RESOURCE_TYPES.keys()]).forEach((target) =>
-          types.add(target),
-        );
+    if (spec.sourceType === '*') continue;
+    if (spec.targetType) types.add(spec.targetType);
+    else if (spec.code !== '*') {
+      const param = searchParamsFor(spec.sourceType).get(spec.code);
+      if (param?.type === 'reference') {
+        param.targets.filter((target) => RESOURCE_TYPES.has(target)).forEach((t) => types.add(t));
       }
     }
     if (spec.iterate && spec.sourceType !== '*') types.add(spec.sourceType);

@@ -1,5 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Resource } from 'fhir/r4.js';
+import type { AuditEvent, Resource } from 'fhir/r4.js';
+import type { Access } from '../../auth/policy.js';
+import { appendAudit } from '../../audit/writer.js';
 import { FhirError, gone, notFound } from '../../fhir/errors.js';
 import type { PagePosition, SearchQuery } from '../../search/query.js';
 import type {
@@ -14,6 +16,13 @@ import type {
 import type { Database, Sql } from './database.js';
 import { noIndexer, type ResourceIndexer } from './indexer.js';
 import { findMatches, runSearch } from './search.js';
+import {
+  accessCondition,
+  accessConditionByType,
+  requireSome,
+  type Visibility,
+} from './access-sql.js';
+import { Binds } from './search-sql.js';
 
 /** How often a write re-reads and retries after losing a race without If-Match. */
 const WRITE_ATTEMPTS = 5;
@@ -22,7 +31,18 @@ interface CurrentRow {
   version_id: number;
   deleted: boolean;
   content: Resource | null;
+  /** Whether the caller's grant covers it (always true without a restriction). */
+  visible: boolean;
 }
+
+const EVERYTHING: Visibility = { kind: 'everything' };
+
+const outside = (type: string, id: string, access: Access) =>
+  new FhirError(
+    403,
+    'forbidden',
+    `${type}/${id} is outside what the token may ${access} (its patient compartment or scope filter)`,
+  );
 
 interface HistoryRow {
   seq: string;
@@ -110,15 +130,47 @@ export class PostgresStore implements FhirStore {
     return this.inTransaction ? work(this.sql) : this.db.transaction(work);
   }
 
-  private async current(sql: Sql, type: string, id: string): Promise<CurrentRow | undefined> {
+  private async current(
+    sql: Sql,
+    type: string,
+    id: string,
+    seen: Visibility = EVERYTHING,
+  ): Promise<CurrentRow | undefined> {
+    const b = new Binds();
+    const visible = accessCondition(b, 'r', type, seen);
     const rows = await sql.query<CurrentRow>(
-      'SELECT version_id, deleted, content FROM resource_current WHERE resource_type = $1 AND id = $2',
-      [type, id],
+      `SELECT r.version_id, r.deleted, r.content, ${visible} AS visible FROM resource_current r
+       WHERE r.resource_type = ${b.add(type)} AND r.id = ${b.add(id)}`,
+      b.values,
     );
     return rows[0];
   }
 
-  private async insertFirst(sql: Sql, resource: Resource, id: string, method: WriteMethod) {
+  /**
+   * After a write, in its transaction: the resource as now stored (and indexed) must still be
+   * inside the caller's grant, or the write is refused and rolls back. This is what stops a
+   * patient-scoped token from writing a resource into another patient's compartment.
+   */
+  private async assertInside(
+    sql: Sql,
+    type: string,
+    id: string,
+    ctx: RequestContext,
+    access: Access,
+  ) {
+    const seen = requireSome(ctx, type, access);
+    if (seen.kind === 'everything') return;
+    const row = await this.current(sql, type, id, seen);
+    if (!row?.visible) throw outside(type, id, access);
+  }
+
+  private async insertFirst(
+    sql: Sql,
+    resource: Resource,
+    id: string,
+    method: WriteMethod,
+    ctx: RequestContext,
+  ) {
     const stored = stamp(resource, id, 1, new Date().toISOString());
     if (
       !(await writeVersion(
@@ -134,11 +186,13 @@ export class PostgresStore implements FhirStore {
       throw new FhirError(409, 'conflict', `${resource.resourceType}/${id} already exists`);
     }
     await this.indexer.index(sql, resource.resourceType, id, stored);
+    await this.assertInside(sql, resource.resourceType, id, ctx, 'create');
     return stored;
   }
 
-  create(resource: Resource, _ctx: RequestContext, id: string = randomUUID()): Promise<Resource> {
-    return this.write((sql) => this.insertFirst(sql, resource, id, 'POST'));
+  create(resource: Resource, ctx: RequestContext, id: string = randomUUID()): Promise<Resource> {
+    requireSome(ctx, resource.resourceType, 'create');
+    return this.write((sql) => this.insertFirst(sql, resource, id, 'POST', ctx));
   }
 
   /**
@@ -146,33 +200,37 @@ export class PostgresStore implements FhirStore {
    * and many) under an advisory lock on the criteria, so two racing conditional writes with
    * the same criteria run one after the other instead of both seeing no match.
    */
-  private async lockedMatches(sql: Sql, criteria: SearchQuery): Promise<Resource[]> {
+  private async lockedMatches(
+    sql: Sql,
+    criteria: SearchQuery,
+    ctx: RequestContext,
+  ): Promise<Resource[]> {
     const key = `${criteria.type}?${criteria.applied
       .map(([k, v]) => `${k}=${v}`)
       .sort()
       .join('&')}`;
     await sql.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
-    const found = await findMatches(sql, criteria, 2);
+    const found = await findMatches(sql, criteria, 2, requireSome(ctx, criteria.type, 'search'));
     if (found.length > 1) {
       throw new FhirError(412, 'duplicate', `The criteria match more than one ${criteria.type}`);
     }
     return found;
   }
 
-  conditionalCreate(resource: Resource, criteria: SearchQuery, _ctx: RequestContext) {
+  conditionalCreate(resource: Resource, criteria: SearchQuery, ctx: RequestContext) {
     return this.write(async (sql) => {
-      const [existing] = await this.lockedMatches(sql, criteria);
+      const [existing] = await this.lockedMatches(sql, criteria, ctx);
       if (existing) return { resource: existing, created: false };
       return {
-        resource: await this.insertFirst(sql, resource, randomUUID(), 'POST'),
+        resource: await this.insertFirst(sql, resource, randomUUID(), 'POST', ctx),
         created: true,
       };
     });
   }
 
-  conditionalUpdate(resource: Resource, criteria: SearchQuery, _ctx: RequestContext) {
+  conditionalUpdate(resource: Resource, criteria: SearchQuery, ctx: RequestContext) {
     return this.write(async (sql) => {
-      const [existing] = await this.lockedMatches(sql, criteria);
+      const [existing] = await this.lockedMatches(sql, criteria, ctx);
       if (existing && resource.id !== undefined && resource.id !== existing.id) {
         throw new FhirError(
           400,
@@ -182,43 +240,54 @@ export class PostgresStore implements FhirStore {
       }
       if (!existing && resource.id === undefined) {
         return {
-          resource: await this.insertFirst(sql, resource, randomUUID(), 'POST'),
+          resource: await this.insertFirst(sql, resource, randomUUID(), 'POST', ctx),
           created: true,
         };
       }
-      return this.updateIn(sql, { ...resource, id: existing?.id ?? resource.id } as Resource);
+      const id = existing?.id ?? resource.id;
+      return this.updateIn(sql, { ...resource, id } as Resource, ctx);
     });
   }
 
-  conditionalDelete(criteria: SearchQuery, _ctx: RequestContext): Promise<string> {
+  conditionalDelete(criteria: SearchQuery, ctx: RequestContext): Promise<string> {
     return this.write(async (sql) => {
-      const [existing] = await this.lockedMatches(sql, criteria);
+      const [existing] = await this.lockedMatches(sql, criteria, ctx);
       if (!existing)
         throw new FhirError(404, 'not-found', `No ${criteria.type} matches the criteria`);
-      await this.deleteIn(sql, criteria.type, existing.id!);
+      await this.deleteIn(sql, criteria.type, existing.id!, ctx);
       return existing.id!;
     });
   }
 
-  search(query: SearchQuery, _ctx: RequestContext, position?: PagePosition): Promise<SearchResult> {
-    return runSearch(this.sql, query, position);
+  search(query: SearchQuery, ctx: RequestContext, position?: PagePosition): Promise<SearchResult> {
+    return runSearch(this.sql, query, position, ctx);
   }
 
-  async read(type: string, id: string, _ctx: RequestContext): Promise<Resource> {
-    const row = await this.current(this.sql, type, id);
-    if (!row) throw notFound(type, id);
+  /**
+   * Outside the caller's grant is 404, as if it weren't there: a 403 would tell a
+   * patient-scoped token that another patient's resource exists. Under a compartment a deleted
+   * resource is 404 too, since what it belonged to went with it.
+   */
+  async read(type: string, id: string, ctx: RequestContext): Promise<Resource> {
+    const row = await this.current(this.sql, type, id, requireSome(ctx, type, 'read'));
+    if (!row?.visible) throw notFound(type, id);
     if (row.deleted || !row.content) throw gone(type, id);
     return row.content;
   }
 
-  async vread(type: string, id: string, versionId: string, _ctx: RequestContext) {
+  /** Old versions are visible when the resource, as it is now, is inside the grant. */
+  async vread(type: string, id: string, versionId: string, ctx: RequestContext) {
     if (!/^[1-9]\d{0,8}$/.test(versionId)) {
       throw new FhirError(404, 'not-found', `${type}/${id} has no version ${versionId}`);
     }
+    const b = new Binds();
+    const visible = accessCondition(b, 'r', type, requireSome(ctx, type, 'read'));
     const rows = await this.sql.query<{ content: Resource | null }>(
-      `SELECT content FROM resource_history
-       WHERE resource_type = $1 AND id = $2 AND version_id = $3`,
-      [type, id, Number(versionId)],
+      `SELECT h.content FROM resource_history h
+       JOIN resource_current r ON r.resource_type = h.resource_type AND r.id = h.id
+       WHERE h.resource_type = ${b.add(type)} AND h.id = ${b.add(id)}
+         AND h.version_id = ${b.add(Number(versionId))} AND ${visible}`,
+      b.values,
     );
     if (!rows[0])
       throw new FhirError(404, 'not-found', `${type}/${id} has no version ${versionId}`);
@@ -228,15 +297,19 @@ export class PostgresStore implements FhirStore {
     return rows[0].content;
   }
 
-  update(resource: Resource, _ctx: RequestContext, ifMatch?: string) {
-    return this.write((sql) => this.updateIn(sql, resource, ifMatch));
+  update(resource: Resource, ctx: RequestContext, ifMatch?: string) {
+    requireSome(ctx, resource.resourceType, 'update');
+    return this.write((sql) => this.updateIn(sql, resource, ctx, ifMatch));
   }
 
-  private async updateIn(sql: Sql, resource: Resource, ifMatch?: string) {
+  /** The version replaced must be inside the caller's grant, and so must the new one. */
+  private async updateIn(sql: Sql, resource: Resource, ctx: RequestContext, ifMatch?: string) {
     const type = resource.resourceType;
     const id = resource.id!;
+    const seen = requireSome(ctx, type, 'update');
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const row = await this.current(sql, type, id);
+      const row = await this.current(sql, type, id, seen);
+      if (row && !row.deleted && !row.visible) throw outside(type, id, 'update');
       if (ifMatch !== undefined && (!row || String(row.version_id) !== ifMatch)) {
         throw new FhirError(
           412,
@@ -251,6 +324,7 @@ export class PostgresStore implements FhirStore {
       const method = 'PUT';
       if (await writeVersion(sql, type, id, version, method, stored, stored.meta!.lastUpdated!)) {
         await this.indexer.index(sql, type, id, stored);
+        await this.assertInside(sql, type, id, ctx, 'update');
         return { resource: stored, created: !row || row.deleted };
       }
       // Another writer moved the version first: with If-Match that is a lost update (412 on
@@ -259,15 +333,18 @@ export class PostgresStore implements FhirStore {
     throw new FhirError(409, 'conflict', `${type}/${id} is being updated concurrently; retry`);
   }
 
-  delete(type: string, id: string, _ctx: RequestContext): Promise<void> {
-    return this.write((sql) => this.deleteIn(sql, type, id));
+  delete(type: string, id: string, ctx: RequestContext): Promise<void> {
+    requireSome(ctx, type, 'delete');
+    return this.write((sql) => this.deleteIn(sql, type, id, ctx));
   }
 
-  private async deleteIn(sql: Sql, type: string, id: string): Promise<void> {
+  private async deleteIn(sql: Sql, type: string, id: string, ctx: RequestContext): Promise<void> {
+    const seen = requireSome(ctx, type, 'delete');
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const row = await this.current(sql, type, id);
+      const row = await this.current(sql, type, id, seen);
       if (!row) throw notFound(type, id);
       if (row.deleted) return;
+      if (!row.visible) throw outside(type, id, 'delete');
       const version = row.version_id + 1;
       const now = new Date().toISOString();
       if (await writeVersion(sql, type, id, version, 'DELETE', null, now)) {
@@ -278,37 +355,47 @@ export class PostgresStore implements FhirStore {
     throw new FhirError(409, 'conflict', `${type}/${id} is being updated concurrently; retry`);
   }
 
-  async history(query: HistoryQuery, _ctx: RequestContext): Promise<HistoryPage> {
+  /**
+   * Newest first. Under a restriction, a resource's versions are listed when the resource as it
+   * is now is inside the grant (instance history: read; type and system history: search and
+   * read of each type), so a compartment's history never shows another patient's records.
+   */
+  async history(query: HistoryQuery, ctx: RequestContext): Promise<HistoryPage> {
+    const { type, id } = query;
+    const b = new Binds();
     const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (clause: string, value: unknown) => {
-      params.push(value);
-      where.push(clause.replace('?', `$${params.length}`));
-    };
-    if (query.type) add('resource_type = ?', query.type);
-    if (query.id) add('id = ?', query.id);
-    if (query.since) add('last_updated >= ?::timestamptz', query.since);
+    if (type) where.push(`h.resource_type = ${b.add(type)}`);
+    if (id) where.push(`h.id = ${b.add(id)}`);
+    if (query.since) where.push(`h.last_updated >= ${b.add(query.since)}::timestamptz`);
+    const restricted = ctx.access !== 'unrestricted';
+    if (restricted) {
+      const visible = type
+        ? accessCondition(b, 'r', type, requireSome(ctx, type, id ? 'read' : 'search'))
+        : accessConditionByType(b, 'r', ctx, 'read');
+      where.push(visible);
+    }
+    const from = restricted
+      ? `resource_history h JOIN resource_current r
+           ON r.resource_type = h.resource_type AND r.id = h.id`
+      : 'resource_history h';
     const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const totalRows = await this.sql.query<{ total: number }>(
-      `SELECT count(*)::int AS total FROM resource_history ${filter}`,
-      params,
+      `SELECT count(*)::int AS total FROM ${from} ${filter}`,
+      b.values,
     );
-    if (query.after) add('seq < ?::bigint', query.after.seq);
-    params.push(query.count + 1);
+    const paged = [...where];
+    if (query.after) paged.push(`h.seq < ${b.add(query.after.seq)}::bigint`);
     const rows = await this.sql.query<HistoryRow>(
-      `SELECT seq::text AS seq, resource_type, id, version_id, last_updated, method, content
-       FROM resource_history ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY seq DESC LIMIT $${params.length}`,
-      params,
+      `SELECT h.seq::text AS seq, h.resource_type, h.id, h.version_id, h.last_updated, h.method,
+              h.content
+       FROM ${from} ${paged.length ? `WHERE ${paged.join(' AND ')}` : ''}
+       ORDER BY h.seq DESC LIMIT ${b.add(query.count + 1)}`,
+      b.values,
     );
     const total = totalRows[0]?.total ?? 0;
-    if (
-      query.type &&
-      query.id &&
-      total === 0 &&
-      !(await this.current(this.sql, query.type, query.id))
-    ) {
-      throw notFound(query.type, query.id);
+    if (type && id && total === 0) {
+      const row = await this.current(this.sql, type, id, requireSome(ctx, type, 'read'));
+      if (!row?.visible) throw notFound(type, id);
     }
     const page = rows.slice(0, query.count);
     const last = page[page.length - 1];
@@ -317,6 +404,15 @@ export class PostgresStore implements FhirStore {
       total,
       next: rows.length > query.count && last ? { seq: last.seq } : undefined,
     };
+  }
+
+  /** In this store's transaction when it is one: the event shares the fate of the change. */
+  audit(event: AuditEvent): Promise<AuditEvent> {
+    return this.write((sql) =>
+      appendAudit(sql, event, (tx, type, id, resource) =>
+        this.indexer.index(tx, type, id, resource),
+      ),
+    );
   }
 
   transaction<T>(work: (tx: FhirStore) => Promise<T>): Promise<T> {

@@ -1,6 +1,12 @@
 import type { Resource } from 'fhir/r4.js';
 import type { IncludeSpec, PagePosition, SearchQuery } from '../../search/query.js';
-import type { SearchResult } from '../store.js';
+import type { RequestContext, SearchResult } from '../store.js';
+import {
+  accessCondition,
+  accessConditionByType,
+  requireSome,
+  type Visibility,
+} from './access-sql.js';
 import type { Sql } from './database.js';
 import { Binds, keysetCondition, sortColumn, whereClause, type Ordered } from './search-sql.js';
 
@@ -20,14 +26,23 @@ const asKey = (value: unknown): string | null =>
       ? value.toISOString()
       : String(value);
 
+/** The query's conditions and the caller's grant, over `resource_current r`. */
+function matching(b: Binds, query: SearchQuery, seen: Visibility): string {
+  const where = whereClause(b, query);
+  return seen.kind === 'everything'
+    ? where
+    : `${where} AND ${accessCondition(b, 'r', query.type, seen)}`;
+}
+
 /** Ids (and content) of up to `limit` current resources matching the conditions. */
 export async function findMatches(
   sql: Sql,
   query: SearchQuery,
   limit: number,
+  seen: Visibility,
 ): Promise<Resource[]> {
   const b = new Binds();
-  const where = whereClause(b, query);
+  const where = matching(b, query, seen);
   const rows = await sql.query<{ content: Resource }>(
     `SELECT r.content FROM resource_current r WHERE ${where} LIMIT ${b.add(limit)}`,
     b.values,
@@ -35,10 +50,10 @@ export async function findMatches(
   return rows.map((row) => row.content);
 }
 
-export async function countMatches(sql: Sql, query: SearchQuery): Promise<number> {
+async function countMatches(sql: Sql, query: SearchQuery, seen: Visibility): Promise<number> {
   const b = new Binds();
   const rows = await sql.query<{ total: number }>(
-    `SELECT count(*)::int AS total FROM resource_current r WHERE ${whereClause(b, query)}`,
+    `SELECT count(*)::int AS total FROM resource_current r WHERE ${matching(b, query, seen)}`,
     b.values,
   );
   return rows[0]?.total ?? 0;
@@ -48,10 +63,15 @@ export async function countMatches(sql: Sql, query: SearchQuery): Promise<number
  * One page of matches in keyset order. Paging backwards runs the same query in reverse order
  * from the position, then turns the rows round.
  */
-async function page(sql: Sql, query: SearchQuery, position: PagePosition | undefined) {
+async function page(
+  sql: Sql,
+  query: SearchQuery,
+  position: PagePosition | undefined,
+  seen: Visibility,
+) {
   const b = new Binds();
   const columns = query.sort.map((key) => sortColumn(b, key));
-  const where = whereClause(b, query);
+  const where = matching(b, query, seen);
   const backwards = position?.direction === 'previous';
   const keys: Ordered[] = [
     ...columns.map((column, i) => ({
@@ -91,11 +111,20 @@ async function page(sql: Sql, query: SearchQuery, position: PagePosition | undef
   };
 }
 
-async function forward(sql: Sql, spec: IncludeSpec, from: Resource[]): Promise<Resource[]> {
+/**
+ * What the matches refer to. Each included resource is held to the caller's read grant on its
+ * own type, so an `_include` never reaches past the compartment the matches came from.
+ */
+async function forward(
+  sql: Sql,
+  spec: IncludeSpec,
+  from: Resource[],
+  ctx: RequestContext,
+): Promise<Resource[]> {
   if (spec.sourceType === '*') {
     const types = [...new Set(from.map((r) => r.resourceType))];
     const found = await Promise.all(
-      types.map((sourceType) => forward(sql, { ...spec, sourceType }, from)),
+      types.map((sourceType) => forward(sql, { ...spec, sourceType }, from, ctx)),
     );
     return found.flat();
   }
@@ -108,6 +137,8 @@ async function forward(sql: Sql, spec: IncludeSpec, from: Resource[]): Promise<R
   ];
   if (spec.code !== '*') filters.push(`ref.code = ${b.add(spec.code)}`);
   if (spec.targetType) filters.push(`ref.target_type = ${b.add(spec.targetType)}`);
+  const targets = spec.targetType ? [spec.targetType] : undefined;
+  filters.push(accessConditionByType(b, 'c', ctx, 'read', targets));
   const rows = await sql.query<{ content: Resource }>(
     `SELECT DISTINCT ON (c.resource_type, c.id) c.content FROM idx_reference ref
      JOIN resource_current c ON c.resource_type = ref.target_type AND c.id = ref.target_id AND NOT c.deleted
@@ -117,7 +148,13 @@ async function forward(sql: Sql, spec: IncludeSpec, from: Resource[]): Promise<R
   return rows.map((row) => row.content);
 }
 
-async function reverse(sql: Sql, spec: IncludeSpec, to: Resource[]): Promise<Resource[]> {
+/** What refers to the matches, held to the caller's read grant on the referring type. */
+async function reverse(
+  sql: Sql,
+  spec: IncludeSpec,
+  to: Resource[],
+  ctx: RequestContext,
+): Promise<Resource[]> {
   const found: Resource[] = [];
   for (const type of new Set(to.map((r) => r.resourceType))) {
     if (spec.targetType && spec.targetType !== type) continue;
@@ -129,6 +166,7 @@ async function reverse(sql: Sql, spec: IncludeSpec, to: Resource[]): Promise<Res
       `ref.target_id = ANY(${b.add(ids)}::text[])`,
     ];
     if (spec.code !== '*') filters.push(`ref.code = ${b.add(spec.code)}`);
+    filters.push(accessConditionByType(b, 'c', ctx, 'read', [spec.sourceType]));
     const rows = await sql.query<{ content: Resource }>(
       `SELECT DISTINCT ON (c.id) c.content FROM idx_reference ref
        JOIN resource_current c ON c.resource_type = ref.resource_type AND c.id = ref.id AND NOT c.deleted
@@ -141,7 +179,12 @@ async function reverse(sql: Sql, spec: IncludeSpec, to: Resource[]): Promise<Res
 }
 
 /** _include and _revinclude, then one more round of the :iterate ones over what was added. */
-async function includes(sql: Sql, query: SearchQuery, matches: Resource[]): Promise<Resource[]> {
+async function includes(
+  sql: Sql,
+  query: SearchQuery,
+  matches: Resource[],
+  ctx: RequestContext,
+): Promise<Resource[]> {
   const seen = new Set(matches.map((r) => `${r.resourceType}/${r.id}`));
   const included: Resource[] = [];
   const add = (resources: Resource[]) => {
@@ -154,9 +197,9 @@ async function includes(sql: Sql, query: SearchQuery, matches: Resource[]): Prom
   };
   const round = async (from: Resource[], iterateOnly: boolean) => {
     for (const spec of query.include)
-      if (!iterateOnly || spec.iterate) add(await forward(sql, spec, from));
+      if (!iterateOnly || spec.iterate) add(await forward(sql, spec, from, ctx));
     for (const spec of query.revinclude)
-      if (!iterateOnly || spec.iterate) add(await reverse(sql, spec, from));
+      if (!iterateOnly || spec.iterate) add(await reverse(sql, spec, from, ctx));
   };
   if (!matches.length) return [];
   await round(matches, false);
@@ -173,18 +216,20 @@ export async function runSearch(
   sql: Sql,
   query: SearchQuery,
   position: PagePosition | undefined,
+  ctx: RequestContext,
 ): Promise<SearchResult> {
+  const seen = requireSome(ctx, query.type, 'search');
   const counted =
     query.summary === 'count' || query.total === 'accurate' || query.total === 'estimate';
-  const total = counted ? await countMatches(sql, query) : undefined;
+  const total = counted ? await countMatches(sql, query, seen) : undefined;
   if (query.summary === 'count' || query.count === 0) {
     return { matches: [], included: [], total, next: undefined, previous: undefined };
   }
-  const found = await page(sql, query, position);
+  const found = await page(sql, query, position, seen);
   const complete = !position && !found.next && query.total !== 'none';
   return {
     ...found,
-    included: await includes(sql, query, found.matches),
+    included: await includes(sql, query, found.matches, ctx),
     total: total ?? (complete ? found.matches.length : undefined),
   };
 }

@@ -1,0 +1,149 @@
+/**
+ * The access policy as SQL: a condition over a `resource_current` row (alias `r` or another)
+ * that is true exactly when the caller's grant covers it. Every read, search, include, history
+ * and write of the Postgres store ANDs it into its own query, so what a caller may not see is
+ * never fetched, counted or paged over.
+ */
+import type { Access, Compartment, TypeGrant } from '../../auth/policy.js';
+import { PATIENT_ITSELF, patientCompartmentParams } from '../../auth/compartment.js';
+import { FhirError } from '../../fhir/errors.js';
+import { RESOURCE_TYPES } from '../../fhir/resource-types.js';
+import { parseSearch } from '../../search/parse.js';
+import type { RequestContext } from '../store.js';
+import { matchSet, type Binds } from './search-sql.js';
+
+/** What one caller holds for one (type, access): a condition to AND in, or nothing to add. */
+export type Visibility =
+  { kind: 'everything' } | { kind: 'restricted'; grant: TypeGrant } | { kind: 'nothing' };
+
+export function visibility(ctx: RequestContext, type: string, access: Access): Visibility {
+  if (ctx.access === 'unrestricted') return { kind: 'everything' };
+  const grant = ctx.access.grant(type, access);
+  if (!grant) return { kind: 'nothing' };
+  const open = grant.compartments.some((c) => c.kind === 'all') && grant.filters.length === 0;
+  return open ? { kind: 'everything' } : { kind: 'restricted', grant };
+}
+
+/** The store's own guard: the REST layer authorizes first, so this is never the first refusal. */
+export function requireSome(ctx: RequestContext, type: string, access: Access): Visibility {
+  const seen = visibility(ctx, type, access);
+  if (seen.kind === 'nothing') {
+    throw new FhirError(
+      403,
+      'forbidden',
+      `The token's scopes and role do not allow ${access} on ${type}`,
+    );
+  }
+  return seen;
+}
+
+/**
+ * SQL true for the rows of `alias` the caller may touch; `TRUE` when nothing restricts them.
+ * `alias` must have `resource_type` and `id` columns (resource_current, or history joined to it).
+ */
+export function accessCondition(b: Binds, alias: string, type: string, seen: Visibility): string {
+  switch (seen.kind) {
+    case 'everything':
+      return 'TRUE';
+    case 'nothing':
+      return 'FALSE';
+    case 'restricted': {
+      const { compartments, filters } = seen.grant;
+      const inCompartment = compartments.some((c) => c.kind === 'all')
+        ? 'TRUE'
+        : `(${compartments.map((c) => memberOf(b, alias, type, c)).join(' OR ') || 'FALSE'})`;
+      const filtered = filters.length
+        ? `(${filters.map((filter) => matchesFilter(b, alias, type, filter)).join(' OR ')})`
+        : 'TRUE';
+      return `(${inCompartment} AND ${filtered})`;
+    }
+  }
+}
+
+/**
+ * The same over rows of several types (what `_include` may reach): each row is held to its
+ * own type's grant, and types outside `types` to nothing.
+ */
+export function accessConditionByType(
+  b: Binds,
+  alias: string,
+  ctx: RequestContext,
+  access: Access,
+  types: Iterable<string> = RESOURCE_TYPES.keys(),
+): string {
+  if (ctx.access === 'unrestricted') return 'TRUE';
+  const arms: string[] = [];
+  for (const type of types) {
+    const seen = visibility(ctx, type, access);
+    if (seen.kind === 'nothing') continue;
+    arms.push(`WHEN ${b.add(type)} THEN ${accessCondition(b, alias, type, seen)}`);
+  }
+  return arms.length ? `(CASE ${alias}.resource_type ${arms.join(' ')} ELSE FALSE END)` : 'FALSE';
+}
+
+/** The rows of `type` in the compartment of any patient in `compartment`. */
+function memberOf(b: Binds, alias: string, type: string, compartment: Compartment): string {
+  if (compartment.kind === 'all') return 'TRUE';
+  const patients = patientSet(b, compartment);
+  const params = patientCompartmentParams(type);
+  const links = params.filter((param) => param !== PATIENT_ITSELF);
+  const arms: string[] = [];
+  if (params.includes(PATIENT_ITSELF)) arms.push(`${alias}.id IN (${patients})`);
+  if (links.length) {
+    arms.push(
+      `${alias}.id IN (SELECT x.id FROM idx_reference x WHERE x.resource_type = ${b.add(type)}
+         AND x.code = ANY(${b.add(links)}::text[]) AND x.target_type = 'Patient'
+         AND x.target_id IN (${patients}))`,
+    );
+  }
+  return arms.length ? `(${arms.join(' OR ')})` : 'FALSE';
+}
+
+/**
+ * SQL listing patient ids. A practitioner's patients are those naming them as general
+ * practitioner, or with an Encounter or Appointment they take part in; a guardian's are the
+ * patients of their RelatedPerson, unless it is marked inactive. Both read the index tables, so
+ * they follow the current version of those resources and nothing deleted.
+ */
+function patientSet(b: Binds, compartment: Exclude<Compartment, { kind: 'all' }>): string {
+  switch (compartment.kind) {
+    case 'patients':
+      return `SELECT unnest(${b.add(compartment.ids)}::text[])`;
+    case 'practitioner-linked': {
+      const me = b.add(compartment.practitioner);
+      const via = (type: string, codes: string[]) =>
+        `SELECT p.target_id FROM idx_reference a
+         JOIN idx_reference p ON p.resource_type = a.resource_type AND p.id = a.id
+           AND p.code = 'patient' AND p.target_type = 'Patient'
+         WHERE a.resource_type = '${type}' AND a.code IN (${codes.map((c) => `'${c}'`).join(', ')})
+           AND a.target_type = 'Practitioner' AND a.target_id = ${me}`;
+      return `SELECT g.id FROM idx_reference g WHERE g.resource_type = 'Patient'
+          AND g.code = 'general-practitioner' AND g.target_type = 'Practitioner' AND g.target_id = ${me}
+        UNION ${via('Encounter', ['participant', 'practitioner'])}
+        UNION ${via('Appointment', ['actor', 'practitioner'])}`;
+    }
+    case 'guardian': {
+      const me = b.add(compartment.relatedPerson);
+      return `SELECT rp.target_id FROM idx_reference rp WHERE rp.resource_type = 'RelatedPerson'
+          AND rp.id = ${me} AND rp.code = 'patient' AND rp.target_type = 'Patient'
+          AND NOT EXISTS (SELECT 1 FROM idx_token t WHERE t.resource_type = 'RelatedPerson'
+            AND t.id = ${me} AND t.code = 'active' AND t.value = 'false')`;
+    }
+  }
+}
+
+/**
+ * A v2 fine-grained restriction (`?category=laboratory`) as the search it names. A filter that
+ * doesn't parse for this type (an unknown parameter, a bad value) matches nothing: a
+ * restriction we can't apply must narrow, never widen.
+ */
+function matchesFilter(b: Binds, alias: string, type: string, filter: URLSearchParams): string {
+  let conditions;
+  try {
+    conditions = parseSearch(type, filter, { baseUrl: '', strict: true }).conditions;
+  } catch {
+    return 'FALSE';
+  }
+  if (!conditions.length) return 'FALSE';
+  return `(${conditions.map((c) => `${alias}.id IN (${matchSet(b, type, c)})`).join(' AND ')})`;
+}
