@@ -145,7 +145,9 @@ async function loadResources(
       );
       await store.transaction(async (tx) => {
         for (let i = 0; i < batch.length; i++) {
-          ids[from + i] = (await tx.create(batch[i]!, { requestId: 'bench', access: 'unrestricted' as const })).id!;
+          ids[from + i] = (
+            await tx.create(batch[i]!, { requestId: 'bench', access: 'unrestricted' as const })
+          ).id!;
         }
       });
       done += batch.length;
