@@ -75,7 +75,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     await app.register(securityHeaders);
     await app.register(contentNegotiation);
     await app.register(health);
-    await app.register(authentication, { auth: config.auth, secret });
+    await app.register(authentication, { auth: config.auth, secret, store });
     await app.register(smartConfigurationRoutes, { prefix: '/fhir' });
     await app.register(restApi, { prefix: '/fhir' });
     await app.ready();

@@ -1,7 +1,19 @@
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, CodeableConcept } from 'fhir/r4.js';
 
 export type AuditInteraction =
-  'read' | 'vread' | 'search' | 'create' | 'update' | 'delete' | 'history' | 'operation' | 'patch';
+  | 'read'
+  | 'vread'
+  | 'search'
+  | 'create'
+  | 'update'
+  | 'delete'
+  | 'history'
+  | 'history-type'
+  | 'history-system'
+  | 'operation'
+  | 'patch'
+  | 'batch'
+  | 'transaction';
 
 export type AuditOutcome = 'success' | 'minor' | 'serious' | 'major';
 
@@ -44,11 +56,15 @@ const INTERACTIONS: Record<AuditInteraction, { code: string; action: AuditEvent[
   // Queries are E (execute) in the action code system, as IHE BALP's Query pattern records them.
   search: { code: 'search-type', action: 'E' },
   history: { code: 'history-instance', action: 'R' },
+  'history-type': { code: 'history-type', action: 'R' },
+  'history-system': { code: 'history-system', action: 'R' },
   create: { code: 'create', action: 'C' },
   update: { code: 'update', action: 'U' },
   patch: { code: 'patch', action: 'U' },
   delete: { code: 'delete', action: 'D' },
   operation: { code: 'operation', action: 'E' },
+  batch: { code: 'batch', action: 'E' },
+  transaction: { code: 'transaction', action: 'E' },
 };
 
 const OUTCOMES: Record<AuditOutcome, AuditEvent['outcome']> = {

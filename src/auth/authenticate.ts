@@ -2,8 +2,10 @@ import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import buildGetJwks from 'get-jwks';
+import { buildAuditEvent, type AuditInteraction } from '../audit/event.js';
 import type { AuthConfig } from '../config.js';
 import { FhirError } from '../fhir/errors.js';
+import type { FhirStore } from '../store/store.js';
 import type { TokenClaims } from './claims.js';
 
 declare module '@fastify/jwt' {
@@ -52,6 +54,57 @@ export interface AuthenticationOptions {
   auth: AuthConfig;
   /** The HS256 secret in force (configured or the development one). */
   secret: string | undefined;
+  /** Where refused requests are audited. */
+  store: FhirStore;
+}
+
+/** What an unauthenticated request was trying to do, read from its method and path. */
+export function attempted(
+  method: string,
+  url: string,
+): { interaction: AuditInteraction; target?: string } {
+  const segments = url.split('?')[0]!.split('/').filter(Boolean).slice(1); // after /fhir
+  const [type, id] = segments;
+  const target =
+    type && id && /^[A-Z]/.test(type) && !/^[_$]/.test(id) ? `${type}/${id}` : undefined;
+  const operation = segments.some((segment) => segment.startsWith('$'));
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+      if (operation) return { interaction: 'operation', target };
+      if (segments.includes('_history')) return { interaction: 'history', target };
+      return { interaction: target ? 'read' : 'search', target };
+    case 'POST':
+      if (!segments.length) return { interaction: 'batch' };
+      if (operation) return { interaction: 'operation', target };
+      return { interaction: segments.at(-1) === '_search' ? 'search' : 'create' };
+    case 'PUT':
+    case 'PATCH':
+      return { interaction: 'update', target };
+    case 'DELETE':
+      return { interaction: 'delete', target };
+    default:
+      return { interaction: 'operation', target };
+  }
+}
+
+/** A refused token is audited like any denied request: who is unknown, where from is not. */
+async function auditRefusal(store: FhirStore, request: FastifyRequest): Promise<void> {
+  const { interaction, target } = attempted(request.method, request.url);
+  const event = buildAuditEvent({
+    interaction,
+    outcome: 'minor',
+    who: { display: 'unauthenticated' },
+    subject: 'unauthenticated',
+    address: request.ip,
+    requestId: request.id,
+    entities: target ? [{ reference: target }] : [],
+  });
+  try {
+    await store.audit(event);
+  } catch (err) {
+    request.log.error({ err }, 'could not record the AuditEvent of a refused token');
+  }
 }
 
 /**
@@ -61,7 +114,7 @@ export interface AuthenticationOptions {
  * request.user.
  */
 export const authentication = fp(async (app: FastifyInstance, options: AuthenticationOptions) => {
-  const { auth, secret } = options;
+  const { auth, secret, store } = options;
   const common = {
     allowedIss: auth.issuer,
     clockTolerance: 60_000,
@@ -93,9 +146,10 @@ export const authentication = fp(async (app: FastifyInstance, options: Authentic
     if (isPublic(request)) return;
     try {
       await request.jwtVerify();
+      checkAudience(request.user, auth.audience);
     } catch (error) {
-      throw invalidToken(reason(error));
+      await auditRefusal(store, request);
+      throw error instanceof FhirError ? error : invalidToken(reason(error));
     }
-    checkAudience(request.user, auth.audience);
   });
 });

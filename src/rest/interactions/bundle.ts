@@ -4,6 +4,7 @@ import type { ReturnPreference } from '../../fhir/prefer.js';
 import { FormBody } from '../../http/content-negotiation.js';
 import { errorEntry, isObject, planEntry, responseEntry, runEntry } from './bundle-entries.js';
 import { processTransaction } from './bundle-transaction.js';
+import { auditFailure } from './audited.js';
 import type { Exchange, InteractionResult } from './types.js';
 
 /** Past this many entries a Bundle is refused before any work: one request, bounded cost. */
@@ -93,9 +94,13 @@ export async function processBundle(
   log?: BundleLog,
 ): Promise<InteractionResult> {
   const { type, entries } = bundleEntries(body);
-  const resource =
-    type === 'batch'
-      ? await processBatch(ex, entries, prefer, log)
-      : await processTransaction(ex, entries, prefer);
-  return { status: 200, resource };
+  if (type === 'batch')
+    return { status: 200, resource: await processBatch(ex, entries, prefer, log) };
+  try {
+    return { status: 200, resource: await processTransaction(ex, entries, prefer) };
+  } catch (error) {
+    // Its entries' own AuditEvents rolled back with it: one event says it was tried and failed.
+    await auditFailure(ex, { interaction: 'transaction' }, error);
+    throw error;
+  }
 }

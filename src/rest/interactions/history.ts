@@ -6,6 +6,7 @@ import { FhirError } from '../../fhir/errors.js';
 import { parseCount, parseInstant, rejectUnknown, single } from '../../fhir/params.js';
 import type { HistoryQuery } from '../../store/store.js';
 import { requireId, requireInteraction } from '../guards.js';
+import { audited } from './audited.js';
 import type { Exchange, InteractionResult } from './types.js';
 
 const KNOWN = new Set(['_count', '_since', '_cursor']);
@@ -18,7 +19,16 @@ interface Cursor {
 }
 
 /** Instance, type or system history: newest first, paged by a sealed keyset cursor. */
-export async function history(
+export function history(
+  ex: Exchange,
+  scope: Pick<HistoryQuery, 'type' | 'id'>,
+  params: URLSearchParams,
+): Promise<InteractionResult> {
+  const interaction = scope.id ? 'history' : scope.type ? 'history-type' : 'history-system';
+  return audited(ex, { interaction, ...scope }, (ex) => listHistory(ex, scope, params));
+}
+
+async function listHistory(
   ex: Exchange,
   scope: Pick<HistoryQuery, 'type' | 'id'>,
   params: URLSearchParams,

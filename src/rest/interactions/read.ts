@@ -1,9 +1,19 @@
 import { authorize } from '../../auth/authorize.js';
 import { requireId, requireInteraction } from '../guards.js';
+import { audited } from './audited.js';
 import { etag, resourceResult, type Exchange, type InteractionResult } from './types.js';
 
 /** read; a matching If-None-Match is 304. */
-export async function readResource(
+export function readResource(
+  ex: Exchange,
+  type: string,
+  id: string,
+  ifNoneMatch?: string,
+): Promise<InteractionResult> {
+  return audited(ex, { interaction: 'read', type, id }, (ex) => read(ex, type, id, ifNoneMatch));
+}
+
+async function read(
   ex: Exchange,
   type: string,
   id: string,
@@ -21,14 +31,16 @@ export async function readResource(
   return result;
 }
 
-export async function vreadResource(
+export function vreadResource(
   ex: Exchange,
   type: string,
   id: string,
   versionId: string,
 ): Promise<InteractionResult> {
-  requireInteraction(type, 'vread');
-  requireId(id);
-  authorize(ex.policy, type, 'read');
-  return resourceResult(200, await ex.store.vread(type, id, versionId, ex.ctx), ex.baseUrl);
+  return audited(ex, { interaction: 'vread', type, id }, async (ex) => {
+    requireInteraction(type, 'vread');
+    requireId(id);
+    authorize(ex.policy, type, 'read');
+    return resourceResult(200, await ex.store.vread(type, id, versionId, ex.ctx), ex.baseUrl);
+  });
 }

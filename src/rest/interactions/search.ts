@@ -9,6 +9,7 @@ import { parseSearch } from '../../search/parse.js';
 import { searchParamsFor } from '../../search/registry.js';
 import type { PagePosition, SearchQuery } from '../../search/query.js';
 import { requireInteraction } from '../guards.js';
+import { audited } from './audited.js';
 import type { Exchange, InteractionResult } from './types.js';
 
 interface Cursor extends PagePosition {
@@ -62,7 +63,17 @@ function includedTypes(query: SearchQuery): Set<string> {
 }
 
 /** Type-level search: GET [type]?..., POST [type]/_search, and search entries in bundles. */
-export async function searchType(
+export function searchType(
+  ex: Exchange,
+  type: string,
+  params: URLSearchParams,
+): Promise<InteractionResult> {
+  return audited(ex, { interaction: 'search', type, query: params }, (ex) =>
+    search(ex, type, params),
+  );
+}
+
+async function search(
   ex: Exchange,
   type: string,
   params: URLSearchParams,

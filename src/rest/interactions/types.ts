@@ -17,6 +17,19 @@ export interface Exchange {
   validator: Validator;
   /** What the caller's token and role allow. */
   policy: AccessPolicy;
+  /** The caller's network address, for the audit trail. */
+  address?: string;
+  /** Where failures that can't reach the client are reported (the request's pino logger fits). */
+  log?: ExchangeLog;
+  /**
+   * Inside a transaction Bundle: an entry's failure rolls the whole transaction back, so it is
+   * audited once for the Bundle, after the rollback, not by the entry.
+   */
+  transactional?: boolean;
+}
+
+export interface ExchangeLog {
+  error(details: object, message: string): void;
 }
 
 /** The outcome of one interaction, before it becomes an HTTP response or a Bundle entry. */
@@ -29,6 +42,8 @@ export interface InteractionResult {
   lastModified?: string;
   /** What happened, for `Prefer: return=OperationOutcome` and batch entries. */
   summary?: string;
+  /** The version a delete removed (the response shows nothing), for the audit trail. */
+  deleted?: Resource;
 }
 
 export const etag = (versionId: string) => `W/"${versionId}"`;

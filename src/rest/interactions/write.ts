@@ -2,6 +2,7 @@ import type { Resource } from 'fhir/r4.js';
 import { authorize } from '../../auth/authorize.js';
 import { FhirError } from '../../fhir/errors.js';
 import { requireId, requireInteraction, resourceBody } from '../guards.js';
+import { audited } from './audited.js';
 import { criteriaQuery } from './search.js';
 import { resourceResult, type Exchange, type InteractionResult } from './types.js';
 
@@ -41,12 +42,24 @@ export function ifMatchVersion(header: string | undefined): string | undefined {
   return match[1];
 }
 
-export async function createResource(
+export function createResource(
   ex: Exchange,
   type: string,
   body: unknown,
   ifNoneExist?: string,
   /** An id chosen beforehand: a transaction's urn:uuid placeholder resolved to it. */
+  id?: string,
+): Promise<InteractionResult> {
+  return audited(ex, { interaction: 'create', type }, (ex) =>
+    create(ex, type, body, ifNoneExist, id),
+  );
+}
+
+async function create(
+  ex: Exchange,
+  type: string,
+  body: unknown,
+  ifNoneExist?: string,
   id?: string,
 ): Promise<InteractionResult> {
   requireInteraction(type, 'create');
@@ -82,7 +95,19 @@ export function updateBody(type: string, id: string, body: unknown): Resource {
   return resource;
 }
 
-export async function updateResource(
+export function updateResource(
+  ex: Exchange,
+  type: string,
+  id: string,
+  body: unknown,
+  ifMatch?: string,
+): Promise<InteractionResult> {
+  return audited(ex, { interaction: 'update', type, id }, (ex) =>
+    update(ex, type, id, body, ifMatch),
+  );
+}
+
+async function update(
   ex: Exchange,
   type: string,
   id: string,
@@ -105,20 +130,29 @@ export async function updateResource(
 }
 
 /** 204; deleting again is a no-op (204); deleting what never existed is 404. */
-export async function deleteResource(
-  ex: Exchange,
-  type: string,
-  id: string,
-): Promise<InteractionResult> {
-  requireInteraction(type, 'delete');
-  requireId(id);
-  authorize(ex.policy, type, 'delete');
-  await ex.store.delete(type, id, ex.ctx);
-  return { status: 204, summary: `Deleted ${type}/${id}` };
+export function deleteResource(ex: Exchange, type: string, id: string): Promise<InteractionResult> {
+  return audited(ex, { interaction: 'delete', type, id }, async (ex) => {
+    requireInteraction(type, 'delete');
+    requireId(id);
+    authorize(ex.policy, type, 'delete');
+    const deleted = await ex.store.delete(type, id, ex.ctx);
+    return { status: 204, summary: `Deleted ${type}/${id}`, ...(deleted ? { deleted } : {}) };
+  });
 }
 
 /** PUT [type]?criteria: no match creates, one match is updated, more is 412. */
-export async function conditionalUpdate(
+export function conditionalUpdate(
+  ex: Exchange,
+  type: string,
+  params: URLSearchParams,
+  body: unknown,
+): Promise<InteractionResult> {
+  return audited(ex, { interaction: 'update', type, query: params }, (ex) =>
+    updateMatch(ex, type, params, body),
+  );
+}
+
+async function updateMatch(
   ex: Exchange,
   type: string,
   params: URLSearchParams,
@@ -142,14 +176,16 @@ export async function conditionalUpdate(
 }
 
 /** DELETE [type]?criteria: exactly one match is deleted; none is 404, more is 412. */
-export async function conditionalDelete(
+export function conditionalDelete(
   ex: Exchange,
   type: string,
   params: URLSearchParams,
 ): Promise<InteractionResult> {
-  requireInteraction(type, 'delete');
-  authorize(ex.policy, type, 'delete');
-  authorize(ex.policy, type, 'search');
-  const id = await ex.store.conditionalDelete(criteriaQuery(ex, type, params), ex.ctx);
-  return { status: 204, summary: `Deleted ${type}/${id}` };
+  return audited(ex, { interaction: 'delete', type, query: params }, async (ex) => {
+    requireInteraction(type, 'delete');
+    authorize(ex.policy, type, 'delete');
+    authorize(ex.policy, type, 'search');
+    const deleted = await ex.store.conditionalDelete(criteriaQuery(ex, type, params), ex.ctx);
+    return { status: 204, summary: `Deleted ${type}/${deleted.id}`, deleted };
+  });
 }

@@ -249,13 +249,13 @@ export class PostgresStore implements FhirStore {
     });
   }
 
-  conditionalDelete(criteria: SearchQuery, ctx: RequestContext): Promise<string> {
+  conditionalDelete(criteria: SearchQuery, ctx: RequestContext): Promise<Resource> {
     return this.write(async (sql) => {
       const [existing] = await this.lockedMatches(sql, criteria, ctx);
       if (!existing)
         throw new FhirError(404, 'not-found', `No ${criteria.type} matches the criteria`);
       await this.deleteIn(sql, criteria.type, existing.id!, ctx);
-      return existing.id!;
+      return existing;
     });
   }
 
@@ -333,23 +333,29 @@ export class PostgresStore implements FhirStore {
     throw new FhirError(409, 'conflict', `${type}/${id} is being updated concurrently; retry`);
   }
 
-  delete(type: string, id: string, ctx: RequestContext): Promise<void> {
+  delete(type: string, id: string, ctx: RequestContext): Promise<Resource | undefined> {
     requireSome(ctx, type, 'delete');
     return this.write((sql) => this.deleteIn(sql, type, id, ctx));
   }
 
-  private async deleteIn(sql: Sql, type: string, id: string, ctx: RequestContext): Promise<void> {
+  /** The version deleted, or undefined when it already was. */
+  private async deleteIn(
+    sql: Sql,
+    type: string,
+    id: string,
+    ctx: RequestContext,
+  ): Promise<Resource | undefined> {
     const seen = requireSome(ctx, type, 'delete');
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
       const row = await this.current(sql, type, id, seen);
       if (!row) throw notFound(type, id);
-      if (row.deleted) return;
+      if (row.deleted) return undefined;
       if (!row.visible) throw outside(type, id, 'delete');
       const version = row.version_id + 1;
       const now = new Date().toISOString();
       if (await writeVersion(sql, type, id, version, 'DELETE', null, now)) {
         await this.indexer.index(sql, type, id, undefined);
-        return;
+        return row.content ?? undefined;
       }
     }
     throw new FhirError(409, 'conflict', `${type}/${id} is being updated concurrently; retry`);
@@ -364,7 +370,10 @@ export class PostgresStore implements FhirStore {
     const { type, id } = query;
     const b = new Binds();
     const where: string[] = [];
+    // AuditEvents record accesses, this one included: listing them with the changes would grow
+    // system history on every read of it. They have their own, AuditEvent/_history.
     if (type) where.push(`h.resource_type = ${b.add(type)}`);
+    else where.push(`h.resource_type <> 'AuditEvent'`);
     if (id) where.push(`h.id = ${b.add(id)}`);
     if (query.since) where.push(`h.last_updated >= ${b.add(query.since)}::timestamptz`);
     const restricted = ctx.access !== 'unrestricted';

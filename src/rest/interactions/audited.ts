@@ -1,0 +1,119 @@
+/**
+ * The audit trail of the REST interactions: every one that reads or writes PHI leaves an
+ * AuditEvent, refusals and failures included. A write's event commits in the write's own
+ * transaction, so if it can't be recorded the change rolls back and the client gets a 500
+ * (fail-closed). A read's event has committed before the response is sent.
+ */
+import type { Bundle, Resource } from 'fhir/r4.js';
+import {
+  buildAuditEvent,
+  type AuditInput,
+  type AuditInteraction,
+  type AuditOutcome,
+} from '../../audit/event.js';
+import { patientsOf } from '../../audit/patients.js';
+import { FhirError } from '../../fhir/errors.js';
+import type { Exchange, InteractionResult } from './types.js';
+
+/** What a request asked for, known before it runs (so a refusal can say so too). */
+export interface AuditTarget {
+  interaction: AuditInteraction;
+  type?: string;
+  id?: string;
+  /** A search's parameters: only their names are recorded. */
+  query?: URLSearchParams;
+}
+
+const WRITES: ReadonlySet<AuditInteraction> = new Set(['create', 'update', 'delete', 'patch']);
+
+/** `Type/id` of every resource a result carries: itself, or a Bundle's entries. */
+function touched(result: InteractionResult | undefined): Resource[] {
+  const resource = result?.resource ?? result?.deleted;
+  if (!resource) return [];
+  const all =
+    resource.resourceType === 'Bundle'
+      ? ((resource as Bundle).entry ?? []).flatMap((entry) =>
+          entry.resource ? [entry.resource] : [],
+        )
+      : [resource];
+  // An OperationOutcome ($validate's answer) is what we said, not something touched.
+  return all.filter((r) => r.id !== undefined && r.resourceType !== 'OperationOutcome');
+}
+
+function outcomeOf(error: unknown): AuditOutcome {
+  return error instanceof FhirError && error.statusCode < 500 ? 'minor' : 'serious';
+}
+
+export function auditInput(
+  ex: Exchange,
+  target: AuditTarget,
+  outcome: AuditOutcome,
+  result?: InteractionResult,
+): AuditInput {
+  const { principal, breakGlass } = ex.policy;
+  const entities: AuditInput['entities'] = [];
+  for (const resource of touched(result)) {
+    entities.push({ reference: `${resource.resourceType}/${resource.id}` });
+    for (const patient of patientsOf(resource, ex.baseUrl)) {
+      entities.push({ reference: patient, role: 'patient' });
+    }
+  }
+  if (!entities.length && target.type && target.id) {
+    entities.push({ reference: `${target.type}/${target.id}` });
+  }
+  const user = principal.fhirUser;
+  return {
+    interaction: target.interaction,
+    outcome,
+    who: user ? { reference: `${user.type}/${user.id}` } : {},
+    subject: principal.subject,
+    ...(principal.clientId ? { clientId: principal.clientId } : {}),
+    ...(ex.address ? { address: ex.address } : {}),
+    requestId: ex.ctx.requestId,
+    entities,
+    ...(breakGlass
+      ? { purposeOfUse: { code: 'BTG', display: 'break the glass' }, reason: breakGlass.reason }
+      : {}),
+    ...(target.query ? { query: target.query.toString() } : {}),
+  };
+}
+
+/**
+ * Records a refusal or failure in a transaction of its own (the change, if any, rolled back).
+ * If even that can't be written, the client still hears the original error; the lost event is
+ * logged, without its content.
+ */
+export async function auditFailure(ex: Exchange, target: AuditTarget, error: unknown) {
+  try {
+    await ex.store.audit(buildAuditEvent(auditInput(ex, target, outcomeOf(error))));
+  } catch (failure) {
+    ex.log?.error(
+      { err: failure, interaction: target.interaction },
+      'could not record the AuditEvent of a failed request',
+    );
+  }
+}
+
+/** Runs an interaction and records it. */
+export async function audited(
+  ex: Exchange,
+  target: AuditTarget,
+  work: (ex: Exchange) => Promise<InteractionResult>,
+): Promise<InteractionResult> {
+  try {
+    if (WRITES.has(target.interaction)) {
+      return await ex.store.transaction(async (tx) => {
+        const inTx: Exchange = { ...ex, store: tx };
+        const result = await work(inTx);
+        await tx.audit(buildAuditEvent(auditInput(ex, target, 'success', result)));
+        return result;
+      });
+    }
+    const result = await work(ex);
+    await ex.store.audit(buildAuditEvent(auditInput(ex, target, 'success', result)));
+    return result;
+  } catch (error) {
+    if (!ex.transactional) await auditFailure(ex, target, error);
+    throw error;
+  }
+}
