@@ -15,6 +15,11 @@ import cors from '@fastify/cors';
 import { openPostgresStore } from './store/postgres/open.js';
 import type { FhirStore } from './store/store.js';
 import { createValidator } from './validation/index.js';
+import { appointmentLedger } from './workflow/appointment-ledger.js';
+import { prescriptionLedger } from './operations/prescribe/prescriptions.js';
+import { openWorkflow, type Workflow } from './workflow/workflow.js';
+import { openVideo } from './video/open.js';
+import type { VideoProvider } from './video/video-provider.js';
 
 export interface AppParts {
   /** A store to use instead of opening the configured one (it is still closed with the app). */
@@ -29,7 +34,17 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   const { validator, profiles } = createValidator({
     defaultProfiles: config.defaultProfiles === 'us-core',
   });
-  const store = parts.store ?? (await openPostgresStore(config));
+  const store =
+    parts.store ?? (await openPostgresStore(config, [appointmentLedger(), prescriptionLedger()]));
+  let workflow: Workflow;
+  let video: VideoProvider;
+  try {
+    workflow = await openWorkflow(store, config);
+    video = openVideo(config.video, workflow.db, await store.sharedSecret('local-video'));
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const app = Fastify({
     logger: loggerOptions(config.logLevel, parts.logStream),
     genReqId: requestId,
@@ -41,7 +56,11 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   app.decorate('store', store);
   app.decorate('validator', validator);
   app.decorate('profiles', profiles);
-  app.addHook('onClose', async () => store.close());
+  app.addHook('onClose', async () => {
+    await video.close();
+    await workflow.close();
+    await store.close();
+  });
 
   let secret = config.auth.hs256Secret;
   if (!secret && !config.auth.jwksUri) {
@@ -77,7 +96,12 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     await app.register(health);
     await app.register(authentication, { auth: config.auth, secret, store });
     await app.register(smartConfigurationRoutes, { prefix: '/fhir' });
-    await app.register(restApi, { prefix: '/fhir' });
+    await app.register(restApi, {
+      prefix: '/fhir',
+      workflow,
+      video,
+      visitEarlyMinutes: config.video.earlyMinutes,
+    });
     await app.ready();
   } catch (err) {
     await app.close();

@@ -23,6 +23,17 @@ export interface Config {
   auth: AuthConfig;
   /** PROVIDER/NURSE reach the patients linked to them (`assigned`) or every patient (`all`). */
   providerAccess: 'assigned' | 'all';
+  video: VideoConfig;
+}
+
+/** Video visits: Chime SDK Meetings, or meetings of our own on a laptop (`local`). */
+export interface VideoConfig {
+  provider: 'chime' | 'local';
+  /** CHIME_ENDPOINT: an emulator or a VPC endpoint; absent, the SDK resolves it. */
+  endpoint: string | undefined;
+  region: string;
+  /** How long before an appointment's start its visit may begin. */
+  earlyMinutes: number;
 }
 
 /**
@@ -144,6 +155,14 @@ export function loadConfig(env: Env = process.env): Config {
       ),
     },
     providerAccess: oneOf(env, 'PROVIDER_ACCESS', ['assigned', 'all'] as const, 'assigned'),
+    video: {
+      provider: oneOf(env, 'VIDEO_PROVIDER', ['chime', 'local'] as const, 'local'),
+      endpoint: env.CHIME_ENDPOINT
+        ? url('CHIME_ENDPOINT', env.CHIME_ENDPOINT, ['https:', 'http:'])
+        : undefined,
+      region: env.AWS_REGION || 'us-east-1',
+      earlyMinutes: integer(env, 'VISIT_EARLY_MINUTES', 15, 0, 24 * 60),
+    },
     defaultProfiles: oneOf(
       env,
       'VALIDATION_DEFAULT_PROFILES',

@@ -10,6 +10,7 @@ import { RESOURCE_TYPES } from '../fhir/resource-types.js';
 import { searchParamsFor } from '../search/registry.js';
 import type { ProfileRegistry } from '../validation/profiles.js';
 import { VALIDATE_OPERATION } from './validate.js';
+import { operationsFor } from '../operations/index.js';
 import { fromRoot } from '../paths.js';
 
 function readJson<T>(file: string): T {
@@ -22,6 +23,7 @@ const referenceParams = (type: string) =>
 function resourceCapability(
   type: string,
   profiles: ProfileRegistry,
+  baseUrl: string,
 ): CapabilityStatementRestResource {
   const interactions = RESOURCE_TYPES.get(type) ?? [];
   const writes = interactions.includes('update');
@@ -48,7 +50,7 @@ function resourceCapability(
       .all()
       .filter((sd) => sd.type === type && sd.kind === 'resource')
       .map((sd) => sd.url),
-    operation: [VALIDATE_OPERATION],
+    operation: [VALIDATE_OPERATION, ...operationsFor(type, baseUrl)],
     searchParam: params.map((param) => ({
       name: param.code,
       definition: param.url,
@@ -102,8 +104,12 @@ export function buildCapabilityStatement(
     ...rest,
     security: security(auth),
     resource: [
-      ...[...RESOURCE_TYPES.keys()].sort().map((type) => resourceCapability(type, profiles)),
+      ...[...RESOURCE_TYPES.keys()]
+        .sort()
+        .map((type) => resourceCapability(type, profiles, baseUrl)),
       // Served by structure-definitions.ts: the profiles this server enforces.
+      // Served by operations/index.ts: the definitions of the telehealth operations.
+      { type: 'OperationDefinition', interaction: [{ code: 'read' }] },
       {
         type: 'StructureDefinition',
         interaction: [{ code: 'read' }, { code: 'search-type' }],

@@ -25,8 +25,8 @@ t.test('metadata is a valid R4 CapabilityStatement completed from what is wired'
   const types = statement.rest[0].resource.map((r: { type: string }) => r.type);
   t.same(
     types.sort(),
-    [...RESOURCE_TYPES.keys(), 'StructureDefinition'].sort(),
-    'plus the profiles served',
+    [...RESOURCE_TYPES.keys(), 'StructureDefinition', 'OperationDefinition'].sort(),
+    'plus the profiles and operation definitions served',
   );
 });
 

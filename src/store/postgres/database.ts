@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
 import pg from 'pg';
 
 /** The one thing SQL code needs: run a parameterised statement, get rows. */
@@ -115,7 +116,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
   const dir = join(options.dataDir, 'pgdata');
   mkdirSync(dir, { recursive: true });
-  const db = new PGlite(dir);
+  // btree_gist: the workflow's EXCLUDE constraints (no two bookings of one person overlap).
+  const db = new PGlite(dir, { extensions: { btree_gist } });
   await db.waitReady;
   return new PgliteDatabase(db);
 }

@@ -27,25 +27,30 @@ export function readMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
 
 /**
  * Applies the numbered migrations not yet applied, all in one transaction under an advisory
- * lock, so replicas starting together neither race nor half-migrate.
+ * lock, so replicas starting together neither race nor half-migrate. Each set of migrations
+ * (the store's, the workflow's) keeps its own ledger table.
  * Returns the versions it applied.
  */
-export async function migrate(db: Database, dir: string = MIGRATIONS_DIR): Promise<number[]> {
+export async function migrate(
+  db: Database,
+  dir: string = MIGRATIONS_DIR,
+  ledger: 'schema_migrations' | 'workflow_migrations' = 'schema_migrations',
+): Promise<number[]> {
   const migrations = readMigrations(dir);
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    await tx.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    await tx.exec(`CREATE TABLE IF NOT EXISTS ${ledger} (
       version integer PRIMARY KEY,
       name text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now()
     )`);
-    const rows = await tx.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const rows = await tx.query<{ version: number }>(`SELECT version FROM ${ledger}`);
     const applied = new Set(rows.map((row) => row.version));
     const done: number[] = [];
     for (const migration of migrations) {
       if (applied.has(migration.version)) continue;
       await tx.exec(migration.sql);
-      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+      await tx.query(`INSERT INTO ${ledger} (version, name) VALUES ($1, $2)`, [
         migration.version,
         migration.name,
       ]);

@@ -1,14 +1,17 @@
 import type { Config } from '../../config.js';
 import { openDatabase } from './database.js';
 import { migrate } from './migrate.js';
-import { PostgresStore } from './postgres-store.js';
+import { PostgresStore, type WriteHook } from './postgres-store.js';
 import { searchIndexer } from './search-indexer.js';
 
 /** Secrets the REST layer uses, read at start-up so no first read happens inside a transaction. */
 export const PRELOADED_SECRETS = ['paging'];
 
 /** A migrated Postgres store: the server given by DATABASE_URL, or PGlite in DATA_DIR. */
-export async function openPostgresStore(config: Config): Promise<PostgresStore> {
+export async function openPostgresStore(
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'baseUrl'>,
+  hooks: WriteHook[] = [],
+): Promise<PostgresStore> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
     await migrate(db);
@@ -16,7 +19,7 @@ export async function openPostgresStore(config: Config): Promise<PostgresStore> 
     await db.close();
     throw err;
   }
-  const store = new PostgresStore(db, db, false, searchIndexer(config.baseUrl));
+  const store = new PostgresStore(db, db, false, searchIndexer(config.baseUrl), undefined, hooks);
   for (const name of PRELOADED_SECRETS) await store.sharedSecret(name);
   return store;
 }

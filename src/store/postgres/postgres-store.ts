@@ -116,15 +116,55 @@ function toVersion(row: HistoryRow): StoredVersion {
   };
 }
 
+/**
+ * Domain rules that follow a write in its own transaction (the appointment ledger, say): called
+ * after the resource is stored and indexed, with the version it replaced. A hook that throws
+ * undoes the write. `store` runs in the same transaction, unrestricted: hooks act for the
+ * server, not the caller.
+ */
+export interface WriteHook {
+  afterWrite(
+    tx: { sql: Sql; store: FhirStore },
+    type: string,
+    id: string,
+    resource: Resource | undefined,
+    previous: Resource | undefined,
+  ): Promise<void>;
+}
+
 export class PostgresStore implements FhirStore {
   constructor(
-    private readonly db: Database,
-    private readonly sql: Sql = db,
+    /** The database itself; the workflow tables share it when the clinical store is Postgres. */
+    readonly database: Database,
+    private readonly sql: Sql = database,
     private readonly inTransaction = false,
     private readonly indexer: ResourceIndexer = noIndexer,
     /** Shared with the stores of transactions: secrets are immutable once made. */
     private readonly secrets = new Map<string, Promise<Buffer>>(),
+    private readonly hooks: readonly WriteHook[] = [],
   ) {}
+
+  private get db(): Database {
+    return this.database;
+  }
+
+  /** A store whose reads and writes run on `sql`, a transaction someone else opened and ends. */
+  bind(sql: Sql): PostgresStore {
+    return new PostgresStore(this.db, sql, true, this.indexer, this.secrets, this.hooks);
+  }
+
+  private async afterWrite(
+    sql: Sql,
+    type: string,
+    id: string,
+    resource: Resource | undefined,
+    previous: Resource | undefined,
+  ) {
+    if (!this.hooks.length) return;
+    const store = new PostgresStore(this.db, sql, true, this.indexer, this.secrets, this.hooks);
+    for (const hook of this.hooks)
+      await hook.afterWrite({ sql, store }, type, id, resource, previous);
+  }
 
   private write<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
     return this.inTransaction ? work(this.sql) : this.db.transaction(work);
@@ -186,6 +226,7 @@ export class PostgresStore implements FhirStore {
       throw new FhirError(409, 'conflict', `${resource.resourceType}/${id} already exists`);
     }
     await this.indexer.index(sql, resource.resourceType, id, stored);
+    await this.afterWrite(sql, resource.resourceType, id, stored, undefined);
     await this.assertInside(sql, resource.resourceType, id, ctx, 'create');
     return stored;
   }
@@ -324,6 +365,7 @@ export class PostgresStore implements FhirStore {
       const method = 'PUT';
       if (await writeVersion(sql, type, id, version, method, stored, stored.meta!.lastUpdated!)) {
         await this.indexer.index(sql, type, id, stored);
+        await this.afterWrite(sql, type, id, stored, row?.content ?? undefined);
         await this.assertInside(sql, type, id, ctx, 'update');
         return { resource: stored, created: !row || row.deleted };
       }
@@ -355,6 +397,7 @@ export class PostgresStore implements FhirStore {
       const now = new Date().toISOString();
       if (await writeVersion(sql, type, id, version, 'DELETE', null, now)) {
         await this.indexer.index(sql, type, id, undefined);
+        await this.afterWrite(sql, type, id, undefined, row.content ?? undefined);
         return row.content ?? undefined;
       }
     }
@@ -427,7 +470,7 @@ export class PostgresStore implements FhirStore {
   transaction<T>(work: (tx: FhirStore) => Promise<T>): Promise<T> {
     if (this.inTransaction) return work(this);
     return this.db.transaction((sql) =>
-      work(new PostgresStore(this.db, sql, true, this.indexer, this.secrets)),
+      work(new PostgresStore(this.db, sql, true, this.indexer, this.secrets, this.hooks)),
     );
   }
 

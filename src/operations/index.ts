@@ -1,0 +1,67 @@
+import type { FastifyInstance } from 'fastify';
+import { FhirError } from '../fhir/errors.js';
+import type { Workflow } from '../workflow/workflow.js';
+import { book } from './book/book.js';
+import { cancel } from './book/cancel.js';
+import { prescribe } from './prescribe/prescribe.js';
+import { endVisit } from './start-visit/end-visit.js';
+import { startVisit } from './start-visit/start-visit.js';
+import {
+  operationDefinition,
+  registerOperation,
+  type OperationServices,
+  type OperationSpec,
+} from './operation.js';
+
+/** Every telehealth operation: its definition file, route and handler. */
+export const OPERATIONS: readonly OperationSpec[] = [
+  { file: 'book.json', path: '/Appointment/$book', run: book, replay: 'store' },
+  { file: 'cancel.json', path: '/Appointment/:id/$cancel', run: cancel, replay: 'store' },
+  {
+    file: 'start-visit.json',
+    path: '/Appointment/:id/$start-visit',
+    run: startVisit,
+    replay: 'verify',
+  },
+  { file: 'end-visit.json', path: '/Encounter/:id/$end-visit', run: endVisit, replay: 'store' },
+  {
+    file: 'prescribe.json',
+    path: '/MedicationRequest/$prescribe',
+    run: prescribe,
+    replay: 'store',
+  },
+];
+
+/** Type → operations listed for it in the CapabilityStatement (name and canonical URL). */
+export function operationsFor(
+  type: string,
+  baseUrl: string,
+): { name: string; definition: string }[] {
+  return OPERATIONS.map((spec) => operationDefinition(spec.file, baseUrl))
+    .filter((definition) => definition.resource?.includes(type))
+    .map((definition) => ({ name: definition.code, definition: definition.url! }));
+}
+
+export interface OperationOptions extends OperationServices {
+  workflow: Workflow;
+}
+
+/** The operations' routes, and their OperationDefinitions at `GET /OperationDefinition/{id}`. */
+export async function telehealthOperations(app: FastifyInstance, options: OperationOptions) {
+  const ids = new Map<string, string>();
+  for (const spec of OPERATIONS) {
+    const definition = registerOperation(app, options.workflow, options, spec);
+    ids.set(definition.id!, spec.file);
+  }
+  app.get<{ Params: { id: string } }>('/OperationDefinition/:id', async (request) => {
+    const file = ids.get(request.params.id);
+    if (!file) {
+      throw new FhirError(
+        404,
+        'not-found',
+        `OperationDefinition/${request.params.id} is not known`,
+      );
+    }
+    return operationDefinition(file, app.config.baseUrl);
+  });
+}
