@@ -1,0 +1,71 @@
+/** `npm run bench` (`-- --quick`, `--patients N`, `--encounters N`, `--seconds S`, `--connections C`, `--no-write`). */
+import { fromRoot } from '../../src/paths.js';
+import { commit, machine, replaceSection } from '../results.js';
+import { runLoadBenchmarks, type Row } from './run.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const SECTION = '## Load (issue 7)';
+
+function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  if (at < 0) return fallback;
+  const value = Number(process.argv[at + 1]);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} takes a positive number`);
+  return value;
+}
+
+const fixed = (value: number | undefined, digits = 1) =>
+  value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits);
+
+export function table(rows: Row[]): string {
+  const lines = [
+    '| scenario | connections | req/s | p50 ms | p95 ms | p99 ms | RSS MB | ratio to baseline | target | met |',
+    '| --- | --: | --: | --: | --: | --: | --: | --: | --- | --- |',
+  ];
+  for (const row of rows) {
+    const met = row.met === undefined ? '-' : row.met ? 'yes' : 'no';
+    const rps = row.rps === undefined ? (row.note ?? '-') : row.rps.toFixed(0);
+    lines.push(
+      `| ${row.scenario} | ${row.connections ?? '-'} | ${rps} | ${fixed(row.p50)} | ${fixed(row.p95)} | ${fixed(row.p99)} | ${fixed(row.rssMb, 0)} | ${row.ratio === undefined ? '-' : row.ratio.toFixed(2)} | ${row.target} | ${met} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const quick = process.argv.includes('--quick');
+  const options = {
+    quick,
+    patients: option('patients', quick ? 50 : 100_000),
+    encounters: option('encounters', quick ? 20 : 20_000),
+    seconds: option('seconds', quick ? 1 : 10),
+    connections: option('connections', quick ? 4 : 50),
+    databaseUrl: process.env.DATABASE_URL || undefined,
+  };
+  const { rows, notes } = await runLoadBenchmarks(options);
+  const body = [
+    SECTION,
+    '',
+    `- Date: ${new Date().toISOString()}`,
+    `- Commit: ${commit()}`,
+    `- Machine: ${machine()}; autocannon, the servers and the database share it`,
+    `- Store: ${options.databaseUrl ? 'PostgreSQL (DATABASE_URL, a fresh schema)' : 'embedded PGlite'}; ${options.seconds} s per scenario at ${options.connections} connections`,
+    ...notes.map((note) => `- ${note}`),
+    '',
+    table(rows),
+    '',
+  ].join('\n');
+  console.log(body);
+  if (!process.argv.includes('--no-write'))
+    await replaceSection(fromRoot('bench', 'RESULTS.md'), SECTION, body);
+  const unexpected = rows.filter((row) => row.unexpected && Object.keys(row.unexpected).length);
+  for (const row of unexpected)
+    console.error(`${row.scenario}: unexpected statuses ${JSON.stringify(row.unexpected)}`);
+  if (unexpected.length) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

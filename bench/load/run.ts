@@ -1,0 +1,434 @@
+/**
+ * `npm run bench`: the server under load, each scenario reported as a ratio to a bare Fastify
+ * baseline measured in the same run (these machines are shared and noisy). It starts its own
+ * servers as child processes (the built dist/), seeds a database of its own (a fresh schema on
+ * DATABASE_URL, else embedded PGlite), drives them with autocannon and writes the "Load"
+ * section of bench/RESULTS.md. `--quick` runs every scenario once, briefly, for the test suite.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createSigner } from 'fast-jwt';
+import type { Resource } from 'fhir/r4.js';
+import pg from 'pg';
+import { fromRoot } from '../../src/paths.js';
+import { openPostgresStore } from '../../src/store/postgres/open.js';
+import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import {
+  FAMILY_NAMES,
+  pick,
+  seededRandom,
+  syntheticEncounter,
+  syntheticPatient,
+} from '../synthetic.js';
+import { rssOf, runLoad, type LoadResult } from './load.js';
+
+export interface LoadOptions {
+  quick: boolean;
+  patients: number;
+  encounters: number;
+  seconds: number;
+  connections: number;
+  databaseUrl: string | undefined;
+}
+
+export interface Row extends Partial<LoadResult> {
+  scenario: string;
+  ratio?: number;
+  target: string;
+  met: boolean | undefined;
+  note?: string;
+}
+
+const SECRET = 'telefhir-bench-secret-0123456789abcdef';
+const ISSUER = 'https://bench.telefhir.test';
+const AUDIENCE = 'telefhir-bench';
+const ctx = { requestId: 'bench', access: 'unrestricted' as const };
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+
+function token(): string {
+  const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 3_600_000 });
+  return sign({ iss: ISSUER, aud: AUDIENCE, sub: 'bench', scope: 'system/*.*' });
+}
+
+interface Database {
+  url: string | undefined;
+  dataDir: string;
+  drop(): Promise<void>;
+}
+
+/** A database of this run's own: a schema on DATABASE_URL, else an empty PGlite directory. */
+async function freshDatabase(databaseUrl: string | undefined): Promise<Database> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'telefhir-bench-'));
+  if (!databaseUrl)
+    return {
+      url: undefined,
+      dataDir,
+      drop: async () => rmSync(dataDir, { recursive: true, force: true }),
+    };
+  const schema = `bench_load_${process.pid}`;
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; CREATE SCHEMA ${schema}`);
+  await admin.end();
+  const options = encodeURIComponent(`-c search_path=${schema}`);
+  return {
+    url: `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=${options}`,
+    dataDir,
+    drop: async () => {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Server {
+  base: string;
+  child: ChildProcess;
+  /** Milliseconds from spawn to the first 200 from /fhir/metadata. */
+  coldStartMs: number;
+  stop(): Promise<void>;
+}
+
+/** The built server (`node dist/src/main.js`) as production runs it. */
+async function startServer(db: Database): Promise<Server> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}/fhir`;
+  const started = performance.now();
+  const child = spawn(process.execPath, [fromRoot('dist', 'src', 'main.js')], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      FHIR_BASE_URL: base,
+      DATA_DIR: db.dataDir,
+      ...(db.url ? { DATABASE_URL: db.url } : { DATABASE_URL: '' }),
+      AUTH_HS256_SECRET: SECRET,
+      AUTH_ISSUER: ISSUER,
+      AUTH_AUDIENCE: AUDIENCE,
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'development',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (;;) {
+    if (child.exitCode !== null) throw new Error('the server exited during start-up');
+    try {
+      const res = await fetch(`${base}/metadata`);
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return {
+    base,
+    child,
+    coldStartMs: performance.now() - started,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function startBaseline(patient: Resource): Promise<{ base: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = fork(fromRoot('dist', 'bench', 'bench', 'load', 'baseline.js'), [], {
+    env: { ...process.env, PORT: String(port), BASELINE_PATIENT: JSON.stringify(patient) },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', () => reject(new Error('the baseline server exited')));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    base: `http://127.0.0.1:${port}/fhir`,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Patients, Encounters and two practitioners, written through the store (the write path). */
+async function seed(store: PostgresStore, options: LoadOptions) {
+  const rng = seededRandom(7);
+  const patients: string[] = [];
+  const batch = 500;
+  for (let from = 0; from < options.patients; from += batch) {
+    await store.transaction(async (tx) => {
+      for (let n = from; n < Math.min(from + batch, options.patients); n++) {
+        patients.push((await tx.create(syntheticPatient(rng, n), ctx)).id!);
+      }
+    });
+  }
+  const withEncounter: string[] = [];
+  for (let from = 0; from < options.encounters; from += batch) {
+    await store.transaction(async (tx) => {
+      for (let n = from; n < Math.min(from + batch, options.encounters); n++) {
+        const patient = pick(rng, patients);
+        await tx.create(syntheticEncounter(rng, n, patient), ctx);
+        withEncounter.push(patient);
+      }
+    });
+  }
+  for (const id of ['bench-dr', 'bench-dr-slot']) {
+    await store.update(
+      { resourceType: 'Practitioner', id, name: [{ family: 'Bench', given: ['Dr'] }] } as Resource,
+      ctx,
+    );
+  }
+  await store.update(
+    {
+      resourceType: 'Schedule',
+      id: 'bench-schedule',
+      active: true,
+      actor: [{ reference: 'Practitioner/bench-dr-slot' }],
+    } as Resource,
+    ctx,
+  );
+  await store.update(
+    {
+      resourceType: 'Slot',
+      id: 'bench-slot',
+      schedule: { reference: 'Schedule/bench-schedule' },
+      status: 'free',
+      start: '2040-01-01T09:00:00Z',
+      end: '2040-01-01T09:30:00Z',
+    } as Resource,
+    ctx,
+  );
+  return { patients, withEncounter };
+}
+
+const bookBody = (patient: string, practitioner: string, extra: object[]) =>
+  JSON.stringify({
+    resourceType: 'Parameters',
+    parameter: [
+      { name: 'patient', valueReference: { reference: `Patient/${patient}` } },
+      { name: 'practitioner', valueReference: { reference: `Practitioner/${practitioner}` } },
+      ...extra,
+    ],
+  });
+
+/** 200 bookings of one Slot at once: exactly one may succeed. */
+async function contention(base: string, auth: string, patients: string[], attempts: number) {
+  const started = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: attempts }, (_, i) =>
+      fetch(`${base}/Appointment/$book`, {
+        method: 'POST',
+        headers: { authorization: auth, 'content-type': 'application/fhir+json' },
+        body: bookBody(patients[i % patients.length]!, 'bench-dr-slot', [
+          { name: 'slot', valueReference: { reference: 'Slot/bench-slot' } },
+        ]),
+      }).then((res) => res.status),
+    ),
+  );
+  const counts: Record<number, number> = {};
+  for (const status of results) counts[status] = (counts[status] ?? 0) + 1;
+  return { counts, ms: performance.now() - started };
+}
+
+export async function runLoadBenchmarks(
+  options: LoadOptions,
+): Promise<{ rows: Row[]; notes: string[] }> {
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  const rng = seededRandom(11);
+
+  // Cold start on an empty embedded database (migrations included), then on Postgres.
+  const embedded = await freshDatabase(undefined);
+  const cold = await startServer(embedded);
+  await cold.stop();
+  await embedded.drop();
+  rows.push({
+    scenario: 'cold start to first 200 /fhir/metadata (embedded PGlite, empty)',
+    target: '< 4000 ms',
+    met: cold.coldStartMs < 4000,
+    note: `${cold.coldStartMs.toFixed(0)} ms`,
+  });
+
+  const db = await freshDatabase(options.databaseUrl);
+  try {
+    const store = await openPostgresStore({
+      databaseUrl: db.url,
+      dataDir: db.dataDir,
+      baseUrl: 'http://bench/fhir',
+    });
+    const seedStarted = performance.now();
+    const { patients, withEncounter } = await seed(store, options);
+    const sample = await store.read('Patient', patients[0]!, ctx);
+    await store.close();
+    notes.push(
+      `Seeded ${options.patients} Patients and ${options.encounters} Encounters through the store in ${((performance.now() - seedStarted) / 1000).toFixed(0)} s.`,
+    );
+
+    const server = await startServer(db);
+    const baseline = await startBaseline(sample);
+    try {
+      if (db.url) {
+        rows.push({
+          scenario: 'cold start to first 200 /fhir/metadata (Postgres, migrated)',
+          target: '< 1000 ms',
+          met: server.coldStartMs < 1000,
+          note: `${server.coldStartMs.toFixed(0)} ms`,
+        });
+      }
+      const auth = `Bearer ${token()}`;
+      const headers = {
+        authorization: auth,
+        'content-type': 'application/fhir+json',
+        accept: 'application/fhir+json',
+      };
+      const load = (
+        url: string,
+        request: (n: number) => { method: string; path: string; body?: string },
+        expect?: number[],
+      ) =>
+        runLoad({
+          url,
+          connections: options.connections,
+          seconds: options.seconds,
+          headers,
+          request,
+          expect,
+          pid: server.child.pid,
+        });
+
+      const base = await load(baseline.base, () => ({
+        method: 'GET',
+        path: `/fhir/Patient/${sample.id}`,
+      }));
+      rows.push({
+        scenario: 'baseline: bare Fastify, Patient from memory',
+        ...base,
+        ratio: 1,
+        target: '-',
+        met: undefined,
+        rssMb: undefined,
+      });
+      const ratio = (result: LoadResult) => result.rps / base.rps;
+
+      const read = await load(server.base, (n) => ({
+        method: 'GET',
+        path: `/fhir/Patient/${patients[n % patients.length]}`,
+      }));
+      rows.push({
+        scenario: 'GET /fhir/Patient/{id} (authenticated, audited)',
+        ...read,
+        ratio: ratio(read),
+        target: '≥ 0.40 × baseline, p99 < 10 ms',
+        met: ratio(read) >= 0.4 && read.p99 < 10,
+      });
+
+      const names = FAMILY_NAMES.map((name) => encodeURIComponent([...name].slice(0, 3).join('')));
+      const byName = await load(server.base, (n) => ({
+        method: 'GET',
+        path: `/fhir/Patient?name=${names[(n * 7) % names.length]}`,
+      }));
+      rows.push({
+        scenario: `Patient?name=<prefix> (${options.patients} Patients)`,
+        ...byName,
+        ratio: ratio(byName),
+        target: 'p95 < 20 ms',
+        met: byName.p95 < 20,
+      });
+
+      const byPatient = await load(server.base, (n) => ({
+        method: 'GET',
+        path: `/fhir/Encounter?patient=${withEncounter[(n * 13) % withEncounter.length]}`,
+      }));
+      rows.push({
+        scenario: `Encounter?patient=<id> (${options.encounters} Encounters)`,
+        ...byPatient,
+        ratio: ratio(byPatient),
+        target: 'p95 < 20 ms',
+        met: byPatient.p95 < 20,
+      });
+
+      const create = await load(
+        server.base,
+        (n) => ({
+          method: 'POST',
+          path: '/fhir/Patient',
+          body: JSON.stringify(syntheticPatient(rng, 1_000_000 + n)),
+        }),
+        [201],
+      );
+      rows.push({
+        scenario: 'POST /fhir/Patient (validated, audited)',
+        ...create,
+        ratio: ratio(create),
+        target: '-',
+        met: undefined,
+      });
+
+      // Distinct times for one practitioner: every booking can succeed.
+      const epoch = Date.UTC(2035, 0, 1);
+      const book = await load(
+        server.base,
+        (n) => {
+          const start = new Date(epoch + n * 31 * 60_000);
+          const end = new Date(start.getTime() + 30 * 60_000);
+          return {
+            method: 'POST',
+            path: '/fhir/Appointment/$book',
+            body: bookBody(patients[n % patients.length]!, 'bench-dr', [
+              { name: 'start', valueDateTime: start.toISOString() },
+              { name: 'end', valueDateTime: end.toISOString() },
+            ]),
+          };
+        },
+        [201],
+      );
+      rows.push({
+        scenario: '$book, distinct times',
+        ...book,
+        ratio: ratio(book),
+        target: '≥ 500 /s',
+        met: book.rps >= 500,
+      });
+
+      const fight = await contention(server.base, auth, patients, options.quick ? 20 : 200);
+      const wins = fight.counts[201] ?? 0;
+      rows.push({
+        scenario: `$book, ${options.quick ? 20 : 200} concurrent on one Slot`,
+        target: 'exactly one 201',
+        met: wins === 1 && Object.keys(fight.counts).every((s) => s === '201' || s === '409'),
+        note: `statuses ${JSON.stringify(fight.counts)} in ${fight.ms.toFixed(0)} ms`,
+      });
+      const peak = Math.max(...rows.map((row) => row.rssMb ?? 0), rssOf(server.child.pid!) ?? 0);
+      rows.push({
+        scenario: 'server RSS under load (largest seen)',
+        target: db.url ? '< 200 MB' : '(embedded: not targeted)',
+        met: db.url ? peak < 200 : undefined,
+        note: `${peak.toFixed(0)} MB`,
+      });
+    } finally {
+      await baseline.stop();
+      await server.stop();
+    }
+  } finally {
+    await db.drop();
+  }
+  return { rows, notes };
+}
