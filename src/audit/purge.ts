@@ -145,8 +145,8 @@ export async function purgeAudit(
       if (!current) throw new Error('audit_chain_anchor is missing: run the migrations');
       anchor = current;
     }
-    const index = opts.index ?? searchIndexer().index;
-    await appendAudit(sql, purgeEvent(opts.actor, olderThan, purged, anchor), index);
+    const extract = opts.index ?? searchIndexer().extract;
+    await appendAudit(sql, purgeEvent(opts.actor, olderThan, purged, anchor), extract);
     return { purged, oldestKept: await oldestKept(sql) };
   });
 }

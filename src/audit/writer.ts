@@ -1,49 +1,75 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, Resource } from 'fhir/r4.js';
 import type { Sql } from '../store/postgres/database.js';
-import { canonicalJson, hashEvent } from './chain.js';
+import { canonicalJson } from './chain.js';
+import type { IndexValues } from '../search/extract.js';
 
-/** Writes a resource's search-index rows; `searchIndexer(baseUrl).index` fits. */
-export type AuditIndex = (sql: Sql, type: string, id: string, resource: Resource) => Promise<void>;
+/** A resource's search-index values; `searchIndexer(baseUrl).extract` fits. */
+export type AuditIndex = (resource: Resource) => IndexValues;
 
 /**
- * The chain link, the served copy and its history row in one statement. The BEFORE INSERT
- * trigger on audit_log checks prev_hash against the head and moves the head; the resource
- * tables' AFTER INSERT triggers accept the copies because the audit_log row is in the same
- * statement.
+ * The whole append in one statement: lock the chain head, hash onto it (SHA-256 in SQL over
+ * the previous hash, a newline and the event's canonical JSON, exactly as chain.ts computes
+ * it), insert the chain link, the served copy, its history row and its search-index rows. The
+ * BEFORE INSERT trigger on audit_log still checks prev_hash against the head and moves it; the
+ * resource tables' AFTER INSERT triggers accept the copies because the audit_log row is in the
+ * same statement. Outside a transaction the statement commits on its own, so the head stays
+ * locked only while it runs: a read's audit is one round trip.
  */
 const APPEND = `
 WITH
+  head AS (SELECT hash FROM audit_chain_head FOR UPDATE),
   link AS (
     INSERT INTO audit_log (id, recorded, prev_hash, hash, content)
-    VALUES ($1, $2::timestamptz, $3, $4, $5::json)
+    SELECT $1, $2::timestamptz, head.hash,
+           encode(sha256(convert_to(head.hash || chr(10) || $3, 'UTF8')), 'hex'), $4::json
+    FROM head
     RETURNING seq
   ),
   cur AS (
     INSERT INTO resource_current (resource_type, id, version_id, last_updated, deleted, content)
-    VALUES ('AuditEvent', $1, 1, $6::timestamptz, false, $5::json)
-  )
-INSERT INTO resource_history (resource_type, id, version_id, last_updated, method, content)
-SELECT 'AuditEvent', $1, 1, $6::timestamptz, 'POST', $5::json FROM link
-RETURNING 1`;
+    SELECT 'AuditEvent', $1, 1, $5::timestamptz, false, $4::json FROM link
+  ),
+  hist AS (
+    INSERT INTO resource_history (resource_type, id, version_id, last_updated, method, content)
+    SELECT 'AuditEvent', $1, 1, $5::timestamptz, 'POST', $4::json FROM link
+  ),
+  i1 AS (INSERT INTO idx_string (resource_type, id, code, value, exact)
+         SELECT 'AuditEvent', $1, x.code, x.value, x.exact
+         FROM json_to_recordset($6::json) AS x(code text, value text, exact text)),
+  i2 AS (INSERT INTO idx_token (resource_type, id, code, system, value, text)
+         SELECT 'AuditEvent', $1, x.code, x.system, x.value, x.text
+         FROM json_to_recordset($7::json) AS x(code text, system text, value text, text text)),
+  i3 AS (INSERT INTO idx_date (resource_type, id, code, start_at, end_at)
+         SELECT 'AuditEvent', $1, x.code, x.start::timestamptz, x."end"::timestamptz
+         FROM json_to_recordset($8::json) AS x(code text, start text, "end" text)),
+  i4 AS (INSERT INTO idx_reference (resource_type, id, code, target_type, target_id, url)
+         SELECT 'AuditEvent', $1, x.code, x."targetType", x."targetId", x.url
+         FROM json_to_recordset($9::json)
+           AS x(code text, "targetType" text, "targetId" text, url text)),
+  i5 AS (INSERT INTO idx_number (resource_type, id, code, value, system, unit)
+         SELECT 'AuditEvent', $1, x.code, x.value, x.system, x.unit
+         FROM json_to_recordset($10::json) AS x(code text, value numeric, system text, unit text)),
+  i6 AS (INSERT INTO idx_uri (resource_type, id, code, value)
+         SELECT 'AuditEvent', $1, x.code, x.value
+         FROM json_to_recordset($11::json) AS x(code text, value text))
+SELECT seq FROM link`;
 
 /**
- * Appends an AuditEvent to the hash chain, on `sql` — the caller's transaction, so the event
- * commits or rolls back with the change it records (fail-closed: if the audit can't be written,
- * neither is the change). Stored as an ordinary resource too, indexed, so search finds it.
+ * Appends an AuditEvent to the hash chain, on `sql`: the caller's transaction when it is one,
+ * so the event commits or rolls back with the change it records (fail-closed: if the audit
+ * can't be written, neither is the change). Stored as an ordinary resource too, indexed, so
+ * search finds it.
  *
- * The head row stays locked until the caller's transaction ends: appends from concurrent
+ * Inside a transaction the head row stays locked until it ends: appends from concurrent
  * transactions queue there, which is what keeps the chain from forking. Append last in a
- * transaction, after its other writes, so the lock is held briefly and never waited on while
- * holding locks another appender needs.
+ * transaction, after its other writes, so the lock is held briefly.
  */
 export async function appendAudit(
   sql: Sql,
   event: AuditEvent,
-  index: AuditIndex,
+  extract: AuditIndex,
 ): Promise<AuditEvent> {
-  const [head] = await sql.query<{ hash: string }>('SELECT hash FROM audit_chain_head FOR UPDATE');
-  if (!head) throw new Error('audit_chain_head is missing: run the migrations');
   const id = randomUUID();
   const lastUpdated = new Date().toISOString();
   const { resourceType: _type, id: _id, meta, ...rest } = event;
@@ -54,16 +80,20 @@ export async function appendAudit(
     ...rest,
     recorded: event.recorded ?? lastUpdated,
   };
-  const hash = hashEvent(head.hash, canonicalJson(stored));
+  const values = extract(stored);
   const rows = await sql.query(APPEND, [
     id,
     stored.recorded,
-    head.hash,
-    hash,
+    canonicalJson(stored),
     JSON.stringify(stored),
     lastUpdated,
+    JSON.stringify(values.strings),
+    JSON.stringify(values.tokens),
+    JSON.stringify(values.dates),
+    JSON.stringify(values.references),
+    JSON.stringify(values.numbers),
+    JSON.stringify(values.uris),
   ]);
-  if (rows.length !== 1) throw new Error(`AuditEvent/${id} was not stored`);
-  await index(sql, 'AuditEvent', id, stored);
+  if (rows.length !== 1) throw new Error(`AuditEvent/${id} was not stored: run the migrations`);
   return stored;
 }

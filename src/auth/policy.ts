@@ -112,15 +112,26 @@ export function buildPolicy(
   const breakGlass =
     reason && clinician && options.providerScope === 'assigned' ? { reason } : undefined;
 
-  // At most 15 types × 5 accesses, computed once per request so grant() is a lookup.
+  // A type's grants are worked out the first time the request asks about that type: most
+  // requests touch one or two of the served types, and this runs on every request.
   const facts: Facts = { principal, options, breakGlass: breakGlass !== undefined };
   const table = new Map<string, Map<Access, TypeGrant>>();
-  for (const type of RESOURCE_TYPES.keys()) table.set(type, grantsFor(type, facts));
+  const grantsOf = (type: string) => {
+    let grants = table.get(type);
+    if (!grants) {
+      grants = RESOURCE_TYPES.has(type) ? grantsFor(type, facts) : new Map();
+      table.set(type, grants);
+    }
+    return grants;
+  };
   const policy: AccessPolicy = {
     principal,
-    grant: (type, access) => copyGrant(table.get(type)?.get(access)),
+    grant: (type, access) => copyGrant(grantsOf(type).get(access)),
     readableTypes: () =>
-      [...table].filter(([, grants]) => grants.has('read') || grants.has('search')).map(([t]) => t),
+      [...RESOURCE_TYPES.keys()].filter((type) => {
+        const grants = grantsOf(type);
+        return grants.has('read') || grants.has('search');
+      }),
   };
   if (breakGlass) policy.breakGlass = breakGlass;
   return policy;

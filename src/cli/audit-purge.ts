@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
     await migrate(db);
-    const { index } = searchIndexer(config.baseUrl);
+    const { extract: index } = searchIndexer(config.baseUrl);
     const result = await purgeAudit(db, cutoff, { dryRun, actor: actor(), index });
     const kept = result.oldestKept ? `; oldest kept recorded ${result.oldestKept}` : '';
     console.log(

@@ -8,9 +8,10 @@ import { openDatabase, type Database, type Sql } from '../../src/store/postgres/
 import { migrate } from '../../src/store/postgres/migrate.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
+import { emptyIndexValues } from '../../src/search/extract.js';
 import { isolatedDatabase } from '../helpers.js';
 
-const { index } = searchIndexer('http://example.test/fhir');
+const { extract: index } = searchIndexer('http://example.test/fhir');
 
 async function auditDatabase(t: Test): Promise<Database> {
   const where = await isolatedDatabase(t);
@@ -226,9 +227,11 @@ t.test('verify notices a removed row, in the middle and at the end', async (t) =
 
 t.test('a failing append rolls back the write it records (fail-closed)', async (t) => {
   const db = await auditDatabase(t);
-  const broken = async (sql: Sql) => {
-    await sql.query('SELECT no_such_function()');
-  };
+  // Index values the database refuses (a date that isn't one): the append's statement fails.
+  const broken = () => ({
+    ...emptyIndexValues(),
+    dates: [{ code: 'date', start: 'not-a-date', end: 'not-a-date' }],
+  });
   await t.rejects(
     db.transaction(async (tx) => {
       const store = new PostgresStore(db, tx, true, searchIndexer());

@@ -140,7 +140,7 @@ t.test('a search is recorded by parameter names, never values', async (t) => {
 
 t.test('written AuditEvents are found by the ordinary search', async (t) => {
   const db = await auditDatabase(t);
-  const { index } = searchIndexer(BASE);
+  const { extract: index } = searchIndexer(BASE);
   const write = (input: AuditInput) =>
     db.transaction((tx) => appendAudit(tx, buildAuditEvent(input), index));
   const btg = await write(breakGlassSearch);

@@ -10,7 +10,7 @@ import { migrate } from '../../src/store/postgres/migrate.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
 import { isolatedDatabase } from '../helpers.js';
 
-const { index } = searchIndexer('http://example.test/fhir');
+const { extract: index } = searchIndexer('http://example.test/fhir');
 const CUTOFF = new Date('2020-01-01T00:00:00.000Z');
 
 async function auditDatabase(t: Test): Promise<Database> {

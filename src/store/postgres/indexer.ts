@@ -1,4 +1,5 @@
 import type { Resource } from 'fhir/r4.js';
+import { emptyIndexValues, type IndexValues } from '../../search/extract.js';
 import type { Sql } from './database.js';
 
 /**
@@ -7,6 +8,11 @@ import type { Sql } from './database.js';
  */
 export interface ResourceIndexer {
   index(sql: Sql, type: string, id: string, resource: Resource | undefined): Promise<void>;
+  /** The values `index` would write, for writers that insert them in statements of their own. */
+  extract(resource: Resource): IndexValues;
 }
 
-export const noIndexer: ResourceIndexer = { index: async () => undefined };
+export const noIndexer: ResourceIndexer = {
+  index: async () => undefined,
+  extract: () => emptyIndexValues(),
+};

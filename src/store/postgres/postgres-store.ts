@@ -459,12 +459,12 @@ export class PostgresStore implements FhirStore {
   }
 
   /** In this store's transaction when it is one: the event shares the fate of the change. */
+  /**
+   * One statement (see writer.ts): in this store's transaction when it is one, else committed
+   * on its own before the promise resolves.
+   */
   audit(event: AuditEvent): Promise<AuditEvent> {
-    return this.write((sql) =>
-      appendAudit(sql, event, (tx, type, id, resource) =>
-        this.indexer.index(tx, type, id, resource),
-      ),
-    );
+    return appendAudit(this.sql, event, (resource) => this.indexer.extract(resource));
   }
 
   transaction<T>(work: (tx: FhirStore) => Promise<T>): Promise<T> {

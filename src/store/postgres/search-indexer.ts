@@ -39,6 +39,8 @@ SELECT 1`;
 
 export function searchIndexer(baseUrl?: string): ResourceIndexer {
   return {
+    extract: (resource: Resource) =>
+      extractIndexValues(resource as Resource & Record<string, unknown>, baseUrl),
     async index(sql: Sql, type: string, id: string, resource: Resource | undefined) {
       const values = resource
         ? extractIndexValues(resource as Resource & Record<string, unknown>, baseUrl)
