@@ -3,6 +3,7 @@ import type { AuditEvent, Resource } from 'fhir/r4.js';
 import type { Sql } from '../store/postgres/database.js';
 import { canonicalJson } from './chain.js';
 import type { IndexValues } from '../search/extract.js';
+import { indexRowsJson } from '../store/postgres/search-indexer.js';
 
 /** A resource's search-index values; `searchIndexer(baseUrl).extract` fits. */
 export type AuditIndex = (resource: Resource) => IndexValues;
@@ -87,12 +88,7 @@ export async function appendAudit(
     canonicalJson(stored),
     JSON.stringify(stored),
     lastUpdated,
-    JSON.stringify(values.strings),
-    JSON.stringify(values.tokens),
-    JSON.stringify(values.dates),
-    JSON.stringify(values.references),
-    JSON.stringify(values.numbers),
-    JSON.stringify(values.uris),
+    ...indexRowsJson(values),
   ]);
   if (rows.length !== 1) throw new Error(`AuditEvent/${id} was not stored: run the migrations`);
   return stored;

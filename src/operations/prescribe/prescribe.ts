@@ -12,6 +12,7 @@ import type {
   Reference,
 } from 'fhir/r4.js';
 import { FhirError } from '../../fhir/errors.js';
+import { assertValid } from '../../rest/interactions/write.js';
 import { parseSearch } from '../../search/parse.js';
 import { forbidden, hasRole, isBackend, scopeAllows, userReference } from '../caller.js';
 import {
@@ -175,24 +176,7 @@ export async function prescribe(call: OperationCall): Promise<OperationResult> {
     ...(dispenseRequest ? { dispenseRequest } : {}),
     ...(note ? { note: [{ text: note }] } : {}),
   };
-  const issues = ex.validator
-    .validate(request, [US_CORE_MEDICATION_REQUEST])
-    .filter((issue) => issue.severity === 'error');
-  if (issues.length) {
-    throw new FhirError(
-      422,
-      'processing',
-      'The MedicationRequest would not be valid US Core',
-      undefined,
-      {},
-      issues.map((issue) => ({
-        severity: issue.severity,
-        code: issue.code,
-        diagnostics: issue.diagnostics,
-        expression: [issue.expression],
-      })),
-    );
-  }
+  assertValid(ex, request, [US_CORE_MEDICATION_REQUEST]);
   const created = (await tx.store.create(request, SERVER)) as MedicationRequest;
   const provenance: Provenance = {
     resourceType: 'Provenance',

@@ -10,8 +10,8 @@ import { resourceResult, type Exchange, type InteractionResult } from './types.j
  * Refuses an invalid resource with 422 and every problem found, before anything is stored.
  * Warnings alone don't stop a write.
  */
-export function assertValid(ex: Exchange, resource: Resource): void {
-  const issues = ex.validator.validate(resource);
+export function assertValid(ex: Exchange, resource: Resource, profiles?: string[]): void {
+  const issues = ex.validator.validate(resource, profiles);
   const errors = issues.filter((issue) => issue.severity === 'error').length;
   if (!errors) return;
   throw new FhirError(

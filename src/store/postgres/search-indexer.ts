@@ -1,5 +1,5 @@
 import type { Resource } from 'fhir/r4.js';
-import { emptyIndexValues, extractIndexValues } from '../../search/extract.js';
+import { emptyIndexValues, extractIndexValues, type IndexValues } from '../../search/extract.js';
 import type { Sql } from './database.js';
 import type { ResourceIndexer } from './indexer.js';
 
@@ -37,6 +37,18 @@ WITH
          FROM json_to_recordset($8::json) AS x(code text, value text))
 SELECT 1`;
 
+/** The six kinds of index rows as JSON texts, in the order the statements bind them. */
+export function indexRowsJson(values: IndexValues): string[] {
+  return [
+    JSON.stringify(values.strings),
+    JSON.stringify(values.tokens),
+    JSON.stringify(values.dates),
+    JSON.stringify(values.references),
+    JSON.stringify(values.numbers),
+    JSON.stringify(values.uris),
+  ];
+}
+
 export function searchIndexer(baseUrl?: string): ResourceIndexer {
   return {
     extract: (resource: Resource) =>
@@ -45,16 +57,7 @@ export function searchIndexer(baseUrl?: string): ResourceIndexer {
       const values = resource
         ? extractIndexValues(resource as Resource & Record<string, unknown>, baseUrl)
         : emptyIndexValues();
-      await sql.query(REINDEX, [
-        type,
-        id,
-        JSON.stringify(values.strings),
-        JSON.stringify(values.tokens),
-        JSON.stringify(values.dates),
-        JSON.stringify(values.references),
-        JSON.stringify(values.numbers),
-        JSON.stringify(values.uris),
-      ]);
+      await sql.query(REINDEX, [type, id, ...indexRowsJson(values)]);
     },
   };
 }
