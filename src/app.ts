@@ -26,6 +26,12 @@ export interface AppParts {
   store?: FhirStore;
   /** Where log lines go (tests capture them); stdout by default. */
   logStream?: DestinationStream;
+  /**
+   * Keep the workflow in DATABASE_URL's database even though `store` is Postgres (so the
+   * outbox path is exercised, as with HealthLake).
+   */
+  separateWorkflow?: boolean;
+  outboxRetryMs?: number;
 }
 
 /** Composes the server from config: the only place that picks implementations. */
@@ -34,12 +40,15 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   const { validator, profiles } = createValidator({
     defaultProfiles: config.defaultProfiles === 'us-core',
   });
-  const store =
-    parts.store ?? (await openPostgresStore(config, [appointmentLedger(), prescriptionLedger()]));
+  const hooks = [appointmentLedger(), prescriptionLedger()];
+  const store = parts.store ?? (await openPostgresStore(config, hooks));
   let workflow: Workflow;
   let video: VideoProvider;
   try {
-    workflow = await openWorkflow(store, config);
+    workflow = await openWorkflow(store, config, {
+      hooks,
+      ...(parts.separateWorkflow ? { shared: false, retryMs: parts.outboxRetryMs } : {}),
+    });
     video = openVideo(config.video, workflow.db, await store.sharedSecret('local-video'));
   } catch (err) {
     await store.close();

@@ -2,7 +2,8 @@ import type { Config } from '../config.js';
 import { fromRoot } from '../paths.js';
 import { openDatabase, type Database, type Sql } from '../store/postgres/database.js';
 import { migrate } from '../store/postgres/migrate.js';
-import { PostgresStore } from '../store/postgres/postgres-store.js';
+import { PostgresStore, type WriteHook } from '../store/postgres/postgres-store.js';
+import { deliverOutbox, OutboxStore } from './outbox.js';
 import type { FhirStore } from '../store/store.js';
 
 export const WORKFLOW_MIGRATIONS = fromRoot('src', 'workflow', 'migrations');
@@ -26,15 +27,29 @@ export interface Workflow {
   close(): Promise<void>;
 }
 
+export interface WorkflowOptions {
+  /** Whether the store shares the workflow's database; by default, when it is Postgres. */
+  shared?: boolean;
+  /** Rules that follow writes (the appointment ledger); run on the workflow side when not shared. */
+  hooks?: readonly WriteHook[];
+  /** How often undelivered outbox rows are retried, in ms. */
+  retryMs?: number;
+  onDeliveryError?: (error: unknown) => void;
+}
+
 /**
  * Opens (and migrates) the workflow database: the store's own when the store is Postgres,
- * else the one DATABASE_URL (or DATA_DIR's PGlite) names.
+ * else the one DATABASE_URL (or DATA_DIR's PGlite) names. Then an operation's FHIR writes go
+ * through the outbox (outbox.ts), delivered after it commits and retried until the store has
+ * them.
  */
 export async function openWorkflow(
   store: FhirStore,
   config: Pick<Config, 'databaseUrl' | 'dataDir'>,
+  options: WorkflowOptions = {},
 ): Promise<Workflow> {
-  if (store instanceof PostgresStore) {
+  const shared = options.shared ?? store instanceof PostgresStore;
+  if (shared && store instanceof PostgresStore) {
     const db = store.database;
     await migrate(db, WORKFLOW_MIGRATIONS, 'workflow_migrations');
     return {
@@ -45,11 +60,23 @@ export async function openWorkflow(
   }
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await migrate(db, WORKFLOW_MIGRATIONS, 'workflow_migrations');
-  // No shared transaction: the store's writes happen when the workflow's have committed.
-  // TODO(issue 9): an outbox makes those writes reliable across a crash in between.
+  const hooks = options.hooks ?? [];
+  const deliver = () =>
+    deliverOutbox(db, store).catch((error: unknown) => options.onDeliveryError?.(error));
+  const timer = setInterval(() => void deliver(), options.retryMs ?? 2000);
+  timer.unref();
   return {
     db,
-    run: (work) => db.transaction((sql) => work({ sql, store })),
-    close: () => db.close(),
+    run: async (work) => {
+      const result = await db.transaction((sql) =>
+        work({ sql, store: new OutboxStore(sql, store, hooks) }),
+      );
+      await deliver(); // usually delivered before the response; if not, the timer retries
+      return result;
+    },
+    close: async () => {
+      clearInterval(timer);
+      await db.close();
+    },
   };
 }

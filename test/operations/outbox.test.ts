@@ -1,0 +1,126 @@
+/**
+ * Operations on a clinical store that is not the workflow's database (as with HealthLake):
+ * their FHIR writes and AuditEvents go through the outbox, delivered after the workflow commits,
+ * retried until the store has them, and never written twice.
+ */
+import t from 'tap';
+import { fhir, startServer, testConfig } from '../helpers.js';
+import { patient, practitioner } from '../fixtures.js';
+import { openPostgresStore } from '../../src/store/postgres/open.js';
+import { openWorkflow } from '../../src/workflow/workflow.js';
+import { deliverOutbox } from '../../src/workflow/outbox.js';
+import { appointmentLedger } from '../../src/workflow/appointment-ledger.js';
+
+const ctx = { requestId: 't', access: 'unrestricted' as const };
+const book = (start: string, end: string, who = 'p1') => ({
+  resourceType: 'Parameters',
+  parameter: [
+    { name: 'patient', valueReference: { reference: `Patient/${who}` } },
+    { name: 'practitioner', valueReference: { reference: 'Practitioner/dr1' } },
+    { name: 'start', valueDateTime: start },
+    { name: 'end', valueDateTime: end },
+  ],
+});
+
+/** A "remote" clinical store in one database and the server's workflow in another. */
+async function split(t: Parameters<typeof testConfig>[0]) {
+  const remote = await testConfig(t);
+  const store = await openPostgresStore(remote);
+  const config = await testConfig(t);
+  return { store, config };
+}
+
+t.test('$book on a remote store: delivered after commit, overlaps still refused', async (t) => {
+  const { store, config } = await split(t);
+  const { base } = await startServer(t, config, {
+    store,
+    separateWorkflow: true,
+    outboxRetryMs: 100,
+  });
+  await fhir(base, 'PUT', 'Patient/p1', { ...patient(), id: 'p1' });
+  await fhir(base, 'PUT', 'Patient/p2', { ...patient(), id: 'p2' });
+  await fhir(base, 'PUT', 'Practitioner/dr1', { ...practitioner(), id: 'dr1' });
+  const booked = await fhir(
+    base,
+    'POST',
+    'Appointment/$book',
+    book('2032-01-01T09:00:00Z', '2032-01-01T09:30:00Z'),
+  );
+  t.equal(booked.status, 201, booked.text);
+  const stored = await store.read('Appointment', booked.body.id, ctx);
+  t.equal((stored as unknown as { status: string }).status, 'booked', 'the store has it');
+  const clash = await fhir(
+    base,
+    'POST',
+    'Appointment/$book',
+    book('2032-01-01T09:15:00Z', '2032-01-01T09:45:00Z', 'p2'),
+  );
+  t.equal(clash.status, 409, 'the ledger holds the time on the workflow side');
+  const audit = await fhir(
+    base,
+    'GET',
+    `AuditEvent?subtype=operation&entity=Appointment/${booked.body.id}`,
+  );
+  t.equal(audit.body.entry.length, 1, 'the AuditEvent was delivered too');
+});
+
+t.test(
+  'a store that refuses writes: the outbox keeps them and delivers once it recovers',
+  async (t) => {
+    const { store, config } = await split(t);
+    const workflow = await openWorkflow(store, config, {
+      shared: false,
+      hooks: [appointmentLedger()],
+      retryMs: 60_000,
+    });
+    t.teardown(() => workflow.close());
+    t.teardown(() => store.close());
+    await store.database.query(
+      'ALTER TABLE resource_current ADD CONSTRAINT refuse CHECK (false) NOT VALID',
+    );
+    const created = await workflow.run((tx) =>
+      tx.store.create(
+        { resourceType: 'Patient', id: 'ignored', active: true } as never,
+        ctx,
+        'queued-1',
+      ),
+    );
+    t.equal(created.id, 'queued-1');
+    await t.rejects(
+      store.read('Patient', 'queued-1', ctx),
+      /not known|not found|Patient\/queued-1/i,
+      'not there yet',
+    );
+    const [pending] = await workflow.db.query<{ attempts: number; last_error: string }>(
+      'SELECT attempts, last_error FROM outbox WHERE delivered_at IS NULL',
+    );
+    t.ok(pending && pending.attempts >= 1, 'tried, and kept');
+    t.ok(pending?.last_error, 'with the reason');
+
+    await store.database.query('ALTER TABLE resource_current DROP CONSTRAINT refuse');
+    t.equal(await deliverOutbox(workflow.db, store), 1, 'delivered on the retry');
+    t.equal((await store.read('Patient', 'queued-1', ctx)).id, 'queued-1');
+
+    // The acknowledgement lost: the row is sent again, and the create is not repeated.
+    await workflow.db.query('UPDATE outbox SET delivered_at = NULL');
+    t.equal(await deliverOutbox(workflow.db, store), 1);
+    const history = await store.history({ type: 'Patient', id: 'queued-1', count: 10 }, ctx);
+    t.equal(history.total, 1, 'one version: never duplicated');
+    t.equal(await deliverOutbox(workflow.db, store), 0, 'nothing left');
+  },
+);
+
+t.test('a failed operation leaves nothing in the outbox', async (t) => {
+  const { store, config } = await split(t);
+  const workflow = await openWorkflow(store, config, { shared: false, retryMs: 60_000 });
+  t.teardown(() => workflow.close());
+  t.teardown(() => store.close());
+  await t.rejects(
+    workflow.run(async (tx) => {
+      await tx.store.create({ resourceType: 'Patient' } as never, ctx, 'never');
+      throw new Error('the operation failed after its write');
+    }),
+  );
+  t.same(await workflow.db.query('SELECT seq FROM outbox'), [], 'rolled back with the workflow');
+  await t.rejects(store.read('Patient', 'never', ctx));
+});
