@@ -417,3 +417,55 @@ t.test('the operations are defined, listed and valid', async (t) => {
     t.same(errors, [], `${file} is a valid R4 OperationDefinition`);
   }
 });
+
+t.test('who may cancel: each rule', async (t) => {
+  const { base } = await world(t);
+  let hour = 8;
+  const booked = async () => {
+    hour += 1;
+    const res = await fhir(
+      base,
+      'POST',
+      'Appointment/$book',
+      bookParams(at(future(hour), future(hour, 30))),
+    );
+    return res.body.id as string;
+  };
+  const cancel = async (claims: Json) =>
+    (await fhir(base, 'POST', `Appointment/${await booked()}/$cancel`, undefined, bearer(claims)))
+      .status;
+  t.equal(
+    await cancel({ scope: 'patient/Appointment.u', role: 'PATIENT', patient: 'p1' }),
+    200,
+    'its patient',
+  );
+  t.equal(
+    await cancel({ scope: 'patient/Appointment.u', role: 'PATIENT', patient: 'p2' }),
+    403,
+    'another patient',
+  );
+  t.equal(
+    await cancel({ scope: 'user/*.*', role: 'PROVIDER', fhirUser: 'Practitioner/dr1' }),
+    200,
+    'its practitioner',
+  );
+  t.equal(
+    await cancel({ scope: 'user/*.*', role: 'PROVIDER', fhirUser: 'Practitioner/dr2' }),
+    403,
+    'another practitioner',
+  );
+  t.equal(await cancel({ scope: 'user/*.*', role: 'RECEPTIONIST' }), 200, 'the front desk');
+  t.equal(await cancel({ scope: 'user/*.*', role: 'STAFF' }), 200, 'staff');
+  t.equal(await cancel({ scope: 'user/*.*', role: 'ADMIN' }), 200, 'ADMIN');
+  t.equal(await cancel({ scope: 'system/*.*' }), 200, 'a backend service');
+  t.equal(
+    await cancel({ scope: 'user/*.*', role: 'GUARDIAN', fhirUser: 'RelatedPerson/g' }),
+    403,
+    'a guardian',
+  );
+  t.equal(
+    await cancel({ scope: 'user/Appointment.rs', role: 'RECEPTIONIST' }),
+    403,
+    'no update scope',
+  );
+});

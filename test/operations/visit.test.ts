@@ -136,6 +136,23 @@ t.test('a visit on Chime: one meeting, an attendee each, an Encounter; then it e
     403,
     'a nurse not in it',
   );
+  const admin = as({ scope: 'user/*.*', role: 'ADMIN', fhirUser: 'Practitioner/admin' });
+  const adminJoin = await fhir(
+    base,
+    'POST',
+    `Appointment/${appointment.id}/$start-visit`,
+    undefined,
+    admin,
+  );
+  t.equal(adminJoin.status, 200, 'ADMIN may join');
+  t.equal(part(adminJoin.body, 'meeting', 'meetingId'), meetingId);
+  const backend = as({ scope: 'system/*.*' });
+  t.equal(
+    (await fhir(base, 'POST', `Appointment/${appointment.id}/$start-visit`, undefined, backend))
+      .status,
+    403,
+    'a backend service is no party to a visit',
+  );
 
   // The join token went to the caller only.
   const everything = [
