@@ -351,6 +351,16 @@ export class PostgresStore implements FhirStore {
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
       const row = await this.current(sql, type, id, seen);
       if (row && !row.deleted && !row.visible) throw outside(type, id, 'update');
+      // A deleted resource's compartment can't be checked (its index rows went with it), and
+      // recreating it would make its old versions readable under the new one's compartment:
+      // only an unrestricted caller may bring a deleted id back.
+      if (row?.deleted && seen.kind === 'restricted') {
+        throw new FhirError(
+          403,
+          'forbidden',
+          `${type}/${id} was deleted; recreating it needs access to every patient's ${type}`,
+        );
+      }
       if (ifMatch !== undefined && (!row || String(row.version_id) !== ifMatch)) {
         throw new FhirError(
           412,
