@@ -16,7 +16,7 @@ export interface PurgeOptions {
 
 export interface PurgeResult {
   purged: number;
-  /** `recorded` of the first event left in the chain (after a purge: at least its own event). */
+  /** The oldest `recorded` among the events kept (after a purge: at least its own event). */
   oldestKept?: string;
 }
 
@@ -25,7 +25,7 @@ export interface PurgeResult {
  * entity (a system object in the role "Security Resource"), details saying how much went and
  * where the chain now starts. No REST interaction fits, so type is not `rest`.
  */
-function purgeEvent(actor: string, olderThan: Date, purged: number, anchor: Anchor): AuditEvent {
+function purgeEvent(actor: string, olderThan: Date, purged: number, anchors: Anchor[]): AuditEvent {
   return {
     resourceType: 'AuditEvent',
     type: { system: DCM, code: '110101', display: 'Audit Log Used' },
@@ -43,8 +43,11 @@ function purgeEvent(actor: string, olderThan: Date, purged: number, anchor: Anch
         detail: [
           { type: 'purged-count', valueString: String(purged) },
           { type: 'recorded-before', valueString: olderThan.toISOString() },
-          { type: 'anchor-seq', valueString: anchor.seq },
-          { type: 'anchor-hash', valueString: anchor.hash },
+          // Where each lane's chain now starts: what a verifier holding this event expects.
+          ...anchors.map((anchor) => ({
+            type: `anchor-lane-${anchor.lane}`,
+            valueString: `${anchor.seq}:${anchor.hash}`,
+          })),
         ],
       },
     ],
@@ -52,17 +55,20 @@ function purgeEvent(actor: string, olderThan: Date, purged: number, anchor: Anch
 }
 
 interface Anchor {
+  lane: number;
   seq: string;
   hash: string;
 }
 
 /**
  * Removes every row of one statement: the links, their served copies, history and index rows.
- * The audit_log trigger checks that exactly the prefix up to the (already moved) anchor went.
+ * The audit_log trigger checks that exactly each lane's prefix up to its (already moved) anchor
+ * went.
  */
 const DELETE_PREFIX = `
 WITH
-  gone AS (DELETE FROM audit_log WHERE seq <= $1::bigint RETURNING id),
+  gone AS (DELETE FROM audit_log a USING audit_chain_anchor an
+           WHERE a.lane = an.lane AND a.seq <= an.seq RETURNING a.id),
   c AS (DELETE FROM resource_current r USING gone
         WHERE r.resource_type = 'AuditEvent' AND r.id = gone.id),
   h AS (DELETE FROM resource_history r USING gone
@@ -76,32 +82,43 @@ WITH
 SELECT count(*)::int AS purged FROM gone`;
 
 interface Boundary {
+  lane: number;
   purged: number;
-  /** The last row to go: the new anchor. */
+  /** The last row of the lane to go: its new anchor. */
   seq: string | null;
   hash: string | null;
   kept_recorded: Date | string | null;
 }
 
-/** The prefix recorded before the cutoff: it ends where the first newer event stands. */
+/**
+ * Per lane, the prefix recorded before the cutoff: it ends where the lane's first newer event
+ * stands.
+ */
 const BOUNDARY = `
 WITH
-  kept AS (SELECT min(seq) AS seq FROM audit_log WHERE recorded >= $1::timestamptz),
+  kept AS (
+    SELECT h.lane, (SELECT min(seq) FROM audit_log a
+                    WHERE a.lane = h.lane AND a.recorded >= $1::timestamptz) AS seq
+    FROM audit_chain_head h
+  ),
   doomed AS (
-    SELECT count(*)::int AS purged, max(a.seq) AS last
-    FROM audit_log a, kept
-    WHERE a.seq < coalesce(kept.seq, 9223372036854775807)
+    SELECT kept.lane, kept.seq AS kept_seq, count(a.seq)::int AS purged, max(a.seq) AS last
+    FROM kept LEFT JOIN audit_log a
+      ON a.lane = kept.lane AND a.seq < coalesce(kept.seq, 9223372036854775807)
+    GROUP BY kept.lane, kept.seq
   )
-SELECT doomed.purged, doomed.last::text AS seq, l.hash, k.recorded AS kept_recorded
-FROM doomed CROSS JOIN kept
-LEFT JOIN audit_log l ON l.seq = doomed.last
-LEFT JOIN audit_log k ON k.seq = kept.seq`;
+SELECT d.lane, d.purged, d.last::text AS seq, l.hash,
+       (SELECT min(recorded) FROM audit_log k WHERE k.lane = d.lane AND k.seq >= d.kept_seq)
+         AS kept_recorded
+FROM doomed d
+LEFT JOIN audit_log l ON l.seq = d.last
+ORDER BY d.lane`;
 
 async function oldestKept(sql: Sql): Promise<string | undefined> {
-  const [row] = await sql.query<{ recorded: Date | string }>(
-    'SELECT recorded FROM audit_log ORDER BY seq LIMIT 1',
+  const [row] = await sql.query<{ recorded: Date | string | null }>(
+    'SELECT min(recorded) AS recorded FROM audit_log',
   );
-  return row ? new Date(row.recorded).toISOString() : undefined;
+  return row?.recorded ? new Date(row.recorded).toISOString() : undefined;
 }
 
 /**
@@ -120,33 +137,36 @@ export async function purgeAudit(
     if (!opts.dryRun) {
       // The escape hatch of 003_audit.sql, local to this transaction.
       await sql.query("SET LOCAL telefhir.audit_purge = 'on'");
-      // Holding the head keeps appenders out until the purge commits.
+      // Holding every lane's head keeps appenders out until the purge commits.
       await sql.query('SELECT 1 FROM audit_chain_head FOR UPDATE');
     }
-    const [boundary] = await sql.query<Boundary>(BOUNDARY, [olderThan.toISOString()]);
-    const purged = boundary?.purged ?? 0;
+    const lanes = await sql.query<Boundary>(BOUNDARY, [olderThan.toISOString()]);
+    const purged = lanes.reduce((sum, lane) => sum + lane.purged, 0);
     if (opts.dryRun) {
-      const kept = boundary?.kept_recorded;
-      return { purged, oldestKept: kept ? new Date(kept).toISOString() : undefined };
+      const kept = lanes
+        .map((lane) => lane.kept_recorded)
+        .filter((recorded) => recorded !== null)
+        .map((recorded) => new Date(recorded).toISOString())
+        .sort()[0];
+      return { purged, oldestKept: kept };
     }
-    let anchor: Anchor;
-    if (boundary?.seq && boundary.hash) {
-      anchor = { seq: boundary.seq, hash: boundary.hash };
+    for (const lane of lanes) {
+      if (!lane.seq || !lane.hash) continue;
       await sql.query(
-        'UPDATE audit_chain_anchor SET seq = $1::bigint, hash = $2, purged_at = now()',
-        [anchor.seq, anchor.hash],
+        `UPDATE audit_chain_anchor SET seq = $2::bigint, hash = $3, purged_at = now()
+         WHERE lane = $1`,
+        [lane.lane, lane.seq, lane.hash],
       );
-      const [done] = await sql.query<{ purged: number }>(DELETE_PREFIX, [anchor.seq]);
-      if (done?.purged !== purged) throw new Error('the audit log changed during the purge');
-    } else {
-      const [current] = await sql.query<Anchor>(
-        'SELECT seq::text AS seq, hash FROM audit_chain_anchor',
-      );
-      if (!current) throw new Error('audit_chain_anchor is missing: run the migrations');
-      anchor = current;
     }
+    if (purged > 0) {
+      const [done] = await sql.query<{ purged: number }>(DELETE_PREFIX);
+      if (done?.purged !== purged) throw new Error('the audit log changed during the purge');
+    }
+    const anchors = await sql.query<Anchor>(
+      'SELECT lane, seq::text AS seq, hash FROM audit_chain_anchor ORDER BY lane',
+    );
     const extract = opts.index ?? searchIndexer().extract;
-    await appendAudit(sql, purgeEvent(opts.actor, olderThan, purged, anchor), extract);
+    await appendAudit(sql, purgeEvent(opts.actor, olderThan, purged, anchors), extract);
     return { purged, oldestKept: await oldestKept(sql) };
   });
 }

@@ -40,26 +40,54 @@ function fault(row: Link, prevHash: string, first: boolean): string | undefined 
   return undefined;
 }
 
+interface LaneEnd {
+  lane: number;
+  seq: string;
+  hash: string;
+}
+
 /**
- * Walks audit_log in seq order from the anchor (where the last purge left the chain) to the
- * head, recomputing every hash, and names the first link that doesn't hold. Rows appended
- * after the head was read are left for the next run. Run it in a REPEATABLE READ transaction
- * (as the CLI does) so a concurrent purge can't look like a break.
+ * Walks each lane of audit_log (005_audit_lanes.sql) in seq order from its anchor (where the
+ * last purge left it) to its head, recomputing every hash, and names the first link that
+ * doesn't hold. Rows appended after the heads were read are left for the next run. Run it in a
+ * REPEATABLE READ transaction (as the CLI does) so a concurrent purge can't look like a break.
  */
 export async function verifyChain(sql: Sql): Promise<VerifyResult> {
-  const [anchor] = await sql.query<{ seq: string; hash: string }>(
-    'SELECT seq::text AS seq, hash FROM audit_chain_anchor',
+  const anchors = await sql.query<LaneEnd>(
+    'SELECT lane, seq::text AS seq, hash FROM audit_chain_anchor ORDER BY lane',
   );
-  const [head] = await sql.query<{ seq: string; hash: string }>(
-    'SELECT seq::text AS seq, hash FROM audit_chain_head',
+  const heads = await sql.query<LaneEnd>(
+    'SELECT lane, seq::text AS seq, hash FROM audit_chain_head ORDER BY lane',
   );
-  if (!anchor || !head) throw new Error('the audit chain tables are missing: run the migrations');
+  if (anchors.length === 0 || heads.length !== anchors.length) {
+    throw new Error('the audit chain tables are missing: run the migrations');
+  }
+  const stray = await sql.query<{ seq: string; id: string }>(
+    `SELECT seq::text AS seq, id FROM audit_log
+     WHERE lane NOT IN (SELECT lane FROM audit_chain_head) ORDER BY seq LIMIT 1`,
+  );
+  if (stray[0]) {
+    return { ok: false, count: 0, brokenAt: { ...stray[0], reason: 'the row is in no lane' } };
+  }
+  let count = 0;
+  for (const anchor of anchors) {
+    const head = heads.find((h) => h.lane === anchor.lane);
+    if (!head) throw new Error(`audit lane ${anchor.lane} has no head: run the migrations`);
+    const result = await verifyLane(sql, anchor, head);
+    count += result.count;
+    if (!result.ok) return { ...result, count };
+  }
+  return { ok: true, count };
+}
+
+async function verifyLane(sql: Sql, anchor: LaneEnd, head: LaneEnd): Promise<VerifyResult> {
   let count = 0;
   let prevHash = anchor.hash;
   let last = { seq: anchor.seq, id: '' };
   const early = await sql.query<{ seq: string; id: string }>(
-    'SELECT seq::text AS seq, id FROM audit_log WHERE seq <= $1::bigint ORDER BY seq LIMIT 1',
-    [anchor.seq],
+    `SELECT seq::text AS seq, id FROM audit_log WHERE lane = $1 AND seq <= $2::bigint
+     ORDER BY seq LIMIT 1`,
+    [anchor.lane, anchor.seq],
   );
   if (early[0]) {
     return { ok: false, count, brokenAt: { ...early[0], reason: 'the row predates the anchor' } };
@@ -70,9 +98,9 @@ export async function verifyChain(sql: Sql): Promise<VerifyResult> {
               r.content AS served
        FROM audit_log a
        LEFT JOIN resource_current r ON r.resource_type = 'AuditEvent' AND r.id = a.id
-       WHERE a.seq > $1::bigint AND a.seq <= $2::bigint
+       WHERE a.lane = $1 AND a.seq > $2::bigint AND a.seq <= $3::bigint
        ORDER BY a.seq LIMIT ${PAGE_SIZE}`,
-      [last.seq, head.seq],
+      [anchor.lane, last.seq, head.seq],
     );
     for (const row of rows) {
       const reason = fault(row, prevHash, count === 0);
@@ -90,7 +118,7 @@ export async function verifyChain(sql: Sql): Promise<VerifyResult> {
       brokenAt: {
         seq: head.seq,
         id: last.id,
-        reason: `the chain head (seq ${head.seq}) is not the last row (seq ${last.seq}): rows at the end were removed`,
+        reason: `the head of lane ${head.lane} (seq ${head.seq}) is not its last row (seq ${last.seq}): rows at the end were removed`,
       },
     };
   }

@@ -32,8 +32,9 @@ const readEvent = (n: number) =>
     patient: 'Patient/p-1',
   });
 
+/** Pinned to lane 0, so a test's events form one chain it can reason about link by link. */
 const append = (db: Database, n: number) =>
-  db.transaction((tx) => appendAudit(tx, readEvent(n), index));
+  db.transaction((tx) => appendAudit(tx, readEvent(n), index, { lane: 0 }));
 
 interface Row {
   seq: string;
@@ -81,7 +82,9 @@ t.test('appends build a chain from the genesis hash, each link over the one befo
     t.equal(row.hash, hashEvent(row.prev_hash, canonicalJson(written[i])), `link ${i} hashes`);
     if (i > 0) t.equal(row.prev_hash, rows[i - 1]!.hash, `link ${i} points back`);
   });
-  const [head] = await db.query<{ hash: string }>('SELECT hash FROM audit_chain_head');
+  const [head] = await db.query<{ hash: string }>(
+    'SELECT hash FROM audit_chain_head WHERE lane = 0',
+  );
   t.equal(head!.hash, rows[2]!.hash, 'the head is the last link');
   const served = await db.query<{ version_id: number; content: AuditEvent }>(
     "SELECT version_id, content FROM resource_current WHERE resource_type = 'AuditEvent'",
@@ -97,13 +100,93 @@ t.test('appends build a chain from the genesis hash, each link over the one befo
   t.same(await verifyChain(db), { ok: true, count: 3 });
 });
 
-t.test('20 concurrent appends make one unbroken chain', async (t) => {
+t.test('20 concurrent appends make unbroken chains, one per lane', async (t) => {
   const db = await auditDatabase(t);
   await Promise.all(Array.from({ length: 20 }, (_, n) => append(db, n)));
-  const rows = await chainRows(db);
+  const rows = await db.query<{ lane: number; prev_hash: string }>(
+    'SELECT lane, prev_hash FROM audit_log ORDER BY seq',
+  );
   t.equal(rows.length, 20);
-  t.equal(new Set(rows.map((r) => r.prev_hash)).size, 20, 'no two links share a predecessor');
+  t.equal(
+    new Set(rows.map((r) => `${r.lane}:${r.prev_hash}`)).size,
+    20,
+    'no two links of a lane share a predecessor',
+  );
   t.same(await verifyChain(db), { ok: true, count: 20 });
+});
+
+t.test('concurrent appends spread over lanes, each lane an unbroken chain', async (t) => {
+  const db = await auditDatabase(t);
+  // Transactions that stay open hold their lanes, so the next ones must take other lanes.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const holders = Array.from({ length: 3 }, (_, n) =>
+    db.transaction(async (tx) => {
+      await appendAudit(tx, readEvent(100 + n), index, { lane: 0 });
+      await held;
+    }),
+  );
+  if (db.kind === 'pg') {
+    // Let the holders take their lanes before the others start (their rows aren't visible
+    // until they commit, but their locks are).
+    for (let i = 0; i < 100; i++) {
+      const [row] = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+         WHERE c.relname = 'audit_chain_head' AND l.mode = 'RowShareLock'`,
+      );
+      if (row!.n >= 3) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  // Four at a time: with three lanes held, a free lane always remains (when every lane is
+  // busy an append queues on one, which could be a holder's).
+  const others = (async () => {
+    for (let batch = 0; batch < 5; batch++) {
+      await Promise.all(
+        Array.from({ length: 4 }, (_, n) =>
+          db.transaction((tx) => appendAudit(tx, readEvent(batch * 4 + n), index)),
+        ),
+      );
+    }
+  })();
+  if (db.kind === 'pg') {
+    await others; // would hang if appends waited for the holders' lanes
+    release();
+  } else {
+    release(); // PGlite runs one transaction at a time
+    await others;
+  }
+  await Promise.all(holders);
+  const rows = await db.query<{ lane: number; prev_hash: string }>(
+    'SELECT lane, prev_hash FROM audit_log ORDER BY seq',
+  );
+  t.equal(rows.length, 23);
+  if (db.kind === 'pg') {
+    t.ok(new Set(rows.map((r) => r.lane)).size >= 3, 'busy lanes were skipped, not waited for');
+  }
+  t.equal(
+    new Set(rows.map((r) => `${r.lane}:${r.prev_hash}`)).size,
+    23,
+    'no two links of a lane share a predecessor',
+  );
+  t.same(await verifyChain(db), { ok: true, count: 23 });
+});
+
+t.test('verify finds a removed row in any lane', async (t) => {
+  const db = await auditDatabase(t);
+  for (let n = 0; n < 3; n++) {
+    await db.transaction((tx) => appendAudit(tx, readEvent(n), index, { lane: 5 }));
+  }
+  await append(db, 9);
+  const lane5 = await db.query<{ seq: string }>(
+    'SELECT seq::text AS seq FROM audit_log WHERE lane = 5 ORDER BY seq',
+  );
+  t.equal(lane5.length, 3);
+  await tamper(db, DELETE_TRIGGERS, 'DELETE FROM audit_log WHERE seq = $1', [lane5[1]!.seq]);
+  t.match(await verifyChain(db), {
+    ok: false,
+    brokenAt: { seq: lane5[2]!.seq, reason: /removed/ },
+  });
 });
 
 t.test('an append that does not extend the head is refused by the database', async (t) => {
@@ -111,11 +194,11 @@ t.test('an append that does not extend the head is refused by the database', asy
   await append(db, 1);
   await t.rejects(
     db.query(
-      `INSERT INTO audit_log (id, recorded, prev_hash, hash, content)
-       VALUES ('fork', now(), $1, $1, '{}')`,
+      `INSERT INTO audit_log (id, recorded, lane, prev_hash, hash, content)
+       VALUES ('fork', now(), 0, $1, $1, '{}')`,
       [GENESIS_HASH],
     ),
-    /does not extend the chain head/,
+    /does not extend the head of lane 0/,
   );
   await t.rejects(
     db.query('UPDATE audit_chain_head SET hash = $1', [GENESIS_HASH]),
@@ -142,7 +225,7 @@ t.test('UPDATE, DELETE and TRUNCATE of audit_log are refused', async (t) => {
       await tx.query("SET LOCAL telefhir.audit_purge = 'on'");
       await tx.query('DELETE FROM audit_log');
     }),
-    /exactly the chain up to its anchor/,
+    /exactly the chain of lane 0 up to its anchor/,
   );
   t.equal((await chainRows(db)).length, 1, 'the row is still there');
 });
@@ -245,8 +328,11 @@ t.test('a failing append rolls back the write it records (fail-closed)', async (
   const patients = await db.query("SELECT 1 FROM resource_current WHERE resource_type = 'Patient'");
   t.equal(patients.length, 0, 'the patient was not written');
   t.equal((await chainRows(db)).length, 0, 'nor the audit event');
-  const [head] = await db.query<{ hash: string }>('SELECT hash FROM audit_chain_head');
-  t.equal(head!.hash, GENESIS_HASH, 'and the head did not move');
+  const heads = await db.query<{ hash: string }>('SELECT hash FROM audit_chain_head');
+  t.ok(
+    heads.every((head) => head.hash === GENESIS_HASH),
+    'and no head moved',
+  );
   await append(db, 2);
   t.same(await verifyChain(db), { ok: true, count: 1 }, 'the chain carries on');
 });

@@ -21,7 +21,8 @@ async function auditDatabase(t: Test): Promise<Database> {
   return db;
 }
 
-const append = (db: Database, recorded: string, n: number) =>
+/** Lane 0 unless said: one chain, so which events form the purged prefix is predictable. */
+const append = (db: Database, recorded: string, n: number, lane = 0) =>
   db.transaction((tx) =>
     appendAudit(
       tx,
@@ -35,6 +36,7 @@ const append = (db: Database, recorded: string, n: number) =>
         recorded: new Date(recorded),
       }),
       index,
+      { lane },
     ),
   );
 
@@ -63,7 +65,8 @@ t.test('a dry run counts what would go and deletes nothing', async (t) => {
   const db = await auditDatabase(t);
   await seed(db);
   const result = await purgeAudit(db, CUTOFF, { dryRun: true, actor: 'ops' });
-  t.same(result, { purged: 3, oldestKept: '2024-01-01T00:00:00.000Z' });
+  // The 2018 event stays: it stands behind the 2024 one in the chain.
+  t.same(result, { purged: 3, oldestKept: '2018-01-01T00:00:00.000Z' });
   t.equal((await ids(db, 'audit_log')).length, 5, 'nothing deleted');
   t.equal((await ids(db, 'resource_current')).length, 5, 'no purge event recorded');
 });
@@ -73,7 +76,7 @@ t.test('a purge removes only the older prefix and verify still passes', async (t
   const events = await seed(db);
   const result = await purgeAudit(db, CUTOFF, { dryRun: false, actor: 'ops' });
   t.equal(result.purged, 3);
-  t.equal(result.oldestKept, '2024-01-01T00:00:00.000Z');
+  t.equal(result.oldestKept, '2018-01-01T00:00:00.000Z');
   const gone = events.slice(0, 3).map((e) => e.id!);
   for (const table of ['audit_log', 'resource_current', 'resource_history', 'idx_reference']) {
     const left = await ids(db, table);
@@ -86,12 +89,14 @@ t.test('a purge removes only the older prefix and verify still passes', async (t
       `${table} keeps the newer ones (and the older one behind them)`,
     );
   }
-  const [anchor] = await db.query<{ hash: string }>('SELECT hash FROM audit_chain_anchor');
+  const [anchor] = await db.query<{ hash: string }>(
+    'SELECT hash FROM audit_chain_anchor WHERE lane = 0',
+  );
   t.not(anchor!.hash, GENESIS_HASH, 'the anchor moved to the last purged link');
   t.same(await verifyChain(db), { ok: true, count: 3 }, 'two kept events and the purge event');
   t.same(await purgeAudit(db, CUTOFF, { dryRun: true, actor: 'ops' }), {
     purged: 0,
-    oldestKept: '2024-01-01T00:00:00.000Z',
+    oldestKept: '2018-01-01T00:00:00.000Z',
   });
 });
 
@@ -142,10 +147,40 @@ t.test('the anchor cannot be moved outside a purge', async (t) => {
   await t.rejects(
     db.transaction(async (tx) => {
       await tx.query("SET LOCAL telefhir.audit_purge = 'on'");
-      await tx.query('UPDATE audit_chain_anchor SET seq = 2');
+      await tx.query('UPDATE audit_chain_anchor SET seq = 2 WHERE lane = 0');
       await tx.query('DELETE FROM audit_log WHERE seq = 1'); // leaves link 2 behind
     }),
-    /exactly the chain up to its anchor/,
+    /exactly the chain of lane 0 up to its anchor/,
   );
   t.same(await verifyChain(db), { ok: true, count: 5 });
+});
+
+t.test('a purge removes the old prefix of every lane, each lane from its own anchor', async (t) => {
+  const db = await auditDatabase(t);
+  await append(db, '2015-01-01T00:00:00.000Z', 1, 0);
+  await append(db, '2016-01-01T00:00:00.000Z', 2, 3);
+  await append(db, '2016-06-01T00:00:00.000Z', 3, 3);
+  await append(db, '2024-01-01T00:00:00.000Z', 4, 3);
+  await append(db, '2025-01-01T00:00:00.000Z', 5, 6);
+  t.same(await purgeAudit(db, CUTOFF, { dryRun: true, actor: 'ops' }), {
+    purged: 3,
+    oldestKept: '2024-01-01T00:00:00.000Z',
+  });
+  const result = await purgeAudit(db, CUTOFF, { dryRun: false, actor: 'ops' });
+  t.equal(result.purged, 3, 'the same three as the dry run');
+  const left = await db.query<{ lane: number }>('SELECT lane FROM audit_log ORDER BY seq');
+  t.same(
+    left.slice(0, 2).map((row) => row.lane),
+    [3, 6],
+    'each lane kept only what is newer than the cutoff',
+  );
+  const anchors = await db.query<{ lane: number; hash: string }>(
+    'SELECT lane, hash FROM audit_chain_anchor ORDER BY lane',
+  );
+  t.same(
+    anchors.filter((a) => a.hash !== GENESIS_HASH).map((a) => a.lane),
+    [0, 3],
+    'lanes 0 and 3 start from new anchors; the others from genesis',
+  );
+  t.same(await verifyChain(db), { ok: true, count: 3 }, 'two kept events and the purge event');
 });
