@@ -118,8 +118,8 @@ export async function appendAudit(
     ...indexRowsJson(values),
     options.lane ?? Math.floor(Math.random() * AUDIT_LANES),
   ];
-  let rows = await sql.query(APPEND_TO_FREE_LANE, params);
-  if (rows.length === 0) rows = await sql.query(APPEND_TO_LANE, params);
+  let rows = await sql.query(APPEND_TO_FREE_LANE, params, 'audit-append-free-lane');
+  if (rows.length === 0) rows = await sql.query(APPEND_TO_LANE, params, 'audit-append-lane');
   if (rows.length !== 1) throw new Error(`AuditEvent/${id} was not stored: run the migrations`);
   return stored;
 }

@@ -6,7 +6,16 @@ import pg from 'pg';
 
 /** The one thing SQL code needs: run a parameterised statement, get rows. */
 export interface Sql {
-  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
+  /**
+   * `prepare`: a name for a statement that never changes and runs on every request (the audit
+   * append): the server parses and plans it once per connection instead of on every call.
+   * Never for SQL built from a query's parameters (each text would stay prepared forever).
+   */
+  query<R = Record<string, unknown>>(
+    text: string,
+    params?: unknown[],
+    prepare?: string,
+  ): Promise<R[]>;
   /** Runs a multi-statement script without parameters (migrations). */
   exec(script: string): Promise<void>;
 }
@@ -23,20 +32,23 @@ export interface Database extends Sql {
   close(): Promise<void>;
 }
 
+const statement = (text: string, values: unknown[] | undefined, name: string | undefined) =>
+  name ? { name, text, values } : { text, values };
+
 class PgDatabase implements Database {
   readonly kind = 'pg';
   constructor(private readonly pool: pg.Pool) {}
 
-  async query<R>(text: string, params?: unknown[]): Promise<R[]> {
-    const result = await this.pool.query(text, params);
+  async query<R>(text: string, params?: unknown[], prepare?: string): Promise<R[]> {
+    const result = await this.pool.query(statement(text, params, prepare));
     return result.rows as R[];
   }
 
   async transaction<T>(work: (tx: Sql) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     const tx: Sql = {
-      query: async <R>(text: string, params?: unknown[]) =>
-        (await client.query(text, params)).rows as R[],
+      query: async <R>(text: string, params?: unknown[], prepare?: string) =>
+        (await client.query(statement(text, params, prepare))).rows as R[],
       exec: async (script: string) => {
         await client.query(script);
       },
