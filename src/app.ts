@@ -20,6 +20,9 @@ import { prescriptionLedger } from './operations/prescribe/prescriptions.js';
 import { openWorkflow, type Workflow } from './workflow/workflow.js';
 import { openVideo } from './video/open.js';
 import type { VideoProvider } from './video/video-provider.js';
+import { documentStore } from './blob/documents.js';
+import { openBlobStore } from './blob/open.js';
+import { withoutQuotedData } from './fhir/binary.js';
 
 export interface AppParts {
   /** A store to use instead of opening the configured one (it is still closed with the app). */
@@ -62,10 +65,16 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     return503OnClosing: true,
   });
   app.decorate('config', config);
-  app.decorate('store', store);
-  app.decorate('validator', validator);
+  // Document bytes: in the blob store, never inline in the database (src/blob/documents.ts).
+  const blobs = openBlobStore(config, app.log);
+  const sizeLimit = config.blobs.sizeLimit;
+  const baseUrl = () => config.baseUrl;
+  app.decorate('blobs', blobs);
+  app.decorate('store', documentStore(store, { blobs, sizeLimit, baseUrl, log: app.log }));
+  app.decorate('validator', { validate: (r, p) => withoutQuotedData(validator.validate(r, p)) });
   app.decorate('profiles', profiles);
   app.addHook('onClose', async () => {
+    await blobs.close();
     await video.close();
     await workflow.close();
     await store.close();
@@ -95,6 +104,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
         'Prefer',
         'X-Request-Id',
         'X-Break-Glass',
+        'X-Security-Context',
       ],
       exposedHeaders: ['ETag', 'Location', 'Content-Location', 'Last-Modified', 'X-Request-Id'],
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],

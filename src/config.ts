@@ -24,6 +24,20 @@ export interface Config {
   /** PROVIDER/NURSE reach the patients linked to them (`assigned`) or every patient (`all`). */
   providerAccess: 'assigned' | 'all';
   video: VideoConfig;
+  blobs: BlobConfig;
+}
+
+/** Where document bytes live (src/blob/): S3 when a bucket is set, else encrypted files. */
+export interface BlobConfig {
+  /** S3_BUCKET; absent: the local store under DATA_DIR. */
+  bucket: string | undefined;
+  /** S3_ENDPOINT: an S3-compatible endpoint (path-style), e.g. s3rver or MinIO. */
+  endpoint: string | undefined;
+  /** KMS_KEY_ID: objects are written with SSE-KMS under it (required in production). */
+  kmsKeyId: string | undefined;
+  region: string;
+  /** BINARY_SIZE_LIMIT: the largest Binary accepted, in bytes. */
+  sizeLimit: number;
 }
 
 /** Video visits: Chime SDK Meetings, or meetings of our own on a laptop (`local`). */
@@ -98,6 +112,29 @@ function url(name: string, raw: string, protocols: string[]): string {
   return raw;
 }
 
+/** A Binary's size is recorded as a FHIR integer, so the limit must fit one. */
+const MAX_BINARY_BYTES = 2 ** 31 - 1;
+
+function blobConfig(env: Env, production: boolean): BlobConfig {
+  const bucket = env.S3_BUCKET || undefined;
+  if (bucket !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new ConfigError(`S3_BUCKET must be an S3 bucket name (got "${bucket}")`);
+  }
+  if (!bucket && env.S3_ENDPOINT) throw new ConfigError('S3_ENDPOINT needs S3_BUCKET');
+  if (production && bucket && !env.KMS_KEY_ID) {
+    throw new ConfigError('NODE_ENV=production with S3_BUCKET needs KMS_KEY_ID (SSE-KMS)');
+  }
+  return {
+    bucket,
+    endpoint: env.S3_ENDPOINT
+      ? url('S3_ENDPOINT', env.S3_ENDPOINT, ['https:', 'http:'])
+      : undefined,
+    kmsKeyId: env.KMS_KEY_ID || undefined,
+    region: env.AWS_REGION || 'us-east-1',
+    sizeLimit: integer(env, 'BINARY_SIZE_LIMIT', 100 * 1024 * 1024, 0, MAX_BINARY_BYTES),
+  };
+}
+
 /** Where OAuth endpoints live by default: the issuer when it is a URL, else our own origin. */
 function oauthBase(env: Env, baseUrl: string): string {
   const issuer = env.AUTH_ISSUER;
@@ -163,6 +200,7 @@ export function loadConfig(env: Env = process.env): Config {
       region: env.AWS_REGION || 'us-east-1',
       earlyMinutes: integer(env, 'VISIT_EARLY_MINUTES', 15, 0, 24 * 60),
     },
+    blobs: blobConfig(env, production),
     defaultProfiles: oneOf(
       env,
       'VALIDATION_DEFAULT_PROFILES',

@@ -83,3 +83,44 @@ t.test('auth settings: development defaults, and production with a JWKS', async 
     'https://cognito-idp.us-east-1.amazonaws.com/pool/oauth2/authorize',
   );
 });
+
+t.test('blob store: local by default with a 100 MB Binary limit; S3 settings read', async (t) => {
+  const local = loadConfig({});
+  t.equal(local.blobs.bucket, undefined);
+  t.equal(local.blobs.sizeLimit, 100 * 1024 * 1024);
+  const s3 = loadConfig({
+    S3_BUCKET: 'telefhir-docs',
+    S3_ENDPOINT: 'http://127.0.0.1:4569',
+    KMS_KEY_ID: 'alias/telefhir',
+    AWS_REGION: 'eu-west-1',
+    BINARY_SIZE_LIMIT: '1048576',
+  });
+  t.same(s3.blobs, {
+    bucket: 'telefhir-docs',
+    endpoint: 'http://127.0.0.1:4569',
+    kmsKeyId: 'alias/telefhir',
+    region: 'eu-west-1',
+    sizeLimit: 1048576,
+  });
+});
+
+t.test('blob store: bad settings are ConfigErrors naming the variable', async (t) => {
+  const prod = {
+    NODE_ENV: 'production',
+    AUTH_JWKS_URI: 'https://idp.example/jwks.json',
+    AUTH_ISSUER: 'https://idp.example',
+  };
+  const cases: [Record<string, string>, string][] = [
+    [{ S3_BUCKET: 'Not_A_Bucket' }, 'S3_BUCKET'],
+    [{ S3_ENDPOINT: 'http://127.0.0.1:4569' }, 'S3_ENDPOINT'],
+    [{ S3_BUCKET: 'docs', S3_ENDPOINT: 'not a url' }, 'S3_ENDPOINT'],
+    [{ BINARY_SIZE_LIMIT: '-5' }, 'BINARY_SIZE_LIMIT'],
+    [{ BINARY_SIZE_LIMIT: '10MB' }, 'BINARY_SIZE_LIMIT'],
+    [{ BINARY_SIZE_LIMIT: String(2 ** 31) }, 'BINARY_SIZE_LIMIT'],
+    [{ ...prod, S3_BUCKET: 'docs' }, 'KMS_KEY_ID'],
+  ];
+  for (const [env, name] of cases) {
+    t.throws(() => loadConfig(env), { name: 'ConfigError', message: new RegExp(name) }, name);
+  }
+  t.equal(loadConfig({ ...prod, S3_BUCKET: 'docs', KMS_KEY_ID: 'k' }).blobs.kmsKeyId, 'k');
+});

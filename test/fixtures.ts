@@ -187,4 +187,5 @@ export const validResources: Record<string, () => Json> = {
   Observation: () => observation(),
   Medication: () => medication(),
   RelatedPerson: () => relatedPerson(),
+  Binary: () => ({ resourceType: 'Binary', contentType: 'text/plain', data: 'aGVsbG8=' }),
 };

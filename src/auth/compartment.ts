@@ -23,6 +23,16 @@ export const PATIENT_ITSELF = '{def}';
  */
 const OUTSIDE_COMPARTMENT = new Set(['Schedule']);
 
+/**
+ * Types R4 leaves out that telefhir puts in, by a search parameter of its own. A Binary holding
+ * a clinical document belongs to the patient recorded on it at creation (the `patient`
+ * parameter, src/search/local-parameters.ts): without this, a Binary would count as directory
+ * data, open to every patient token.
+ */
+const INSIDE_COMPARTMENT: ReadonlyMap<string, readonly string[]> = new Map([
+  ['Binary', ['patient']],
+]);
+
 let params: ReadonlyMap<string, readonly string[]> | undefined;
 
 /** Immutable once read, so it is cached for the life of the process. */
@@ -39,6 +49,7 @@ function load(): ReadonlyMap<string, readonly string[]> {
       resource.code === 'Patient' ? [PATIENT_ITSELF, ...resource.param] : [...resource.param];
     built.set(resource.code, Object.freeze(list));
   }
+  for (const [type, list] of INSIDE_COMPARTMENT) built.set(type, Object.freeze([...list]));
   params = built;
   return built;
 }

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -89,13 +88,17 @@ export function createLocalBlobStore(options: LocalBlobStoreOptions): BlobStore 
     assertValidBlobKey(key);
     assertValidPutOptions(putOptions);
     const master = await ready();
-    const measured = measure(body, putOptions.maxBytes);
     const partial = join(partialDir, randomUUID());
+    // The file is created before any byte is read, not by a write stream opening it in the
+    // background: a put refused on its first chunk could otherwise see its cleanup run before
+    // that open, which then left an empty temporary file behind.
+    const handle = await open(partial, 'wx', 0o600);
+    const measured = measure(body, putOptions.maxBytes);
     try {
       await pipeline(
         measured.stream,
         new SealingStream(master, key, { contentType: putOptions.contentType }),
-        createWriteStream(partial, { flags: 'wx', mode: 0o600, flush: true }),
+        handle.createWriteStream({ flush: true }),
       );
       const target = pathOf(key);
       await mkdir(dirname(target), { recursive: true, mode: 0o700 });
@@ -107,6 +110,9 @@ export function createLocalBlobStore(options: LocalBlobStoreOptions): BlobStore 
     } catch (error) {
       const cause = measured.failure() ?? error;
       measured.detach();
+      // Closing an already closed handle is a no-op; this one may still be open if the write
+      // stream was never started.
+      await handle.close().catch(() => {});
       await rm(partial, { force: true }).catch((rmError: unknown) =>
         onCleanupError?.(rmError, key),
       );

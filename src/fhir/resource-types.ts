@@ -39,6 +39,8 @@ export const RESOURCE_TYPES: ReadonlyMap<string, readonly Interaction[]> = new M
   ['Observation', READ_WRITE],
   ['Medication', READ_WRITE],
   ['RelatedPerson', READ_WRITE],
+  // Its bytes live in the blob store; src/rest/binary.ts serves them (see src/fhir/binary.ts).
+  ['Binary', READ_WRITE],
 ]);
 
 /** FHIR's id datatype. */

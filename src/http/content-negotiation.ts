@@ -20,6 +20,12 @@ const PLAIN_JSON = 'application/json; charset=utf-8';
 
 type Flavour = 'fhir' | 'json';
 
+/**
+ * A Binary's read (and vread) answers with the document's own media type unless FHIR JSON is
+ * asked for (src/rest/binary.ts), so any Accept is fine there.
+ */
+const BINARY_READ = /^\/fhir\/Binary\/[A-Za-z0-9.-]+(?:\/_history\/[^/?]+)?(?:\?|$)/;
+
 /** What an Accept header asks for, or undefined when it accepts no JSON at all. */
 export function negotiate(accept: string | undefined): Flavour | undefined {
   if (!accept || !accept.trim()) return 'fhir';
@@ -100,6 +106,7 @@ export const contentNegotiation = fp(async (app: FastifyInstance) => {
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/fhir')) return;
     reply.type(FHIR_JSON); // errors from the check below are FHIR JSON too
+    if (['GET', 'HEAD'].includes(request.method) && BINARY_READ.test(request.url)) return;
     reply.type(requestedFlavour(request) === 'json' ? PLAIN_JSON : FHIR_JSON);
   });
 });

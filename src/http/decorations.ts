@@ -1,3 +1,4 @@
+import type { BlobStore } from '../blob/blob-store.js';
 import type { Config } from '../config.js';
 import type { FhirStore } from '../store/store.js';
 import type { ProfileRegistry } from '../validation/profiles.js';
@@ -9,5 +10,7 @@ declare module 'fastify' {
     store: FhirStore;
     validator: Validator;
     profiles: ProfileRegistry;
+    /** Where document bytes live (src/blob/); the purge and $expunge use it too. */
+    blobs: BlobStore;
   }
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { binaryRoutes, binaryViews } from './binary.js';
 import { bundleRoutes } from './bundle-route.js';
 import { capabilityRoutes } from './capabilities.js';
 import { notAllowedRoutes } from './not-allowed.js';
@@ -9,7 +10,9 @@ import { telehealthOperations, type OperationOptions } from '../operations/index
 
 /** The FHIR REST API, mounted under /fhir. */
 export async function restApi(app: FastifyInstance, options: OperationOptions) {
+  await app.register(binaryViews);
   await app.register(capabilityRoutes);
+  await app.register(binaryRoutes, { blobs: app.blobs, sizeLimit: app.config.blobs.sizeLimit });
   await app.register(interactionRoutes);
   await app.register(validateRoutes);
   await app.register(structureDefinitionRoutes);

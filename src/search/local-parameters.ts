@@ -31,4 +31,19 @@ export const LOCAL_SEARCH_PARAMETERS: readonly SearchParameter[] = [
     type: 'token',
     expression: "AuditEvent.entity.where(type.code = 'XrequestId').what.identifier",
   },
+  {
+    resourceType: 'SearchParameter',
+    url: 'http://telefhir.dev/fhir/SearchParameter/Binary-patient',
+    name: 'patient',
+    status: 'active',
+    description:
+      'The patient a Binary belongs to, recorded when it was created from its securityContext ' +
+      "(the DocumentReference's subject, or the Patient itself): `Binary?patient=Patient/123`.",
+    code: 'patient',
+    base: ['Binary'],
+    type: 'reference',
+    target: ['Patient'],
+    expression:
+      "Binary.extension.where(url = 'http://telefhir.dev/fhir/StructureDefinition/binary-patient').value",
+  },
 ];

@@ -26,6 +26,8 @@ const SERVED: Record<string, string[]> = {
   Medication: [],
   Schedule: [],
   Slot: [],
+  // Not in R4's definition: telefhir puts a Binary in its owner's compartment (compartment.ts).
+  Binary: ['patient'],
 };
 
 t.test('every served type has the compartment params of the R4 definition', async (t) => {
@@ -70,6 +72,14 @@ t.test('Schedule is directory data although R4 lists it through actor', async (t
   t.same(raw?.param, ['actor'], 'what R4 says');
   t.same(patientCompartmentParams('Schedule'), [], 'what telefhir does');
   t.notOk(isInPatientCompartment('Schedule'));
+});
+
+t.test("Binary is in its owner's compartment although R4 leaves it out", async (t) => {
+  const definition = readJson(
+    'fhir/r4/compartmentdefinition-patient.json',
+  ) as CompartmentDefinition;
+  t.notOk(definition.resource?.find((entry) => entry.code === 'Binary')?.param, 'what R4 says');
+  t.same(patientCompartmentParams('Binary'), ['patient'], 'what telefhir does');
 });
 
 t.test('types we do not serve are read from the definition too', async (t) => {

@@ -179,6 +179,32 @@ t.test('a client that drops the connection mid-upload: rejected, no file left', 
   t.same(await filesUnder(dataDir), []);
 });
 
+t.test('a put refused on its first chunk leaves no temporary file, even later', async (t) => {
+  // The race: a pipeline may report a failure before its write stream has opened the file,
+  // and the cleanup then ran before the open, which created the file afterwards. Here the
+  // pipeline fails at once, as early as it ever can; nothing may appear under blobs/ later.
+  const { createLocalBlobStore: withEarlyFailure } = await t.mockImport<
+    typeof import('../../src/blob/local.js')
+  >('../../src/blob/local.js', {
+    'node:stream/promises': {
+      pipeline: async (...streams: { destroy(): void }[]) => {
+        for (const stream of streams) stream.destroy();
+        throw new BlobTooLargeError(0);
+      },
+    },
+  });
+  const dataDir = tempDataDir(t);
+  const store = withEarlyFailure({ dataDir });
+  for (let i = 0; i < 5; i++) {
+    await t.rejects(
+      store.put('binary/refused', streamOf(Buffer.from('x')), { contentType: 'a/b', maxBytes: 0 }),
+      BlobTooLargeError,
+    );
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.same(await filesUnder(dataDir), []);
+});
+
 t.test('a failed put leaves the previous version in place', async (t) => {
   const { store } = storeFor(t);
   await store.put('binary/kept', streamOf(Buffer.from('v1')), { contentType: 'a/b', maxBytes: 9 });
