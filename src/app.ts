@@ -23,6 +23,10 @@ import type { VideoProvider } from './video/video-provider.js';
 import { documentStore } from './blob/documents.js';
 import { openBlobStore } from './blob/open.js';
 import { withoutQuotedData } from './fhir/binary.js';
+import { PatientIdentity } from './identity/identity.js';
+import { openKeyWrapper } from './identity/key-wrapper.js';
+import { patientIdentity } from './identity/plugin.js';
+import { PostgresStore } from './store/postgres/postgres-store.js';
 
 export interface AppParts {
   /** A store to use instead of opening the configured one (it is still closed with the app). */
@@ -43,7 +47,8 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   const { validator, profiles } = createValidator({
     defaultProfiles: config.defaultProfiles === 'us-core',
   });
-  const hooks = [appointmentLedger(), prescriptionLedger()];
+  const identity = new PatientIdentity(config.identity);
+  const hooks = [appointmentLedger(), prescriptionLedger(), identity.writeHook()];
   const store = parts.store ?? (await openPostgresStore(config, hooks));
   let workflow: Workflow;
   let video: VideoProvider;
@@ -52,6 +57,9 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
       hooks,
       ...(parts.separateWorkflow ? { shared: false, retryMs: parts.outboxRetryMs } : {}),
     });
+    const ownDb = store instanceof PostgresStore;
+    const kek = { ...config.identity, dataDir: config.dataDir, region: config.video.region };
+    await identity.load(ownDb ? store.database : workflow.db, openKeyWrapper(kek), !ownDb);
     video = openVideo(config.video, workflow.db, await store.sharedSecret('local-video'));
   } catch (err) {
     await store.close();
@@ -113,6 +121,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     await app.register(securityHeaders);
     await app.register(contentNegotiation);
     await app.register(health);
+    await app.register(patientIdentity, { identity });
     await app.register(authentication, { auth: config.auth, secret, store });
     await app.register(smartConfigurationRoutes, { prefix: '/fhir' });
     await app.register(restApi, {

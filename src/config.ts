@@ -24,6 +24,7 @@ export interface Config {
   /** PROVIDER/NURSE reach the patients linked to them (`assigned`) or every patient (`all`). */
   providerAccess: 'assigned' | 'all';
   video: VideoConfig;
+  identity: IdentityConfig;
   blobs: BlobConfig;
 }
 
@@ -38,6 +39,16 @@ export interface BlobConfig {
   region: string;
   /** BINARY_SIZE_LIMIT: the largest Binary accepted, in bytes. */
   sizeLimit: number;
+}
+
+/** Patient identity: how MRNs look and which key wraps the SSN data key (src/identity/). */
+export interface IdentityConfig {
+  mrnPrefix: string;
+  mrnWidth: number;
+  /** Identifier.system of the MRNs the server assigns; default `${FHIR_BASE_URL}/mrn`. */
+  mrnSystem: string;
+  /** KMS key that wraps the SSN data key; absent: a key file in DATA_DIR. */
+  kmsKeyId: string | undefined;
 }
 
 /** Video visits: Chime SDK Meetings, or meetings of our own on a laptop (`local`). */
@@ -108,6 +119,15 @@ function url(name: string, raw: string, protocols: string[]): string {
   }
   if (!protocols.includes(parsed.protocol)) {
     throw new ConfigError(`${name} must use ${protocols.join(' or ')} (got "${parsed.protocol}")`);
+  }
+  return raw;
+}
+
+/** Letters, digits and `-`, so an MRN is a plain token in any search. */
+function mrnPrefix(raw: string | undefined): string {
+  if (raw === undefined) return 'MRN';
+  if (!/^[A-Za-z0-9-]{0,16}$/.test(raw)) {
+    throw new ConfigError(`MRN_PREFIX must be up to 16 letters, digits or "-" (got "${raw}")`);
   }
   return raw;
 }
@@ -201,6 +221,12 @@ export function loadConfig(env: Env = process.env): Config {
       earlyMinutes: integer(env, 'VISIT_EARLY_MINUTES', 15, 0, 24 * 60),
     },
     blobs: blobConfig(env, production),
+    identity: {
+      mrnPrefix: mrnPrefix(env.MRN_PREFIX),
+      mrnWidth: integer(env, 'MRN_WIDTH', 6, 1, 18),
+      mrnSystem: url('MRN_SYSTEM', env.MRN_SYSTEM || `${baseUrl}/mrn`, ['http:', 'https:', 'urn:']),
+      kmsKeyId: env.KMS_KEY_ID || undefined,
+    },
     defaultProfiles: oneOf(
       env,
       'VALIDATION_DEFAULT_PROFILES',

@@ -124,3 +124,28 @@ t.test('blob store: bad settings are ConfigErrors naming the variable', async (t
   }
   t.equal(loadConfig({ ...prod, S3_BUCKET: 'docs', KMS_KEY_ID: 'k' }).blobs.kmsKeyId, 'k');
 });
+
+t.test('patient identity: MRN format and system, the SSN key-encryption key', async (t) => {
+  const defaults = loadConfig({ FHIR_BASE_URL: 'https://fhir.example/fhir' });
+  t.same(defaults.identity, {
+    mrnPrefix: 'MRN',
+    mrnWidth: 6,
+    mrnSystem: 'https://fhir.example/fhir/mrn',
+    kmsKeyId: undefined,
+  });
+  const custom = loadConfig({
+    MRN_PREFIX: 'TF-',
+    MRN_WIDTH: '8',
+    MRN_SYSTEM: 'urn:oid:2.16.840.1.113883.3.999',
+    KMS_KEY_ID: 'alias/ssn',
+  });
+  t.same(custom.identity, {
+    mrnPrefix: 'TF-',
+    mrnWidth: 8,
+    mrnSystem: 'urn:oid:2.16.840.1.113883.3.999',
+    kmsKeyId: 'alias/ssn',
+  });
+  t.throws(() => loadConfig({ MRN_PREFIX: 'M R N' }), /MRN_PREFIX/);
+  t.throws(() => loadConfig({ MRN_WIDTH: '0' }), /MRN_WIDTH/);
+  t.throws(() => loadConfig({ MRN_SYSTEM: 'not a url' }), /MRN_SYSTEM/);
+});

@@ -5,6 +5,7 @@ import { book } from './book/book.js';
 import { cancel } from './book/cancel.js';
 import { prescribe } from './prescribe/prescribe.js';
 import { endVisit } from './start-visit/end-visit.js';
+import { expunge, type ExpungeServices } from './expunge/expunge.js';
 import { startVisit } from './start-visit/start-visit.js';
 import {
   operationDefinition,
@@ -30,6 +31,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
     run: prescribe,
     replay: 'store',
   },
+  { file: 'expunge.json', path: '/Patient/:id/$expunge', run: expunge, replay: 'store' },
 ];
 
 /** Type → operations listed for it in the CapabilityStatement (name and canonical URL). */
@@ -49,8 +51,9 @@ export interface OperationOptions extends OperationServices {
 /** The operations' routes, and their OperationDefinitions at `GET /OperationDefinition/{id}`. */
 export async function telehealthOperations(app: FastifyInstance, options: OperationOptions) {
   const ids = new Map<string, string>();
+  const services: ExpungeServices = { ...options, blobs: app.blobs };
   for (const spec of OPERATIONS) {
-    const definition = registerOperation(app, options.workflow, options, spec);
+    const definition = registerOperation(app, options.workflow, services, spec);
     ids.set(definition.id!, spec.file);
   }
   app.get<{ Params: { id: string } }>('/OperationDefinition/:id', async (request) => {

@@ -80,7 +80,10 @@ async function search(
 ): Promise<InteractionResult> {
   requireInteraction(type, 'search-type');
   authorize(ex.policy, type, 'search');
-  const query = parseSearch(type, params, { baseUrl: ex.baseUrl, strict: ex.strict });
+  const query = parseSearch(type, ex.searchParams?.(params) ?? params, {
+    baseUrl: ex.baseUrl,
+    strict: ex.strict,
+  });
   for (const included of includedTypes(query)) authorize(ex.policy, included, 'read');
   const key = await ex.store.sharedSecret('paging');
   const token = single(params, '_cursor');
@@ -113,7 +116,10 @@ async function search(
 
 /** Conditional criteria (If-None-Exist, conditional update/delete) as a strict search. */
 export function criteriaQuery(ex: Exchange, type: string, params: URLSearchParams): SearchQuery {
-  const query = parseSearch(type, params, { baseUrl: ex.baseUrl, strict: true });
+  const query = parseSearch(type, ex.searchParams?.(params) ?? params, {
+    baseUrl: ex.baseUrl,
+    strict: true,
+  });
   if (!query.conditions.length) {
     throw new FhirError(
       400,

@@ -26,6 +26,10 @@ export interface Exchange {
    * audited once for the Bundle, after the rollback, not by the entry.
    */
   transactional?: boolean;
+  /** Rewrites SSN search values to the tokens the index holds (src/identity/). */
+  searchParams?: (params: URLSearchParams) => URLSearchParams;
+  /** Seals SSNs in a resource a client sent, before it is validated or stored (src/identity/). */
+  sealSsns?: <T>(resource: T) => T;
 }
 
 export interface ExchangeLog {

@@ -29,6 +29,9 @@ export function assertValid(ex: Exchange, resource: Resource, profiles?: string[
   );
 }
 
+/** SSNs sealed before validation and storage, whichever store it is (src/identity/). */
+const sealed = (ex: Exchange, resource: Resource): Resource => ex.sealSsns?.(resource) ?? resource;
+
 /** `If-None-Exist: identifier=...` (a leading `Type?` is tolerated). */
 export function criteriaOf(header: string): URLSearchParams {
   return new URLSearchParams(header.includes('?') ? header.slice(header.indexOf('?') + 1) : header);
@@ -64,7 +67,7 @@ async function create(
 ): Promise<InteractionResult> {
   requireInteraction(type, 'create');
   authorize(ex.policy, type, 'create');
-  const resource = resourceBody(body, type);
+  const resource = sealed(ex, resourceBody(body, type));
   assertValid(ex, resource);
   if (ifNoneExist !== undefined) {
     const criteria = criteriaQuery(ex, type, criteriaOf(ifNoneExist));
@@ -117,7 +120,7 @@ async function update(
   requireInteraction(type, 'update');
   requireId(id);
   authorize(ex.policy, type, 'update');
-  const resource = updateBody(type, id, body);
+  const resource = sealed(ex, updateBody(type, id, body));
   assertValid(ex, resource);
   const result = await ex.store.update(resource, ex.ctx, ifMatchVersion(ifMatch));
   const verb = result.created ? 'Created' : 'Updated';
@@ -161,7 +164,7 @@ async function updateMatch(
   requireInteraction(type, 'update');
   authorize(ex.policy, type, 'update');
   authorize(ex.policy, type, 'search');
-  const resource = resourceBody(body, type);
+  const resource = sealed(ex, resourceBody(body, type));
   if (resource.id !== undefined) requireId(resource.id);
   assertValid(ex, resource);
   const result = await ex.store.conditionalUpdate(

@@ -123,6 +123,17 @@ function toVersion(row: HistoryRow): StoredVersion {
  * server, not the caller.
  */
 export interface WriteHook {
+  /**
+   * Before a version is stamped and stored (not for deletions): returns the resource to store
+   * instead, e.g. with server-assigned identifiers. `previous` is the version it replaces.
+   */
+  beforeWrite?(
+    tx: { sql: Sql; store: FhirStore },
+    type: string,
+    id: string,
+    resource: Resource,
+    previous: Resource | undefined,
+  ): Promise<Resource>;
   afterWrite(
     tx: { sql: Sql; store: FhirStore },
     type: string,
@@ -164,6 +175,22 @@ export class PostgresStore implements FhirStore {
     const store = new PostgresStore(this.db, sql, true, this.indexer, this.secrets, this.hooks);
     for (const hook of this.hooks)
       await hook.afterWrite({ sql, store }, type, id, resource, previous);
+  }
+
+  private async beforeWrite(
+    sql: Sql,
+    type: string,
+    id: string,
+    resource: Resource,
+    previous: Resource | undefined,
+  ): Promise<Resource> {
+    let prepared = resource;
+    for (const hook of this.hooks) {
+      if (!hook.beforeWrite) continue;
+      const store = new PostgresStore(this.db, sql, true, this.indexer, this.secrets, this.hooks);
+      prepared = await hook.beforeWrite({ sql, store }, type, id, prepared, previous);
+    }
+    return prepared;
   }
 
   private write<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
@@ -211,7 +238,8 @@ export class PostgresStore implements FhirStore {
     method: WriteMethod,
     ctx: RequestContext,
   ) {
-    const stored = stamp(resource, id, 1, new Date().toISOString());
+    const prepared = await this.beforeWrite(sql, resource.resourceType, id, resource, undefined);
+    const stored = stamp(prepared, id, 1, new Date().toISOString());
     if (
       !(await writeVersion(
         sql,
@@ -371,7 +399,8 @@ export class PostgresStore implements FhirStore {
         );
       }
       const version = (row?.version_id ?? 0) + 1;
-      const stored = stamp(resource, id, version, new Date().toISOString());
+      const prepared = await this.beforeWrite(sql, type, id, resource, row?.content ?? undefined);
+      const stored = stamp(prepared, id, version, new Date().toISOString());
       const method = 'PUT';
       if (await writeVersion(sql, type, id, version, method, stored, stored.meta!.lastUpdated!)) {
         await this.indexer.index(sql, type, id, stored);

@@ -1,0 +1,161 @@
+import { Readable } from 'node:stream';
+import type { Resource } from 'fhir/r4.js';
+import t from 'tap';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
+import type { RequestContext } from '../../src/store/store.js';
+import { fhir, startTestServer, testToken } from '../helpers.js';
+import { sideDatabase } from '../identity/side-db.js';
+import { HOLD, traces } from './helpers.js';
+
+const SERVER: RequestContext = { requestId: 'test', access: 'unrestricted' };
+const admin = {
+  authorization: `Bearer ${testToken({ scope: 'user/*.*', role: 'ADMIN', fhirUser: 'Practitioner/admin' })}`,
+};
+const provider = {
+  authorization: `Bearer ${testToken({ scope: 'user/*.*', role: 'PROVIDER', fhirUser: 'Practitioner/doc' })}`,
+};
+const reason = (text: string) => ({
+  resourceType: 'Parameters',
+  parameter: [{ name: 'reason', valueString: text }],
+});
+const ext = (key: string, patient: string) => [
+  { url: 'http://telefhir.dev/fhir/StructureDefinition/blob-key', valueString: key },
+  {
+    url: 'http://telefhir.dev/fhir/StructureDefinition/binary-patient',
+    valueReference: { reference: patient },
+  },
+];
+
+t.test('Patient $expunge', async (t) => {
+  const { base, app, config } = await startTestServer(t, { providerAccess: 'all' });
+  const db = await sideDatabase(t, config);
+  if (!db) return;
+  const raw = new PostgresStore(db, db, false, searchIndexer(base));
+  const put = async (type: string, id: string, body: Record<string, unknown> = {}) => {
+    const res = await fhir(base, 'PUT', `${type}/${id}`, { resourceType: type, id, ...body });
+    t.ok(res.status < 300, `${type}/${id} stored`);
+  };
+  const obs = (patient: string, extra: Record<string, unknown> = {}) => ({
+    status: 'final',
+    code: { text: 'weight' },
+    subject: { reference: `Patient/${patient}` },
+    ...extra,
+  });
+  for (const id of ['p1', 'p2', 'p10']) await put('Patient', id, { gender: 'female' });
+  await put('Patient', 'p1', { gender: 'male' });
+  await put('Observation', 'o1', obs('p1'));
+  await put('Observation', 'o1', obs('p1', { status: 'amended' }));
+  await put('Observation', 'o-held', obs('p1', { meta: HOLD }));
+  await put('Observation', 'o2', obs('p2'));
+  await put('Observation', 'o10', obs('p10'));
+  await put('Encounter', 'e1', {
+    status: 'finished',
+    class: { code: 'VR' },
+    subject: { reference: 'Patient/p1' },
+  });
+  t.equal((await fhir(base, 'DELETE', 'Encounter/e1')).status, 204);
+  for (const [id, owner] of [
+    ['b1', 'Patient/p1'],
+    ['b2', 'Patient/p2'],
+  ] as const) {
+    await app.blobs.put(`test/${id}`, Readable.from([Buffer.from(id)]), {
+      contentType: 'text/plain',
+      maxBytes: 100,
+    });
+    await raw.create(
+      {
+        resourceType: 'Binary',
+        contentType: 'text/plain',
+        extension: ext(`test/${id}`, owner),
+      } as unknown as Resource,
+      SERVER,
+      id,
+    );
+  }
+  const call = (id: string, body: unknown, headers: Record<string, string> = admin) =>
+    fhir(base, 'POST', `Patient/${id}/$expunge`, body, headers);
+
+  t.test('only ADMIN', async (t) => {
+    t.equal((await call('p1', reason('x'), provider)).status, 403, 'a PROVIDER: 403');
+    t.equal(
+      (await fhir(base, 'POST', 'Patient/p1/$expunge', reason('x'))).status,
+      403,
+      'a backend service: 403',
+    );
+  });
+
+  t.test('a reason is required', async (t) => {
+    const res = await call('p1', { resourceType: 'Parameters' });
+    t.equal(res.status, 400);
+    t.equal(res.body.resourceType, 'OperationOutcome');
+    t.equal((await call('p1', reason('   '))).status, 400, 'a blank one too');
+  });
+
+  t.test('an unknown patient is 404', async (t) => {
+    t.equal((await call('nobody', reason('x'))).status, 404);
+  });
+
+  t.test('refused while anything of the patient is under legal hold', async (t) => {
+    const res = await call('p1', reason('request of the patient'));
+    t.equal(res.status, 409);
+    t.match(res.body.issue[0].diagnostics, /Observation\/o-held/);
+    t.ok(await traces(db, 'Patient', 'p1'), 'nothing removed');
+    t.ok(await app.blobs.exists('test/b1'));
+  });
+
+  t.test('removes everything of the patient, and only of that patient', async (t) => {
+    await put('Observation', 'o-held', obs('p1')); // the hold is lifted
+    const auditBefore = await db.query(
+      `SELECT id FROM resource_current WHERE resource_type = 'AuditEvent'`,
+    );
+    const res = await call('p1', reason('right to erasure request 42'));
+    t.equal(res.status, 200, JSON.stringify(res.body));
+    t.match(res.body.issue[0].diagnostics, /Expunged Patient\/p1: 5 resources/);
+    for (const [type, id] of [
+      ['Patient', 'p1'],
+      ['Observation', 'o1'],
+      ['Observation', 'o-held'],
+      ['Encounter', 'e1'],
+      ['Binary', 'b1'],
+    ] as const) {
+      t.equal(await traces(db, type, id), 0, `${type}/${id}: every version and index row gone`);
+    }
+    t.notOk(await app.blobs.exists('test/b1'), "the patient's stored bytes are gone");
+    t.ok(await app.blobs.exists('test/b2'), "another patient's stay");
+    for (const [type, id] of [
+      ['Patient', 'p2'],
+      ['Patient', 'p10'],
+      ['Observation', 'o2'],
+      ['Observation', 'o10'],
+      ['Binary', 'b2'],
+    ] as const) {
+      t.ok(await traces(db, type, id), `${type}/${id} untouched`);
+    }
+    t.equal(
+      (await db.query('SELECT 1 FROM patient_mrn WHERE patient_id = $1', ['p1'])).length,
+      0,
+      'its MRN is released',
+    );
+    const auditAfter = await db.query<{
+      id: string;
+      content: { subtype?: { code: string }[]; entity?: { description?: string }[] };
+    }>(`SELECT id, content FROM resource_current WHERE resource_type = 'AuditEvent'`);
+    const after = new Set(auditAfter.map((r) => r.id));
+    t.ok(
+      auditBefore.every((r) => after.has((r as { id: string }).id)),
+      'every AuditEvent stays',
+    );
+    const record = auditAfter.find((r) => r.content.subtype?.some((s) => s.code === 'expunge'));
+    t.equal(
+      record?.content.entity?.[0]?.description,
+      'right to erasure request 42',
+      'one records it, with the reason',
+    );
+    t.equal(
+      (await fhir(base, 'GET', 'Patient/p1', undefined, admin)).status,
+      404,
+      'not even 410: gone for good',
+    );
+  });
+});
