@@ -22,7 +22,8 @@ export function tempDataDir(t: Tap): string {
 
 /**
  * A database of this test's own: with DATABASE_URL, a new schema on that server (dropped at
- * the end), reached through search_path; without, a fresh embedded PGlite directory.
+ * the end), reached through search_path; without, a fresh embedded PGlite directory. Either
+ * way a DATA_DIR of its own (keys, local blobs), never the checkout's `.data`.
  */
 export async function isolatedDatabase(t: Tap, forcePglite = false): Promise<Partial<Config>> {
   const url = process.env.DATABASE_URL;
@@ -39,7 +40,10 @@ export async function isolatedDatabase(t: Tap, forcePglite = false): Promise<Par
     await client.end();
   });
   const options = encodeURIComponent(`-c search_path=${schema}`);
-  return { databaseUrl: `${url}${url.includes('?') ? '&' : '?'}options=${options}` };
+  return {
+    databaseUrl: `${url}${url.includes('?') ? '&' : '?'}options=${options}`,
+    dataDir: tempDataDir(t),
+  };
 }
 
 export interface Running {

@@ -1,8 +1,8 @@
 /**
  * Binary as telefhir stores it: never with `data`. The bytes are in the BlobStore, and the
- * stored Binary carries what finds and guards them as top-level extensions (R4's Binary is a
- * plain Resource without `extension`; the stored form has one anyway, as the purge and $expunge
- * read it, and clients get these in `meta.extension` instead, which R4 allows):
+ * stored Binary carries what finds and guards them as extensions in `meta.extension` (R4's
+ * Binary is a plain Resource without `extension`, but its Meta is an Element, so this is valid
+ * R4 that any FHIR server, HealthLake included, stores as given):
  *
  * - blob-key (valueString): the BlobStore key of THIS version's bytes. Every write of bytes
  *   makes a new key, so history versions keep theirs and deleting a Binary or its
@@ -76,20 +76,20 @@ export function decodeBase64(value: unknown, where: string): Buffer {
   return Buffer.from(compact, 'base64');
 }
 
-/** Binary as stored: R4's, plus the extensions above. */
-export type StoredBinary = Binary & { extension?: Extension[] };
+/** Binary as stored: R4's, with the extensions above in meta.extension. */
+export type StoredBinary = Binary;
 
-/** The first extension with `url`, if any. */
-function extensionOf(resource: Resource, url: string): Extension | undefined {
-  return (resource as StoredBinary).extension?.find((extension) => extension.url === url);
+/** The first meta extension with `url`, if any. */
+function extensionOf(resource: Resource | null | undefined, url: string): Extension | undefined {
+  return resource?.meta?.extension?.find((extension) => extension.url === url);
 }
 
-export function blobKeyOf(binary: Resource): string | undefined {
+export function blobKeyOf(binary: Resource | null | undefined): string | undefined {
   return extensionOf(binary, BLOB_KEY_URL)?.valueString;
 }
 
 /** `Patient/id` of the recorded owner, or undefined for a context-less Binary. */
-export function ownerOf(binary: Resource): string | undefined {
+export function ownerOf(binary: Resource | null | undefined): string | undefined {
   return extensionOf(binary, BINARY_PATIENT_URL)?.valueReference?.reference;
 }
 
@@ -108,11 +108,8 @@ export function storedBinary(
   bytes: StoredBytes | undefined,
   owner: string | undefined,
 ): StoredBinary {
-  const { data: _data, extension, meta, ...rest } = binary as StoredBinary;
-  const kept = (extension ?? []).filter((e) => !SERVER_EXTENSIONS.has(e.url));
-  const metaExtensions = meta?.extension?.filter((e) => !SERVER_EXTENSIONS.has(e.url));
-  const keptMeta = meta && { ...meta, extension: metaExtensions };
-  if (keptMeta && !keptMeta.extension?.length) delete keptMeta.extension;
+  const { data: _data, meta, ...rest } = binary;
+  const kept = (meta?.extension ?? []).filter((e) => !SERVER_EXTENSIONS.has(e.url));
   const ours: Extension[] = [];
   if (bytes) {
     ours.push({ url: BLOB_KEY_URL, valueString: bytes.key });
@@ -120,25 +117,21 @@ export function storedBinary(
     ours.push({ url: BINARY_HASH_URL, valueBase64Binary: bytes.sha1Base64 });
   }
   if (owner) ours.push({ url: BINARY_PATIENT_URL, valueReference: { reference: owner } });
-  const all = [...kept, ...ours];
-  return {
-    ...rest,
-    ...(keptMeta && Object.keys(keptMeta).length ? { meta: keptMeta } : {}),
-    ...(all.length ? { extension: all } : {}),
-  };
+  const extension = [...kept, ...ours];
+  const { extension: _clients, ...metaRest } = meta ?? {};
+  const stored = { ...metaRest, ...(extension.length ? { extension } : {}) };
+  return { ...rest, ...(Object.keys(stored).length ? { meta: stored } : {}) };
 }
 
-/**
- * What a client sees of a stored Binary: no blob key, and the other server extensions in
- * `meta.extension`, where R4 lets a Binary carry them.
- */
+/** What a client sees of a stored Binary: everything but the blob key. */
 export function clientView<T extends Resource>(resource: T): T {
-  const { extension, ...rest } = resource as unknown as StoredBinary;
-  if (resource.resourceType !== 'Binary' || !extension) return resource;
+  const extension = resource.meta?.extension;
+  if (resource.resourceType !== 'Binary' || !extension?.some((e) => e.url === BLOB_KEY_URL)) {
+    return resource;
+  }
   const shown = extension.filter((e) => e.url !== BLOB_KEY_URL);
-  const meta = { ...rest.meta, extension: [...(rest.meta?.extension ?? []), ...shown] };
-  if (!meta.extension.length) delete (meta as { extension?: unknown }).extension;
-  return { ...rest, ...(Object.keys(meta).length ? { meta } : {}) } as unknown as T;
+  const { extension: _all, ...meta } = resource.meta!;
+  return { ...resource, meta: { ...meta, ...(shown.length ? { extension: shown } : {}) } };
 }
 
 /**

@@ -7,10 +7,8 @@
  */
 import type { Resource } from 'fhir/r4.js';
 import type { Sql } from '../store/postgres/database.js';
+import { blobKeyOf } from '../fhir/binary.js';
 import { releaseMrns } from '../identity/mrn.js';
-
-/** Binary versions name their bytes here (src/fhir/binary.ts: BLOB_KEY_URL). */
-export const BLOB_KEY_URL = 'http://telefhir.dev/fhir/StructureDefinition/blob-key';
 
 export interface ResourceKey {
   type: string;
@@ -25,12 +23,6 @@ export interface Erased {
 }
 
 const INDEX_TABLES = ['string', 'token', 'date', 'reference', 'number', 'uri'];
-
-function blobKeyOf(content: Resource | null): string | undefined {
-  const extension = (content as { extension?: { url?: string; valueString?: string }[] } | null)
-    ?.extension;
-  return extension?.find((e) => e.url === BLOB_KEY_URL)?.valueString;
-}
 
 export async function eraseResources(sql: Sql, keys: ResourceKey[]): Promise<Erased> {
   const targets = keys.filter((key) => key.type !== 'AuditEvent');

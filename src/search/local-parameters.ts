@@ -44,6 +44,6 @@ export const LOCAL_SEARCH_PARAMETERS: readonly SearchParameter[] = [
     type: 'reference',
     target: ['Patient'],
     expression:
-      "Binary.extension.where(url = 'http://telefhir.dev/fhir/StructureDefinition/binary-patient').value",
+      "Binary.meta.extension.where(url = 'http://telefhir.dev/fhir/StructureDefinition/binary-patient').value",
   },
 ];

@@ -1,5 +1,4 @@
 import { Readable } from 'node:stream';
-import type { Resource } from 'fhir/r4.js';
 import t from 'tap';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
@@ -7,6 +6,7 @@ import type { RequestContext } from '../../src/store/store.js';
 import { fhir, startTestServer, testToken } from '../helpers.js';
 import { sideDatabase } from '../identity/side-db.js';
 import { HOLD, traces } from './helpers.js';
+import { storedBinary } from '../../src/fhir/binary.js';
 
 const SERVER: RequestContext = { requestId: 'test', access: 'unrestricted' };
 const admin = {
@@ -19,13 +19,13 @@ const reason = (text: string) => ({
   resourceType: 'Parameters',
   parameter: [{ name: 'reason', valueString: text }],
 });
-const ext = (key: string, patient: string) => [
-  { url: 'http://telefhir.dev/fhir/StructureDefinition/blob-key', valueString: key },
-  {
-    url: 'http://telefhir.dev/fhir/StructureDefinition/binary-patient',
-    valueReference: { reference: patient },
-  },
-];
+/** A Binary in the form the documents feature stores (src/fhir/binary.ts). */
+const storedForm = (key: string, patient: string) =>
+  storedBinary(
+    { resourceType: 'Binary', contentType: 'text/plain' },
+    { key, size: 2, sha1Base64: '' },
+    patient,
+  );
 
 t.test('Patient $expunge', async (t) => {
   const { base, app, config } = await startTestServer(t, { providerAccess: 'all' });
@@ -63,15 +63,7 @@ t.test('Patient $expunge', async (t) => {
       contentType: 'text/plain',
       maxBytes: 100,
     });
-    await raw.create(
-      {
-        resourceType: 'Binary',
-        contentType: 'text/plain',
-        extension: ext(`test/${id}`, owner),
-      } as unknown as Resource,
-      SERVER,
-      id,
-    );
+    await raw.create(storedForm(`test/${id}`, owner), SERVER, id);
   }
   const call = (id: string, body: unknown, headers: Record<string, string> = admin) =>
     fhir(base, 'POST', `Patient/${id}/$expunge`, body, headers);

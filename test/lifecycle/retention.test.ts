@@ -14,9 +14,9 @@ import type { RequestContext } from '../../src/store/store.js';
 import { fhir, startTestServer, tempDataDir } from '../helpers.js';
 import { sideDatabase } from '../identity/side-db.js';
 import { age, HOLD, traces } from './helpers.js';
+import { storedBinary } from '../../src/fhir/binary.js';
 
 const SERVER: RequestContext = { requestId: 'test', access: 'unrestricted' };
-const BLOB_KEY_URL = 'http://telefhir.dev/fhir/StructureDefinition/blob-key';
 
 t.test('retention policy: defaults, overrides and bad values', async (t) => {
   const policy = retentionPolicy({});
@@ -83,12 +83,12 @@ t.test('retention purge', async (t) => {
       contentType: 'text/plain',
       maxBytes: 1000,
     });
-  const binary = (key: string) =>
-    ({
-      resourceType: 'Binary',
-      contentType: 'text/plain',
-      extension: [{ url: BLOB_KEY_URL, valueString: key }],
-    }) as unknown as Resource;
+  const binary = (key: string): Resource =>
+    storedBinary(
+      { resourceType: 'Binary', contentType: 'text/plain' },
+      { key, size: 1, sha1Base64: '' },
+      undefined,
+    );
   await putBlob('b-old/1');
   await putBlob('b-old/2');
   await putBlob('b-new/1');

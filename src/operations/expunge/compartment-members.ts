@@ -12,11 +12,9 @@ import { patientCompartmentParams } from '../../auth/compartment.js';
 import type { ResourceKey } from '../../lifecycle/erase.js';
 import { isHeld } from '../../lifecycle/legal-hold.js';
 import { parseReference } from '../../search/references.js';
+import { ownerOf } from '../../fhir/binary.js';
 import type { Sql } from '../../store/postgres/database.js';
 import { searchIndexer } from '../../store/postgres/search-indexer.js';
-
-/** Binary versions name their owner here (src/fhir/binary.ts: BINARY_PATIENT_URL). */
-export const BINARY_PATIENT_URL = 'http://telefhir.dev/fhir/StructureDefinition/binary-patient';
 
 export interface Member extends ResourceKey {
   held: boolean;
@@ -29,10 +27,7 @@ interface LatestRow {
 }
 
 function ownedBinary(resource: Resource, patientId: string, baseUrl: string): boolean {
-  const extension = (
-    resource as { extension?: { url?: string; valueReference?: { reference?: string } }[] }
-  ).extension;
-  const reference = extension?.find((e) => e.url === BINARY_PATIENT_URL)?.valueReference?.reference;
+  const reference = ownerOf(resource);
   const target = reference ? parseReference(reference, baseUrl) : undefined;
   return target?.targetType === 'Patient' && target.targetId === patientId;
 }
