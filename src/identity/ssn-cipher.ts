@@ -78,5 +78,17 @@ export async function loadSsnCipher(db: Sql, wrapper: KeyWrapper): Promise<SsnCi
       `the SSN data key is wrapped by "${row.kek}", not by the configured key "${wrapper.id}"`,
     );
   }
-  return new SsnCipher(await wrapper.unwrap(Buffer.from(row.wrapped, 'base64')));
+  let key: Buffer;
+  try {
+    key = await wrapper.unwrap(Buffer.from(row.wrapped, 'base64'));
+  } catch (error) {
+    // Typically a new DATA_DIR (a fresh identity-kek) pointed at a database whose data key an
+    // older one wrapped: say so, rather than the cipher's "unable to authenticate data".
+    throw new Error(
+      `the SSN data key in identity_data_key can't be unwrapped with the configured ${wrapper.id} key ` +
+        '(DATA_DIR/identity-kek, or KMS_KEY_ID): start with the key that wrapped it',
+      { cause: error },
+    );
+  }
+  return new SsnCipher(key);
 }

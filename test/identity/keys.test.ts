@@ -89,6 +89,11 @@ t.test('the data key lives wrapped in Postgres: every replica gets the same one'
     new KMSClient({ region: 'us-east-1', endpoint: kms.endpoint, credentials: KMS_CREDENTIALS }),
   );
   await t.rejects(loadSsnCipher(db, other), /wrapped by "local"/, 'a different KEK is refused');
+  await t.rejects(
+    loadSsnCipher(db, LocalKeyWrapper.open(tempDataDir(t))),
+    /can't be unwrapped with the configured local key .*identity-kek/,
+    'another local key file (a new DATA_DIR) is refused with a clear reason',
+  );
 });
 
 t.test(
