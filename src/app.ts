@@ -12,7 +12,7 @@ import { developmentSecret } from './auth/dev-secret.js';
 import { smartConfigurationRoutes } from './auth/smart-configuration.js';
 import { restApi } from './rest/index.js';
 import cors from '@fastify/cors';
-import { openPostgresStore } from './store/postgres/open.js';
+import { openStore } from './store/open.js';
 import type { FhirStore } from './store/store.js';
 import { createValidator } from './validation/index.js';
 import { appointmentLedger } from './workflow/appointment-ledger.js';
@@ -49,7 +49,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   });
   const identity = new PatientIdentity(config.identity);
   const hooks = [appointmentLedger(), prescriptionLedger(), identity.writeHook()];
-  const store = parts.store ?? (await openPostgresStore(config, hooks));
+  const store = parts.store ?? (await openStore(config, hooks));
   let workflow: Workflow;
   let video: VideoProvider;
   try {

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
+import { healthLakeConfig, type HealthLakeConfig } from './store/healthlake/config.js';
 
-export type StoreKind = 'postgres';
+export type StoreKind = 'postgres' | 'healthlake';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
@@ -26,6 +27,8 @@ export interface Config {
   video: VideoConfig;
   identity: IdentityConfig;
   blobs: BlobConfig;
+  /** Set when store is 'healthlake' (see src/store/healthlake/config.ts). */
+  healthlake: HealthLakeConfig | undefined;
 }
 
 /** Where document bytes live (src/blob/): S3 when a bucket is set, else encrypted files. */
@@ -192,7 +195,13 @@ export function loadConfig(env: Env = process.env): Config {
     baseUrl,
     databaseUrl,
     dataDir: resolve(env.DATA_DIR || '.data'),
-    store: oneOf(env, 'FHIR_STORE', ['postgres'] as const, 'postgres'),
+    store: oneOf(env, 'FHIR_STORE', ['postgres', 'healthlake'] as const, 'postgres'),
+    healthlake:
+      env.FHIR_STORE === 'healthlake'
+        ? healthLakeConfig(env, (name, fallback, min, max) =>
+            integer(env, name, fallback, min, max),
+          )
+        : undefined,
     bodyLimit: integer(env, 'BODY_LIMIT', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     auth: {
       issuer: env.AUTH_ISSUER || DEV_ISSUER,

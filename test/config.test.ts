@@ -149,3 +149,58 @@ t.test('patient identity: MRN format and system, the SSN key-encryption key', as
   t.throws(() => loadConfig({ MRN_WIDTH: '0' }), /MRN_WIDTH/);
   t.throws(() => loadConfig({ MRN_SYSTEM: 'not a url' }), /MRN_SYSTEM/);
 });
+
+t.test('FHIR_STORE=healthlake: endpoint, region, timeouts and the page-token key', async (t) => {
+  const endpoint = 'https://healthlake.us-west-2.amazonaws.com/datastore/abc123/r4/';
+  const config = loadConfig({ FHIR_STORE: 'healthlake', HEALTHLAKE_ENDPOINT: endpoint });
+  t.equal(config.store, 'healthlake');
+  t.equal(config.healthlake?.endpoint, endpoint);
+  t.equal(config.healthlake?.datastoreId, 'abc123');
+  t.equal(config.healthlake?.region, 'us-west-2', 'the region from the endpoint when unset');
+  t.equal(config.healthlake?.timeoutMs, 10_000);
+  t.equal(config.healthlake?.maxAttempts, 3);
+  t.equal(config.healthlake?.pageTokenKey, undefined);
+  const tuned = loadConfig({
+    FHIR_STORE: 'healthlake',
+    HEALTHLAKE_ENDPOINT: 'https://healthlake.us-east-1.amazonaws.com/datastore/abc123/r4',
+    AWS_REGION: 'us-east-1',
+    HEALTHLAKE_TIMEOUT_MS: '2500',
+    HEALTHLAKE_PAGE_TOKEN_KEY: 'ab'.repeat(32),
+  });
+  t.equal(tuned.healthlake?.endpoint.endsWith('/r4/'), true, 'a trailing slash is added');
+  t.equal(tuned.healthlake?.timeoutMs, 2500);
+  t.equal(tuned.healthlake?.pageTokenKey?.length, 32);
+  t.equal(loadConfig({}).healthlake, undefined, 'no healthlake section on Postgres');
+});
+
+t.test('bad HealthLake settings are ConfigErrors naming the variable', async (t) => {
+  const good = 'https://healthlake.us-east-1.amazonaws.com/datastore/abc123/r4/';
+  const cases: [Record<string, string>, string][] = [
+    [{}, 'HEALTHLAKE_ENDPOINT'],
+    [{ HEALTHLAKE_ENDPOINT: 'not a url' }, 'HEALTHLAKE_ENDPOINT'],
+    [
+      { HEALTHLAKE_ENDPOINT: 'http://healthlake.example.com/datastore/a/r4/' },
+      'HEALTHLAKE_ENDPOINT',
+    ],
+    [{ HEALTHLAKE_ENDPOINT: 'https://healthlake.example.com/fhir/' }, 'HEALTHLAKE_ENDPOINT'],
+    [{ HEALTHLAKE_ENDPOINT: 'https://hl.example.com/datastore/a/r4/' }, 'AWS_REGION'],
+    [{ HEALTHLAKE_ENDPOINT: good, HEALTHLAKE_TIMEOUT_MS: '0' }, 'HEALTHLAKE_TIMEOUT_MS'],
+    [
+      { HEALTHLAKE_ENDPOINT: good, HEALTHLAKE_PAGE_TOKEN_KEY: 'short' },
+      'HEALTHLAKE_PAGE_TOKEN_KEY',
+    ],
+  ];
+  for (const [env, name] of cases) {
+    t.throws(() => loadConfig({ FHIR_STORE: 'healthlake', ...env }), ConfigError, name);
+    t.throws(() => loadConfig({ FHIR_STORE: 'healthlake', ...env }), new RegExp(name));
+  }
+  t.doesNotThrow(
+    () =>
+      loadConfig({
+        FHIR_STORE: 'healthlake',
+        HEALTHLAKE_ENDPOINT: 'http://127.0.0.1:9/datastore/a/r4/',
+        AWS_REGION: 'us-east-1',
+      }),
+    'plain http only to loopback (an emulator)',
+  );
+});

@@ -56,6 +56,11 @@ export interface Running {
 
 /** Starts a real server on a loopback port; closed when the test ends. */
 export async function startServer(t: Tap, config: Config, parts: AppParts = {}): Promise<Running> {
+  // TEST_STORE=healthlake: the same server on FHIR_STORE=healthlake, against an emulator.
+  if (process.env.TEST_STORE === 'healthlake' && !parts.store && config.store !== 'healthlake') {
+    const { backWithHealthLake } = await import('./healthlake/harness.js');
+    await backWithHealthLake(t, config);
+  }
   const app = await buildApp(config, parts);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;

@@ -2,6 +2,7 @@
 import { fromRoot } from '../../src/paths.js';
 import { commit, machine, replaceSection } from '../results.js';
 import { runLoadBenchmarks, type Row } from './run.js';
+import { healthLakeOverhead } from './healthlake.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -44,6 +45,7 @@ async function main() {
     databaseUrl: process.env.DATABASE_URL || undefined,
   };
   const { rows, notes } = await runLoadBenchmarks(options);
+  rows.push(...(await healthLakeOverhead(options)));
   const body = [
     SECTION,
     '',

