@@ -31,6 +31,11 @@ import { PostgresStore } from './store/postgres/postgres-store.js';
 export interface AppParts {
   /** A store to use instead of opening the configured one (it is still closed with the app). */
   store?: FhirStore;
+  /**
+   * Store resources as clients send them: no MRN assignment, no SSN sealing or masking. Only
+   * for the HealthLake emulator, which stands in for a FHIR server that does neither.
+   */
+  storeAsGiven?: boolean;
   /** Where log lines go (tests capture them); stdout by default. */
   logStream?: DestinationStream;
   /**
@@ -47,8 +52,9 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   const { validator, profiles } = createValidator({
     defaultProfiles: config.defaultProfiles === 'us-core',
   });
-  const identity = new PatientIdentity(config.identity);
-  const hooks = [appointmentLedger(), prescriptionLedger(), identity.writeHook()];
+  const identity = parts.storeAsGiven ? undefined : new PatientIdentity(config.identity);
+  const hooks = [appointmentLedger(), prescriptionLedger()];
+  if (identity) hooks.push(identity.writeHook());
   const store = parts.store ?? (await openStore(config, hooks));
   let workflow: Workflow;
   let video: VideoProvider;
@@ -59,7 +65,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     });
     const ownDb = store instanceof PostgresStore;
     const kek = { ...config.identity, dataDir: config.dataDir, region: config.video.region };
-    await identity.load(ownDb ? store.database : workflow.db, openKeyWrapper(kek), !ownDb);
+    await identity?.load(ownDb ? store.database : workflow.db, openKeyWrapper(kek), !ownDb);
     video = openVideo(config.video, workflow.db, await store.sharedSecret('local-video'));
   } catch (err) {
     await store.close();
@@ -121,7 +127,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     await app.register(securityHeaders);
     await app.register(contentNegotiation);
     await app.register(health);
-    await app.register(patientIdentity, { identity });
+    if (identity) await app.register(patientIdentity, { identity });
     await app.register(authentication, { auth: config.auth, secret, store });
     await app.register(smartConfigurationRoutes, { prefix: '/fhir' });
     await app.register(restApi, {

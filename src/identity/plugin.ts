@@ -10,7 +10,8 @@ import { maySeeSsn } from './reveal.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    identity: PatientIdentity;
+    /** Absent only in an app built to store resources as given (AppParts.storeAsGiven). */
+    identity?: PatientIdentity;
   }
 }
 

@@ -26,8 +26,8 @@ export function exchangeOf(app: FastifyInstance, request: FastifyRequest): Excha
     policy,
     address: request.ip,
     log: request.log,
-    searchParams: (params) => app.identity.searchParams(params),
-    sealSsns: (resource) => app.identity.sealNumbers(resource),
+    searchParams: app.identity && ((params) => app.identity!.searchParams(params)),
+    sealSsns: app.identity && ((resource) => app.identity!.sealNumbers(resource)),
   };
 }
 

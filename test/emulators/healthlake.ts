@@ -309,7 +309,8 @@ export async function startHealthLakeEmulator(options: {
     // advisory locks (database-wide) would otherwise meet the facade's own while it waits for us.
     const config = { ...options.backend, baseUrl: `${origin}${prefix}` };
     store = await openPostgresStore(config, []);
-    backend = await buildApp(config, { store });
+    // Stored as given: HealthLake neither assigns MRNs nor seals SSNs (the facade does).
+    backend = await buildApp(config, { store, storeAsGiven: true });
   } catch (err) {
     server.close();
     throw err;
