@@ -10,18 +10,14 @@ import type {
   HistoryQuery,
   RequestContext,
   SearchResult,
-  StoredVersion,
   WriteMethod,
 } from '../store.js';
 import type { Database, Sql } from './database.js';
 import { noIndexer, type ResourceIndexer } from './indexer.js';
 import { findMatches, runSearch } from './search.js';
-import {
-  accessCondition,
-  accessConditionByType,
-  requireSome,
-  type Visibility,
-} from './access-sql.js';
+import { accessCondition, requireSome, type Visibility } from './access-sql.js';
+import { listHistory } from './history.js';
+import { stamp, writeVersion } from './versions.js';
 import { Binds } from './search-sql.js';
 
 /** How often a write re-reads and retries after losing a race without If-Match. */
@@ -43,78 +39,6 @@ const outside = (type: string, id: string, access: Access) =>
     'forbidden',
     `${type}/${id} is outside what the token may ${access} (its patient compartment or scope filter)`,
   );
-
-interface HistoryRow {
-  seq: string;
-  resource_type: string;
-  id: string;
-  version_id: number;
-  last_updated: Date | string;
-  method: WriteMethod;
-  content: Resource | null;
-}
-
-/** Server-owned meta first, in the order FHIR examples use; the client's meta is kept. */
-function stamp(resource: Resource, id: string, versionId: number, lastUpdated: string): Resource {
-  const { resourceType, id: _clientId, meta, ...rest } = resource;
-  return {
-    resourceType,
-    id,
-    meta: { ...meta, versionId: String(versionId), lastUpdated },
-    ...rest,
-  } as Resource;
-}
-
-/**
- * Writes the next version of one resource: current row and history row in one statement. The
- * current row moves only from `version - 1`, so of two racing writers exactly one succeeds;
- * the loser gets false and decides whether to retry or answer 412.
- */
-async function writeVersion(
-  sql: Sql,
-  type: string,
-  id: string,
-  version: number,
-  method: WriteMethod,
-  resource: Resource | null,
-  lastUpdated: string,
-): Promise<boolean> {
-  const rows = await sql.query(
-    `WITH cur AS (
-       INSERT INTO resource_current AS c (resource_type, id, version_id, last_updated, deleted, content)
-       VALUES ($1, $2, $3, $4, $5, $6::json)
-       ON CONFLICT (resource_type, id) DO UPDATE
-         SET version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated,
-             deleted = EXCLUDED.deleted, content = EXCLUDED.content
-         WHERE c.version_id = EXCLUDED.version_id - 1
-       RETURNING 1
-     )
-     INSERT INTO resource_history (resource_type, id, version_id, last_updated, method, content)
-     SELECT $1, $2, $3, $4, $7, $6::json FROM cur
-     RETURNING 1`,
-    [
-      type,
-      id,
-      version,
-      lastUpdated,
-      resource === null,
-      resource && JSON.stringify(resource),
-      method,
-    ],
-  );
-  return rows.length === 1;
-}
-
-function toVersion(row: HistoryRow): StoredVersion {
-  return {
-    resourceType: row.resource_type,
-    id: row.id,
-    versionId: String(row.version_id),
-    lastUpdated: new Date(row.last_updated).toISOString(),
-    method: row.method,
-    resource: row.content ?? undefined,
-  };
-}
 
 /**
  * Domain rules that follow a write in its own transaction (the appointment ledger, say): called
@@ -443,61 +367,14 @@ export class PostgresStore implements FhirStore {
     throw new FhirError(409, 'conflict', `${type}/${id} is being updated concurrently; retry`);
   }
 
-  /**
-   * Newest first. Under a restriction, a resource's versions are listed when the resource as it
-   * is now is inside the grant (instance history: read; type and system history: search and
-   * read of each type), so a compartment's history never shows another patient's records.
-   */
+  /** Newest first, held to the caller's grant (history.ts). */
   async history(query: HistoryQuery, ctx: RequestContext): Promise<HistoryPage> {
-    const { type, id } = query;
-    const b = new Binds();
-    const where: string[] = [];
-    // AuditEvents record accesses, this one included: listing them with the changes would grow
-    // system history on every read of it. They have their own, AuditEvent/_history.
-    if (type) where.push(`h.resource_type = ${b.add(type)}`);
-    else where.push(`h.resource_type <> 'AuditEvent'`);
-    if (id) where.push(`h.id = ${b.add(id)}`);
-    if (query.since) where.push(`h.last_updated >= ${b.add(query.since)}::timestamptz`);
-    const restricted = ctx.access !== 'unrestricted';
-    if (restricted) {
-      const visible = type
-        ? accessCondition(b, 'r', type, requireSome(ctx, type, id ? 'read' : 'search'))
-        : accessConditionByType(b, 'r', ctx, 'read');
-      where.push(visible);
-    }
-    const from = restricted
-      ? `resource_history h JOIN resource_current r
-           ON r.resource_type = h.resource_type AND r.id = h.id`
-      : 'resource_history h';
-    const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const totalRows = await this.sql.query<{ total: number }>(
-      `SELECT count(*)::int AS total FROM ${from} ${filter}`,
-      b.values,
-    );
-    const paged = [...where];
-    if (query.after) paged.push(`h.seq < ${b.add(query.after.seq)}::bigint`);
-    const rows = await this.sql.query<HistoryRow>(
-      `SELECT h.seq::text AS seq, h.resource_type, h.id, h.version_id, h.last_updated, h.method,
-              h.content
-       FROM ${from} ${paged.length ? `WHERE ${paged.join(' AND ')}` : ''}
-       ORDER BY h.seq DESC LIMIT ${b.add(query.count + 1)}`,
-      b.values,
-    );
-    const total = totalRows[0]?.total ?? 0;
-    if (type && id && total === 0) {
+    return listHistory(this.sql, query, ctx, async (type, id) => {
       const row = await this.current(this.sql, type, id, requireSome(ctx, type, 'read'));
-      if (!row?.visible) throw notFound(type, id);
-    }
-    const page = rows.slice(0, query.count);
-    const last = page[page.length - 1];
-    return {
-      versions: page.map(toVersion),
-      total,
-      next: rows.length > query.count && last ? { seq: last.seq } : undefined,
-    };
+      return row?.visible === true;
+    });
   }
 
-  /** In this store's transaction when it is one: the event shares the fate of the change. */
   /**
    * One statement (see writer.ts): in this store's transaction when it is one, else committed
    * on its own before the promise resolves.
