@@ -2,6 +2,7 @@ import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4';
 import { dateRange, periodRange, timingRanges } from './dates.js';
 import { normaliseString } from './normalise.js';
+import { simplePathEvaluator } from './simple-paths.js';
 import { parseReference } from './references.js';
 import { searchParamsFor, type SearchParamDef } from './registry.js';
 
@@ -116,7 +117,8 @@ function evaluator(def: SearchParamDef): Evaluator | null {
     try {
       compiled = /\bresolve\s*\(/.test(expression)
         ? null
-        : (fhirpath.compile(expression, r4, OPTIONS) as Evaluator);
+        : (simplePathEvaluator(expression) ??
+          (fhirpath.compile(expression, r4, OPTIONS) as Evaluator));
     } catch {
       compiled = null;
     }

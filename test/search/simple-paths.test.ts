@@ -1,0 +1,106 @@
+/**
+ * The plain-path walker (src/search/simple-paths.ts) must index exactly what FHIRPath does.
+ * Every search parameter of every served type is evaluated both ways over every official R4
+ * example of that type, plus the AuditEvents the server writes; wrapping an expression in
+ * parentheses keeps it off the walker, so that side is FHIRPath's own answer.
+ */
+import type { AuditEvent, Resource } from 'fhir/r4.js';
+import t from 'tap';
+import { buildAuditEvent } from '../../src/audit/event.js';
+import { RESOURCE_TYPES } from '../../src/fhir/resource-types.js';
+import { extractIndexValuesFor } from '../../src/search/extract.js';
+import { searchParamsFor } from '../../src/search/registry.js';
+import { simplePathEvaluator } from '../../src/search/simple-paths.js';
+import { officialExamples } from '../validation/r4-examples.js';
+
+type Json = Resource & Record<string, unknown>;
+const BASE = 'https://fhir.example/fhir';
+
+function bothWays(resource: Json) {
+  const defs = [...searchParamsFor(resource.resourceType).values()];
+  const walked = extractIndexValuesFor(resource, defs, BASE);
+  const viaFhirpath = extractIndexValuesFor(
+    resource,
+    defs.map((def) => ({ ...def, expression: `(${def.expression})` })),
+    BASE,
+  );
+  return { walked, viaFhirpath };
+}
+
+t.test('plain paths are walked; anything else is left to FHIRPath', async (t) => {
+  t.ok(simplePathEvaluator('AuditEvent.recorded'));
+  t.ok(simplePathEvaluator('AuditEvent.purposeOfEvent | AuditEvent.agent.purposeOfUse'));
+  t.notOk(simplePathEvaluator("AuditEvent.entity.where(type.code = 'x').what"), 'functions');
+  t.notOk(simplePathEvaluator('(Observation.value as Quantity)'), 'casts');
+  t.notOk(simplePathEvaluator('Patient.name.family'), 'into a datatype');
+  t.notOk(simplePathEvaluator('Observation.value'), 'a choice element');
+  t.notOk(simplePathEvaluator('Patient.nonsense'), 'an element R4 lacks');
+  const walked = simplePathEvaluator('AuditEvent.agent.who')!;
+  t.same(
+    walked({
+      resourceType: 'AuditEvent',
+      agent: [{ who: { reference: 'Practitioner/1' } }, {}, { who: { reference: 'Device/2' } }],
+    }),
+    [
+      { data: { reference: 'Practitioner/1' }, fhirNodeDataType: 'FHIR.Reference' },
+      { data: { reference: 'Device/2' }, fhirNodeDataType: 'FHIR.Reference' },
+    ],
+  );
+  t.same(walked({ resourceType: 'Patient', agent: [{ who: {} }] }), [], 'other types: nothing');
+});
+
+t.test('every official example of every served type indexes the same both ways', async (t) => {
+  let compared = 0;
+  let walkedParams = 0;
+  for (const type of RESOURCE_TYPES.keys()) {
+    for (const def of searchParamsFor(type).values()) {
+      if (simplePathEvaluator(def.expression)) walkedParams++;
+    }
+  }
+  t.ok(walkedParams > 50, `${walkedParams} parameters take the plain-path walk`);
+  for (const [type, examples] of officialExamples([...RESOURCE_TYPES.keys()])) {
+    for (const { file, resource } of examples) {
+      const { walked, viaFhirpath } = bothWays(resource as Json);
+      t.same(walked, viaFhirpath, `${type} ${file}`);
+      compared++;
+    }
+  }
+  t.ok(compared > 100, `${compared} examples compared`);
+});
+
+t.test('the AuditEvents the server writes index the same both ways', async (t) => {
+  const events: AuditEvent[] = [
+    buildAuditEvent({
+      interaction: 'read',
+      outcome: 'success',
+      who: { reference: 'Practitioner/dr-1' },
+      subject: 'user-1',
+      requestId: 'req-1',
+      entities: [{ reference: 'Observation/o-1' }],
+      patient: 'Patient/p-1',
+    }),
+    buildAuditEvent({
+      interaction: 'search',
+      outcome: 'minor',
+      who: { reference: 'Patient/p-2' },
+      subject: 'user-2',
+      clientId: 'app-1',
+      address: '127.0.0.1',
+      requestId: 'req-2',
+      entities: [
+        { reference: 'Patient/p-2', role: 'patient' },
+        { reference: 'Encounter/e-1', role: 'domain' },
+      ],
+      patient: 'Patient/p-2',
+      purposeOfUse: { code: 'BTG' },
+      reason: 'emergency',
+      query: '?name=x&_count=2',
+    }),
+  ];
+  for (const event of events) {
+    const stored = { ...event, id: 'a-1', meta: { versionId: '1' } } as Json;
+    const { walked, viaFhirpath } = bothWays(stored);
+    t.same(walked, viaFhirpath, event.subtype?.[0]?.code ?? 'event');
+    t.ok(walked.references.length + walked.tokens.length > 0, 'and it indexed something');
+  }
+});
