@@ -112,10 +112,11 @@ export function buildPolicy(
   const breakGlass =
     reason && clinician && options.providerScope === 'assigned' ? { reason } : undefined;
 
-  // A type's grants are worked out the first time the request asks about that type: most
-  // requests touch one or two of the served types, and this runs on every request.
+  // A type's grants are worked out the first time anyone with the same facts asks about that
+  // type, and kept (see grantTable): most requests touch one or two of the served types, and
+  // this runs on every request.
   const facts: Facts = { principal, options, breakGlass: breakGlass !== undefined };
-  const table = new Map<string, Map<Access, TypeGrant>>();
+  const table = grantTable(facts);
   const grantsOf = (type: string) => {
     let grants = table.get(type);
     if (!grants) {
@@ -135,6 +136,41 @@ export function buildPolicy(
   };
   if (breakGlass) policy.breakGlass = breakGlass;
   return policy;
+}
+
+/** How many distinct sets of facts keep their grants (a few per user and app, at most). */
+const GRANT_TABLES_KEPT = 2048;
+const grantTables = new Map<string, Map<string, Map<Access, TypeGrant>>>();
+
+/**
+ * The grants are a pure function of the facts: the roles, the resource scopes (their text says
+ * all of them), the fhirUser and patient claims, the options and whether break-glass applies;
+ * never of who the subject is. Every request with the same facts (every request of one token,
+ * and of every token like it) shares one table, filled type by type, least recently used
+ * dropped first. Nothing here is state a replica must share: each works the same table out.
+ * Callers only ever see copies (copyGrant), so sharing can't leak one caller's change.
+ */
+function grantTable(facts: Facts): Map<string, Map<Access, TypeGrant>> {
+  const { principal, options, breakGlass } = facts;
+  const key = JSON.stringify([
+    principal.roles,
+    principal.scopes.resources.map((scope) => scope.raw),
+    principal.fhirUser ?? null,
+    principal.patient ?? null,
+    options.providerScope,
+    breakGlass,
+  ]);
+  let table = grantTables.get(key);
+  if (table) {
+    grantTables.delete(key); // re-inserted below: the Map's order is the recency order
+  } else {
+    table = new Map();
+    if (grantTables.size >= GRANT_TABLES_KEPT) {
+      grantTables.delete(grantTables.keys().next().value!);
+    }
+  }
+  grantTables.set(key, table);
+  return table;
 }
 
 function grantsFor(type: string, facts: Facts): Map<Access, TypeGrant> {

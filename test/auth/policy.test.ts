@@ -259,3 +259,29 @@ t.test('the policy carries its principal', async (t) => {
   const principal = principalFrom({ sub: 's', role: 'ADMIN', scope: 'user/*.rs' });
   t.equal(buildPolicy(principal, { providerScope: 'assigned' }).principal, principal);
 });
+
+t.test('grants are shared by equal facts only, and never through a changed copy', async (t) => {
+  const claims = { role: 'PATIENT', patient: 'p1', scope: 'patient/*.rs' };
+  const first = policyFor({ ...claims, sub: 'a' });
+  first.grant('Observation', 'read')!.compartments.push({ kind: 'all' });
+  // Same facts (another subject): the same grants, unaffected by what the first caller did.
+  t.same(where(policyFor({ ...claims, sub: 'b' }), 'Observation', 'read'), patients('p1'));
+  // Each fact that shapes a grant tells tables apart.
+  t.same(where(policyFor({ ...claims, patient: 'p2' }), 'Observation', 'read'), patients('p2'));
+  // A fhirUser naming another patient than the launch: nothing in common, nothing granted.
+  t.same(
+    where(policyFor({ ...claims, patient: 'p2', fhirUser: 'Patient/p3' }), 'Observation', 'read'),
+    undefined,
+  );
+  t.equal(letters(policyFor({ ...claims, scope: 'patient/*.r' }), 'Observation'), 'r');
+  t.equal(letters(policyFor({ ...claims, role: 'ADMIN' }), 'Observation'), 'rs');
+  t.equal(
+    letters(policyFor({ ...claims, role: 'ADMIN', scope: 'patient/*.cruds' }), 'Observation'),
+    'cruds',
+  );
+  const nurse = { role: 'NURSE', fhirUser: 'Practitioner/n1', scope: 'user/*.rs' };
+  t.same(where(policyFor(nurse), 'Observation', 'read'), linked('n1'));
+  t.same(where(policyFor(nurse, { providerScope: 'all' }), 'Observation', 'read'), ALL);
+  t.same(where(policyFor(nurse, {}, 'emergency'), 'Observation', 'read'), ALL);
+  t.same(where(policyFor(nurse), 'Observation', 'read'), linked('n1'), 'and back again');
+});
