@@ -119,6 +119,12 @@ export const authentication = fp(async (app: FastifyInstance, options: Authentic
     allowedIss: auth.issuer,
     clockTolerance: 60_000,
     requiredClaims: ['exp'],
+    // A client sends the same token on every request until it expires: fast-jwt keeps a token
+    // that passed (signature and claims) for a minute, never past its own exp or before its
+    // nbf, so a repeat costs a hash lookup instead of an HMAC or RSA verify. Failures are not
+    // kept. The audience is checked on every request (checkAudience).
+    cache: 1000,
+    cacheTTL: 60_000,
   };
   if (auth.jwksUri) {
     const jwksUrl = new URL(auth.jwksUri);
