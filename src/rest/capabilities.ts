@@ -127,10 +127,13 @@ export function buildCapabilityStatement(
 }
 
 export async function capabilityRoutes(app: FastifyInstance) {
-  let statement: CapabilityStatement | undefined; // immutable once built: built on first ask
-  app.get(
-    '/metadata',
-    async () =>
-      (statement ??= buildCapabilityStatement(app.config.baseUrl, app.profiles, app.config.auth)),
-  );
+  // Immutable once built, so it is built and serialised on the first ask and then sent as that
+  // text (the content type is already set by content negotiation): it is ~100 kB of JSON.
+  let statement: string | undefined;
+  app.get('/metadata', async () => {
+    statement ??= JSON.stringify(
+      buildCapabilityStatement(app.config.baseUrl, app.profiles, app.config.auth),
+    );
+    return statement;
+  });
 }
