@@ -374,7 +374,15 @@ function present<T>(values: (T | undefined)[]): T[] {
 function dedupe<T extends object>(rows: T[]): T[] {
   const seen = new Set<string>();
   return rows.filter((row) => {
-    const key = JSON.stringify(Object.values(row));
+    // One tagged segment per value, each ended by a NUL no segment contains: a string as it
+    // is (when it has no NUL), anything else as JSON, which escapes NUL.
+    let key = '';
+    for (const value of Object.values(row) as unknown[]) {
+      key +=
+        typeof value === 'string' && !value.includes('\u0000')
+          ? `s${value}\u0000`
+          : `j${JSON.stringify(value)}\u0000`;
+    }
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

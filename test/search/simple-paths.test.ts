@@ -32,7 +32,18 @@ t.test('plain paths are walked; anything else is left to FHIRPath', async (t) =>
   t.ok(simplePathEvaluator('AuditEvent.purposeOfEvent | AuditEvent.agent.purposeOfUse'));
   t.notOk(simplePathEvaluator("AuditEvent.entity.where(type.code = 'x').what"), 'functions');
   t.notOk(simplePathEvaluator('(Observation.value as Quantity)'), 'casts');
-  t.notOk(simplePathEvaluator('Patient.name.family'), 'into a datatype');
+  t.ok(simplePathEvaluator('Patient.name.family'), 'into a datatype');
+  t.ok(simplePathEvaluator('AuditEvent.meta.lastUpdated'), 'into Meta');
+  t.ok(simplePathEvaluator('AuditEvent.id'), 'an id (System.String, typed string)');
+  t.ok(
+    simplePathEvaluator("AuditEvent.agent.who.where(refTypeIs('Patient'))"),
+    'references to one type',
+  );
+  t.notOk(
+    simplePathEvaluator("AuditEvent.recorded.where(refTypeIs('Patient'))"),
+    'not a Reference',
+  );
+  t.notOk(simplePathEvaluator('Patient.birthDate.value'), "into a primitive's children");
   t.notOk(simplePathEvaluator('Observation.value'), 'a choice element');
   t.notOk(simplePathEvaluator('Patient.nonsense'), 'an element R4 lacks');
   const walked = simplePathEvaluator('AuditEvent.agent.who')!;
