@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { AuditEvent, Resource } from 'fhir/r4.js';
 import type { Access } from '../../auth/policy.js';
 import { appendAudit } from '../../audit/writer.js';
+import { AuditBatcher } from '../../audit/batcher.js';
 import { FhirError, gone, notFound } from '../../fhir/errors.js';
 import type { PagePosition, SearchQuery } from '../../search/query.js';
 import type {
@@ -68,6 +69,9 @@ export interface WriteHook {
 }
 
 export class PostgresStore implements FhirStore {
+  /** Group commit of the events audited outside a transaction (the store's own, not a tx's). */
+  private batcher: AuditBatcher | undefined;
+
   constructor(
     /** The database itself; the workflow tables share it when the clinical store is Postgres. */
     readonly database: Database,
@@ -376,11 +380,15 @@ export class PostgresStore implements FhirStore {
   }
 
   /**
-   * One statement (see writer.ts): in this store's transaction when it is one, else committed
-   * on its own before the promise resolves.
+   * One statement (see writer.ts) in this store's transaction when it is one; else handed to
+   * the batcher, which commits it, with the events of concurrent requests, before the promise
+   * resolves.
    */
   audit(event: AuditEvent): Promise<AuditEvent> {
-    return appendAudit(this.sql, event, (resource) => this.indexer.extract(resource));
+    const extract = (resource: Resource) => this.indexer.extract(resource);
+    if (this.inTransaction) return appendAudit(this.sql, event, extract);
+    this.batcher ??= new AuditBatcher(this.db, extract);
+    return this.batcher.append(event);
   }
 
   transaction<T>(work: (tx: FhirStore) => Promise<T>): Promise<T> {
@@ -421,7 +429,8 @@ export class PostgresStore implements FhirStore {
     await this.db.query('SELECT 1');
   }
 
-  close(): Promise<void> {
-    return this.db.close();
+  async close(): Promise<void> {
+    await this.batcher?.drain();
+    await this.db.close();
   }
 }
