@@ -27,6 +27,12 @@ export interface Scenario {
   expect?: number[];
   /** Server process to sample RSS of. */
   pid?: number;
+  /**
+   * Seconds of the same load, not timed, first: V8 compiles a hot path with TurboFan only
+   * after it has run a while (~0.5 s of compile work per path on these machines), and a
+   * long-running server has long since paid that.
+   */
+  warmupSeconds?: number;
 }
 
 /** VmRSS of a process, MB (Linux). */
@@ -42,6 +48,16 @@ export function rssOf(pid: number): number | undefined {
 
 export async function runLoad(scenario: Scenario): Promise<LoadResult> {
   let n = 0;
+  if (scenario.warmupSeconds) {
+    await autocannon({
+      url: scenario.url,
+      connections: scenario.connections,
+      duration: scenario.warmupSeconds,
+      timeout: 30,
+      headers: scenario.headers,
+      requests: [{ setupRequest: (request) => ({ ...request, ...scenario.request(n++) }) }],
+    });
+  }
   const times: number[] = [];
   const unexpected: Record<string, number> = {};
   const expect = new Set(scenario.expect ?? [200]);
