@@ -143,14 +143,10 @@ export async function appendStoredAudits(
     content: event,
     last_updated: event.meta!.lastUpdated,
   }));
-  const index: Record<(typeof KINDS)[number], object[]> = {
-    strings: [],
-    tokens: [],
-    dates: [],
-    references: [],
-    numbers: [],
-    uris: [],
-  };
+  const index = Object.fromEntries(KINDS.map((kind) => [kind, [] as object[]])) as Record<
+    (typeof KINDS)[number],
+    object[]
+  >;
   for (const event of events) {
     const values = extract(event);
     for (const kind of KINDS)

@@ -4,25 +4,16 @@
  * events share statements; an event the database can't take fails alone.
  */
 import type { AuditEvent } from 'fhir/r4.js';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { AuditBatcher } from '../../src/audit/batcher.js';
 import { buildAuditEvent } from '../../src/audit/event.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { appendStoredAudits, storedAuditEvent } from '../../src/audit/writer.js';
-import { openDatabase, type Database, type Sql } from '../../src/store/postgres/database.js';
-import { migrate } from '../../src/store/postgres/migrate.js';
+import type { Database, Sql } from '../../src/store/postgres/database.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
-import { isolatedDatabase } from '../helpers.js';
+import { auditDatabase } from './audit-db.js';
 
 const { extract: index } = searchIndexer('http://example.test/fhir');
-
-async function auditDatabase(t: Test): Promise<Database> {
-  const where = await isolatedDatabase(t);
-  const db = await openDatabase({ databaseUrl: where.databaseUrl, dataDir: where.dataDir ?? '' });
-  t.teardown(() => db.close());
-  await migrate(db);
-  return db;
-}
 
 /** The real database, with its statements counted (append statements only). */
 function counting(db: Database): Sql & { appends: number } {

@@ -1,25 +1,16 @@
 import type { AuditEvent, Patient } from 'fhir/r4.js';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { canonicalJson, GENESIS_HASH, hashEvent } from '../../src/audit/chain.js';
 import { buildAuditEvent } from '../../src/audit/event.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { appendAudit } from '../../src/audit/writer.js';
-import { openDatabase, type Database, type Sql } from '../../src/store/postgres/database.js';
-import { migrate } from '../../src/store/postgres/migrate.js';
+import type { Database, Sql } from '../../src/store/postgres/database.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
 import { emptyIndexValues } from '../../src/search/extract.js';
-import { isolatedDatabase } from '../helpers.js';
+import { auditDatabase } from './audit-db.js';
 
 const { extract: index } = searchIndexer('http://example.test/fhir');
-
-async function auditDatabase(t: Test): Promise<Database> {
-  const where = await isolatedDatabase(t);
-  const db = await openDatabase({ databaseUrl: where.databaseUrl, dataDir: where.dataDir ?? '' });
-  t.teardown(() => db.close());
-  await migrate(db);
-  return db;
-}
 
 const readEvent = (n: number) =>
   buildAuditEvent({

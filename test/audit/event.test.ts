@@ -1,24 +1,14 @@
 import type { AuditEvent } from 'fhir/r4.js';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { buildAuditEvent, type AuditInput } from '../../src/audit/event.js';
 import { appendAudit } from '../../src/audit/writer.js';
 import { parseSearch } from '../../src/search/parse.js';
-import { openDatabase, type Database } from '../../src/store/postgres/database.js';
-import { migrate } from '../../src/store/postgres/migrate.js';
 import { runSearch } from '../../src/store/postgres/search.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
 import { createValidator } from '../../src/validation/index.js';
-import { isolatedDatabase } from '../helpers.js';
+import { auditDatabase } from './audit-db.js';
 
 const BASE = 'http://example.test/fhir';
-
-async function auditDatabase(t: Test): Promise<Database> {
-  const where = await isolatedDatabase(t);
-  const db = await openDatabase({ databaseUrl: where.databaseUrl, dataDir: where.dataDir ?? '' });
-  t.teardown(() => db.close());
-  await migrate(db);
-  return db;
-}
 
 const breakGlassSearch: AuditInput = {
   interaction: 'search',

@@ -1,25 +1,16 @@
 import type { AuditEvent } from 'fhir/r4.js';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { GENESIS_HASH } from '../../src/audit/chain.js';
 import { buildAuditEvent } from '../../src/audit/event.js';
 import { purgeAudit } from '../../src/audit/purge.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { appendAudit } from '../../src/audit/writer.js';
-import { openDatabase, type Database } from '../../src/store/postgres/database.js';
-import { migrate } from '../../src/store/postgres/migrate.js';
+import type { Database } from '../../src/store/postgres/database.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
-import { isolatedDatabase } from '../helpers.js';
+import { auditDatabase } from './audit-db.js';
 
 const { extract: index } = searchIndexer('http://example.test/fhir');
 const CUTOFF = new Date('2020-01-01T00:00:00.000Z');
-
-async function auditDatabase(t: Test): Promise<Database> {
-  const where = await isolatedDatabase(t);
-  const db = await openDatabase({ databaseUrl: where.databaseUrl, dataDir: where.dataDir ?? '' });
-  t.teardown(() => db.close());
-  await migrate(db);
-  return db;
-}
 
 /** Lane 0 unless said: one chain, so which events form the purged prefix is predictable. */
 const append = (db: Database, recorded: string, n: number, lane = 0) =>
