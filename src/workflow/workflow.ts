@@ -61,9 +61,26 @@ export async function openWorkflow(
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await migrate(db, WORKFLOW_MIGRATIONS, 'workflow_migrations');
   const hooks = options.hooks ?? [];
-  const deliver = () =>
-    deliverOutbox(db, store).catch((error: unknown) => options.onDeliveryError?.(error));
-  const timer = setInterval(() => void deliver(), options.retryMs ?? 2000);
+  const pass = () =>
+    deliverOutbox(db, store).then(
+      () => undefined,
+      (error: unknown) => options.onDeliveryError?.(error),
+    );
+  // One pass at a time in this process. A pass the timer started may hold (FOR UPDATE SKIP
+  // LOCKED) the rows an operation just committed, and a pass that skipped them would return
+  // before they are delivered: so an operation's pass waits for the running one, then goes.
+  let running: Promise<void> | undefined;
+  const deliver = (): Promise<void> => {
+    const next = (running ?? Promise.resolve()).then(pass);
+    running = next;
+    void next.finally(() => {
+      if (running === next) running = undefined;
+    });
+    return next;
+  };
+  const timer = setInterval(() => {
+    if (!running) void deliver();
+  }, options.retryMs ?? 2000);
   timer.unref();
   return {
     db,
@@ -76,6 +93,7 @@ export async function openWorkflow(
     },
     close: async () => {
       clearInterval(timer);
+      await running; // a pass in flight finishes on an open database
       await db.close();
     },
   };
