@@ -1,5 +1,6 @@
-/** Shared by the audit tests: a migrated database of the test's own, closed at teardown. */
+/** Shared by the audit tests: a migrated database of the test's own, and a read's event. */
 import type { Test } from 'tap';
+import { buildAuditEvent } from '../../src/audit/event.js';
 import { openDatabase, type Database } from '../../src/store/postgres/database.js';
 import { migrate } from '../../src/store/postgres/migrate.js';
 import { isolatedDatabase } from '../helpers.js';
@@ -11,3 +12,15 @@ export async function auditDatabase(t: Test): Promise<Database> {
   await migrate(db);
   return db;
 }
+
+/** A practitioner's read of Observation/o-<n>, about Patient/<patient>. */
+export const readEvent = (n: number, patient = 'p-1') =>
+  buildAuditEvent({
+    interaction: 'read',
+    outcome: 'success',
+    who: { reference: 'Practitioner/dr-1' },
+    subject: 'user-1',
+    requestId: `req-${n}`,
+    entities: [{ reference: `Observation/o-${n}` }],
+    patient: `Patient/${patient}`,
+  });

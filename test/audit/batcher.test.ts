@@ -6,12 +6,11 @@
 import type { AuditEvent } from 'fhir/r4.js';
 import t from 'tap';
 import { AuditBatcher } from '../../src/audit/batcher.js';
-import { buildAuditEvent } from '../../src/audit/event.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { appendStoredAudits, storedAuditEvent } from '../../src/audit/writer.js';
 import type { Database, Sql } from '../../src/store/postgres/database.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
-import { auditDatabase } from './audit-db.js';
+import { auditDatabase, readEvent } from './audit-db.js';
 
 const { extract: index } = searchIndexer('http://example.test/fhir');
 
@@ -27,17 +26,6 @@ function counting(db: Database): Sql & { appends: number } {
   };
   return sql;
 }
-
-const readEvent = (n: number, patient = 'p-1') =>
-  buildAuditEvent({
-    interaction: 'read',
-    outcome: 'success',
-    who: { reference: 'Practitioner/dr-1' },
-    subject: 'user-1',
-    requestId: `req-${n}`,
-    entities: [{ reference: `Observation/o-${n}` }],
-    patient: `Patient/${patient}`,
-  });
 
 const count = async (sql: Sql, table: string) =>
   (await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n;

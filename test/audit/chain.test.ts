@@ -1,27 +1,15 @@
 import type { AuditEvent, Patient } from 'fhir/r4.js';
 import t from 'tap';
 import { canonicalJson, GENESIS_HASH, hashEvent } from '../../src/audit/chain.js';
-import { buildAuditEvent } from '../../src/audit/event.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { appendAudit } from '../../src/audit/writer.js';
 import type { Database, Sql } from '../../src/store/postgres/database.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
 import { emptyIndexValues } from '../../src/search/extract.js';
-import { auditDatabase } from './audit-db.js';
+import { auditDatabase, readEvent } from './audit-db.js';
 
 const { extract: index } = searchIndexer('http://example.test/fhir');
-
-const readEvent = (n: number) =>
-  buildAuditEvent({
-    interaction: 'read',
-    outcome: 'success',
-    who: { reference: 'Practitioner/dr-1' },
-    subject: 'user-1',
-    requestId: `req-${n}`,
-    entities: [{ reference: `Observation/o-${n}` }],
-    patient: 'Patient/p-1',
-  });
 
 /** Pinned to lane 0, so a test's events form one chain it can reason about link by link. */
 const append = (db: Database, n: number) =>
