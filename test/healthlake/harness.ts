@@ -47,6 +47,10 @@ export async function backWithHealthLake(
     FHIR_STORE: 'healthlake',
     HEALTHLAKE_ENDPOINT: emulator.endpoint,
     AWS_REGION: TEST_AWS.region,
+    // The emulator is a whole telefhir app that compiles each type's validator on its first
+    // write; under a loaded CI machine that alone has taken over the 10 s default. Tests of
+    // timeouts set their own.
+    HEALTHLAKE_TIMEOUT_MS: '30000',
     ...env,
   }).healthlake;
   // In place: tests keep their config object, and startServer updates its baseUrl.
