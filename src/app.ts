@@ -65,8 +65,8 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     });
     const ownDb = store instanceof PostgresStore;
     const kek = { ...config.identity, dataDir: config.dataDir, region: config.video.region };
-    await identity?.load(ownDb ? store.database : workflow.db, openKeyWrapper(kek), !ownDb);
-    video = openVideo(config.video, workflow.db, await store.sharedSecret('local-video'));
+    await identity?.load(ownDb ? store.database : workflow.db, await openKeyWrapper(kek), !ownDb);
+    video = await openVideo(config.video, workflow.db, await store.sharedSecret('local-video'));
   } catch (err) {
     await store.close();
     throw err;
@@ -80,7 +80,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   });
   app.decorate('config', config);
   // Document bytes: in the blob store, never inline in the database (src/blob/documents.ts).
-  const blobs = openBlobStore(config, app.log);
+  const blobs = await openBlobStore(config, app.log);
   const sizeLimit = config.blobs.sizeLimit;
   const baseUrl = () => config.baseUrl;
   app.decorate('blobs', blobs);

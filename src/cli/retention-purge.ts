@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const policy = retentionPolicy();
   const dryRun = values['dry-run'];
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const blobs = openBlobStore(config);
+  const blobs = await openBlobStore(config);
   try {
     await migrate(db);
     const { extract: index } = searchIndexer(config.baseUrl);

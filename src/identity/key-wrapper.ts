@@ -6,7 +6,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 
 export interface KeyWrapper {
   /** Stored next to the wrapped key: which KEK wrapped it (refusing to unwrap with another). */
@@ -16,7 +15,7 @@ export interface KeyWrapper {
 }
 
 /** Binds a wrapped key to its purpose: KMS refuses to decrypt it under another context. */
-const CONTEXT = { purpose: 'telefhir-ssn-data-key' };
+export const CONTEXT = { purpose: 'telefhir-ssn-data-key' };
 const KEY_FILE = 'identity-kek';
 
 /** AES-256-GCM with the KEK: iv (12) | tag (16) | ciphertext. */
@@ -55,41 +54,13 @@ export class LocalKeyWrapper implements KeyWrapper {
   }
 }
 
-/** KMS Encrypt/Decrypt of the 32-byte data key under `keyId`, with an encryption context. */
-export class KmsKeyWrapper implements KeyWrapper {
-  constructor(
-    readonly id: string,
-    private readonly client: KMSClient,
-  ) {}
-
-  /** The endpoint comes from the standard AWS settings (AWS_ENDPOINT_URL_KMS in tests). */
-  static open(keyId: string, region: string): KmsKeyWrapper {
-    return new KmsKeyWrapper(keyId, new KMSClient({ region }));
-  }
-
-  async wrap(key: Buffer): Promise<Buffer> {
-    const out = await this.client.send(
-      new EncryptCommand({ KeyId: this.id, Plaintext: key, EncryptionContext: CONTEXT }),
-    );
-    if (!out.CiphertextBlob) throw new Error('KMS Encrypt returned no ciphertext');
-    return Buffer.from(out.CiphertextBlob);
-  }
-
-  async unwrap(wrapped: Buffer): Promise<Buffer> {
-    const out = await this.client.send(
-      new DecryptCommand({ KeyId: this.id, CiphertextBlob: wrapped, EncryptionContext: CONTEXT }),
-    );
-    if (!out.Plaintext) throw new Error('KMS Decrypt returned no plaintext');
-    return Buffer.from(out.Plaintext);
-  }
-}
-
-export function openKeyWrapper(config: {
+export async function openKeyWrapper(config: {
   kmsKeyId: string | undefined;
   dataDir: string;
   region: string;
-}): KeyWrapper {
-  return config.kmsKeyId
-    ? KmsKeyWrapper.open(config.kmsKeyId, config.region)
-    : LocalKeyWrapper.open(config.dataDir);
+}): Promise<KeyWrapper> {
+  if (!config.kmsKeyId) return LocalKeyWrapper.open(config.dataDir);
+  // The KMS client is loaded only when a KMS key is configured.
+  const { KmsKeyWrapper } = await import('./kms-key-wrapper.js');
+  return KmsKeyWrapper.open(config.kmsKeyId, config.region);
 }

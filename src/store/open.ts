@@ -1,12 +1,14 @@
 import type { Config } from '../config.js';
-import { openHealthLakeStore } from './healthlake/open.js';
 import { openPostgresStore } from './postgres/open.js';
 import type { WriteHook } from './postgres/postgres-store.js';
 import type { FhirStore } from './store.js';
 
-/** The configured clinical store (FHIR_STORE). */
-export function openStore(config: Config, hooks: WriteHook[] = []): Promise<FhirStore> {
-  return config.store === 'healthlake'
-    ? openHealthLakeStore(config, hooks)
-    : openPostgresStore(config, hooks);
+/**
+ * The configured clinical store (FHIR_STORE). HealthLake's modules (the AWS SDK among them) are
+ * loaded only when it is the one configured: start-up pays only for what is wired.
+ */
+export async function openStore(config: Config, hooks: WriteHook[] = []): Promise<FhirStore> {
+  if (config.store !== 'healthlake') return openPostgresStore(config, hooks);
+  const { openHealthLakeStore } = await import('./healthlake/open.js');
+  return openHealthLakeStore(config, hooks);
 }

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
+import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 
 /** The one thing SQL code needs: run a parameterised statement, get rows. */
@@ -128,6 +127,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
   const dir = join(options.dataDir, 'pgdata');
   mkdirSync(dir, { recursive: true });
+  // Loaded only when embedded: a server on Postgres never pays for the WASM build's modules.
+  const [{ PGlite }, { btree_gist }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite/contrib/btree_gist'),
+  ]);
   // btree_gist: the workflow's EXCLUDE constraints (no two bookings of one person overlap).
   const db = new PGlite(dir, { extensions: { btree_gist } });
   await db.waitReady;
