@@ -67,9 +67,11 @@ export interface PatchedSchema {
  * - Element (the type of every `_name` sibling) may be null: FHIR JSON keeps `_name` arrays
  *   aligned with their values with nulls, e.g. `"_given": [null, {"extension": […]}]`.
  * - xhtml (Narrative.div) has no type at all; it must be a string.
+ * - Without the `description` texts (2 of the file's 2.7 MB): ajv never reads them, and they
+ *   would stay in memory with the compiled schema.
  */
 export function patchSchema(official: Json): PatchedSchema {
-  const schema = structuredClone(official);
+  const schema = withoutDescriptions(official) as Json;
   schema.$id = schema.id;
   delete schema.id;
   const definitions = schema.definitions as Record<string, Json>;
@@ -166,4 +168,16 @@ export function isBase64(value: string): boolean {
     }
   }
   return inGroup === 0 && groups > 0;
+}
+
+/** A deep copy without schema `description` strings (a property named description is an object, kept). */
+function withoutDescriptions(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutDescriptions);
+  if (value === null || typeof value !== 'object') return value;
+  const copy: Json = {};
+  for (const [key, inner] of Object.entries(value)) {
+    if (key === 'description' && typeof inner === 'string') continue;
+    copy[key] = withoutDescriptions(inner);
+  }
+  return copy;
 }

