@@ -63,6 +63,11 @@ t.test('the runtime image has what the server reads from its root', async (t) =>
   t.match(runtime, /^COPY --from=build \/app\/dist\/src \.\/dist\/src$/m);
   t.match(
     runtime,
+    /^COPY --from=build \/app\/dist\/r4-structure-definitions\.json \.\/dist\/$/m,
+    'the R4 definitions the build compacted (else every start compacts them again)',
+  );
+  t.match(
+    runtime,
     /^COPY package\.json package-lock\.json \.\/$/m,
     'package.json locates the root',
   );
