@@ -30,7 +30,17 @@ function bothWays(resource: Json) {
 t.test('plain paths are walked; anything else is left to FHIRPath', async (t) => {
   t.ok(simplePathEvaluator('AuditEvent.recorded'));
   t.ok(simplePathEvaluator('AuditEvent.purposeOfEvent | AuditEvent.agent.purposeOfUse'));
-  t.notOk(simplePathEvaluator("AuditEvent.entity.where(type.code = 'x').what"), 'functions');
+  t.ok(simplePathEvaluator("AuditEvent.entity.where(type.code = 'x').what"), 'equality filters');
+  t.notOk(simplePathEvaluator('AuditEvent.entity.where(type.exists()).what'), 'other functions');
+  t.notOk(
+    simplePathEvaluator("Observation.component.where(valueString = 'x').code"),
+    'a filter on a choice element',
+  );
+  t.notOk(
+    simplePathEvaluator("AuditEvent.entity.where(type = 'x').what"),
+    'a filter on a complex value',
+  );
+  t.notOk(simplePathEvaluator("Patient.active.where(value = 'x')"), 'ending in a filter');
   t.notOk(simplePathEvaluator('(Observation.value as Quantity)'), 'casts');
   t.ok(simplePathEvaluator('Patient.name.family'), 'into a datatype');
   t.ok(simplePathEvaluator('AuditEvent.meta.lastUpdated'), 'into Meta');
@@ -58,6 +68,34 @@ t.test('plain paths are walked; anything else is left to FHIRPath', async (t) =>
     ],
   );
   t.same(walked({ resourceType: 'Patient', agent: [{ who: {} }] }), [], 'other types: nothing');
+  const phones = simplePathEvaluator("Patient.telecom.where(system='phone')")!;
+  t.same(
+    phones({
+      resourceType: 'Patient',
+      telecom: [
+        { system: 'phone', value: '1' },
+        { system: 'email', value: '2' },
+        { value: '3' },
+        { system: 'phone', value: '4' },
+      ],
+    }).map((node) => (node.data as { value: string }).value),
+    ['1', '4'],
+    'a filter keeps the nodes whose value is equal',
+  );
+  const requestIds = simplePathEvaluator(
+    "AuditEvent.entity.where(type.code = 'XrequestId').what.identifier",
+  )!;
+  t.same(
+    requestIds({
+      resourceType: 'AuditEvent',
+      entity: [
+        { type: { code: 'XrequestId' }, what: { identifier: { value: 'r1' } } },
+        { type: { code: 'other' }, what: { identifier: { value: 'r2' } } },
+      ],
+    }).map((node) => node.data),
+    [{ value: 'r1' }],
+    'filters mid-path',
+  );
 });
 
 t.test('every official example of every served type indexes the same both ways', async (t) => {
