@@ -36,14 +36,15 @@ function shown(cipher: SsnCipher, identifier: Identifier, full: boolean): Identi
  * returned as they are (the same object), so a response without SSNs costs one walk.
  */
 export function revealSsns(cipher: SsnCipher, payload: unknown, full: boolean): unknown {
+  // Loops that copy only on a change: every response passes here, nearly all without an SSN.
   if (Array.isArray(payload)) {
-    let changed = false;
-    const out = payload.map((item) => {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < payload.length; i++) {
+      const item: unknown = payload[i];
       const next = revealSsns(cipher, item, full);
-      if (next !== item) changed = true;
-      return next;
-    });
-    return changed ? out : payload;
+      if (next !== item) (copy ??= payload.slice())[i] = next;
+    }
+    return copy ?? payload;
   }
   if (typeof payload !== 'object' || payload === null) return payload;
   const record = payload as Record<string, unknown>;
@@ -51,7 +52,9 @@ export function revealSsns(cipher: SsnCipher, payload: unknown, full: boolean): 
     return shown(cipher, record as Identifier, full);
   }
   let copy: Record<string, unknown> | undefined;
-  for (const [key, value] of Object.entries(record)) {
+  for (const key in record) {
+    if (!Object.hasOwn(record, key)) continue;
+    const value = record[key];
     if (typeof value !== 'object' || value === null) continue;
     const next = revealSsns(cipher, value, full);
     if (next !== value) (copy ??= { ...record })[key] = next;

@@ -7,6 +7,7 @@ import type { Database, Sql } from '../../src/store/postgres/database.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
 import { emptyIndexValues } from '../../src/search/extract.js';
+import { officialExamples, TELEHEALTH_TYPES } from '../validation/r4-examples.js';
 import { auditDatabase, readEvent } from './audit-db.js';
 
 const { extract: index } = searchIndexer('http://example.test/fhir');
@@ -47,6 +48,38 @@ t.test('canonical JSON sorts keys at every depth and hashes the same content ali
   t.not(h, hashEvent('1'.repeat(64), canonicalJson({ a: 1, b: 2 })), 'the previous hash counts');
   t.throws(() => canonicalJson({ n: Number.NaN }));
 });
+
+t.test(
+  'canonical JSON is JSON.stringify with sorted keys, for every official example',
+  async (t) => {
+    // The reference: what canonicalJson must keep giving, or every stored chain stops verifying.
+    const sortedCopy = (_key: string, value: unknown) =>
+      value && typeof value === 'object' && !Array.isArray(value)
+        ? Object.fromEntries(
+            Object.keys(value)
+              .sort()
+              .map((k) => [k, (value as Record<string, unknown>)[k]]),
+          )
+        : value;
+    const reference = (value: unknown) => JSON.stringify(value, sortedCopy);
+    const wide = Object.fromEntries(
+      Array.from({ length: 40 }, (_, i) => [
+        `k${(i * 17) % 40}`,
+        i % 3 ? i : { z: [i], é: 'ü', A: 1 },
+      ]),
+    );
+    t.equal(canonicalJson(wide), reference(wide), 'more keys than the insertion sort takes');
+    t.equal(canonicalJson({ b: 1, B: 2, á: 3, a: 4, '': 5 }), '{"":5,"B":2,"a":4,"b":1,"á":3}');
+    let compared = 0;
+    for (const [, examples] of officialExamples(TELEHEALTH_TYPES)) {
+      for (const { file, resource } of examples) {
+        if (canonicalJson(resource) !== reference(resource)) t.fail(file);
+        compared++;
+      }
+    }
+    t.ok(compared > 100, `${compared} examples give the reference's text`);
+  },
+);
 
 t.test('appends build a chain from the genesis hash, each link over the one before', async (t) => {
   const db = await auditDatabase(t);
