@@ -372,12 +372,14 @@ function present<T>(values: (T | undefined)[]): T[] {
 }
 
 function dedupe<T extends object>(rows: T[]): T[] {
+  if (rows.length < 2) return rows;
   const seen = new Set<string>();
   return rows.filter((row) => {
     // One tagged segment per value, each ended by a NUL no segment contains: a string as it
     // is (when it has no NUL), anything else as JSON, which escapes NUL.
     let key = '';
-    for (const value of Object.values(row) as unknown[]) {
+    for (const name in row) {
+      const value: unknown = row[name];
       key +=
         typeof value === 'string' && !value.includes('\u0000')
           ? `s${value}\u0000`
