@@ -11,6 +11,11 @@ export interface LoadResult {
   p99: number;
   /** Largest resident set of the server process while the load ran, in MB. */
   rssMb: number | undefined;
+  /**
+   * The server process's CPU time (user + system) per answered request, in ms: what a request
+   * costs it, less distorted than req/s by the client and the database sharing the cores.
+   */
+  cpuMs: number | undefined;
   requests: number;
   /** Statuses other than the expected ones, counted by status. */
   unexpected: Record<string, number>;
@@ -34,6 +39,22 @@ export interface Scenario {
    */
   warmupSeconds?: number;
 }
+
+/** User + system CPU time of a process so far, in ms (Linux; `/proc/<pid>/stat`). */
+export function cpuTimeOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS_PER_SECOND : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: Linux reports /proc CPU times in hundredths of a second on every architecture. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 /** VmRSS of a process, MB (Linux). */
 export function rssOf(pid: number): number | undefined {
@@ -68,6 +89,7 @@ export async function runLoad(scenario: Scenario): Promise<LoadResult> {
         if (now !== undefined) rss = Math.max(rss ?? 0, now);
       }, 200)
     : undefined;
+  const cpuBefore = scenario.pid ? cpuTimeOf(scenario.pid) : undefined;
   const instance = autocannon({
     url: scenario.url,
     connections: scenario.connections,
@@ -89,6 +111,7 @@ export async function runLoad(scenario: Scenario): Promise<LoadResult> {
   });
   const result = await instance;
   if (sampler) clearInterval(sampler);
+  const cpuAfter = scenario.pid ? cpuTimeOf(scenario.pid) : undefined;
   times.sort((a, b) => a - b);
   return {
     connections: scenario.connections,
@@ -97,6 +120,10 @@ export async function runLoad(scenario: Scenario): Promise<LoadResult> {
     p95: percentile(times, 95),
     p99: percentile(times, 99),
     rssMb: rss,
+    cpuMs:
+      cpuBefore !== undefined && cpuAfter !== undefined && times.length > 0
+        ? (cpuAfter - cpuBefore) / times.length
+        : undefined,
     requests: times.length,
     unexpected,
   };

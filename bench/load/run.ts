@@ -333,6 +333,7 @@ export async function runLoadBenchmarks(
         target: '-',
         met: undefined,
         rssMb: undefined,
+        cpuMs: undefined,
       });
       const ratio = (result: LoadResult) => result.rps / base.rps;
 

@@ -37,4 +37,13 @@ t.test('npm run bench -- --quick runs every scenario', { timeout: 600_000 }, asy
   );
   const baseline = /\| baseline: bare Fastify[^|]*\| \d+ \| (\d+) \|/.exec(out);
   t.ok(baseline && Number(baseline[1]) > 0, 'the baseline served requests');
+  // p50, p95, p99, RSS, then the server's CPU per request.
+  const read =
+    /\| GET \/fhir\/Patient\/\{id\} \(authenticated, audited\) \| \d+ \| \d+ \|(?: [\d.]+ \|){4} ([\d.]+) \|/.exec(
+      out,
+    );
+  t.ok(
+    read && Number(read[1]) > 0,
+    `the read's server CPU per request was measured (${read?.[1]} ms)`,
+  );
 });
