@@ -16,6 +16,8 @@ export interface Config {
   /** Largest accepted request body, in bytes. */
   bodyLimit: number;
   logLevel: LogLevel;
+  /** HEAP_GROWTH_PERCENT: V8's old-generation growth past live data; 0 is V8's own (src/heap.ts). */
+  heapGrowthPercent: number;
   /**
    * Profiles every resource of a type must meet besides its own meta.profile: `us-core`
    * applies US Core 5.0.1 to the types it profiles; `none` only the R4 base definitions.
@@ -203,6 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
           )
         : undefined,
     bodyLimit: integer(env, 'BODY_LIMIT', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    heapGrowthPercent: integer(env, 'HEAP_GROWTH_PERCENT', 50, 0, 400),
     auth: {
       issuer: env.AUTH_ISSUER || DEV_ISSUER,
       audience: env.AUTH_AUDIENCE || baseUrl,

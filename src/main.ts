@@ -1,5 +1,5 @@
-import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { applyHeapGrowth } from './heap.js';
 
 async function main() {
   let config;
@@ -12,6 +12,9 @@ async function main() {
     }
     throw err;
   }
+  // Before the app is loaded, so the heap is sized this way from its first collections.
+  applyHeapGrowth(config.heapGrowthPercent);
+  const { buildApp } = await import('./app.js');
   const app = await buildApp(config);
   app.log.info(
     { store: config.databaseUrl ? 'postgres' : `embedded PGlite in ${config.dataDir}` },

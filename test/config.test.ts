@@ -12,6 +12,7 @@ t.test('defaults give a laptop server on 127.0.0.1:8080 with embedded storage', 
   t.equal(config.bodyLimit, 8 * 1024 * 1024);
   t.equal(config.logLevel, 'info');
   t.equal(config.defaultProfiles, 'us-core');
+  t.equal(config.heapGrowthPercent, 50);
 });
 
 t.test('environment values are read and normalised', async (t) => {
@@ -23,6 +24,7 @@ t.test('environment values are read and normalised', async (t) => {
     DATA_DIR: '/tmp/somewhere',
     BODY_LIMIT: '1048576',
     LOG_LEVEL: 'warn',
+    HEAP_GROWTH_PERCENT: '0',
   });
   t.equal(config.port, 9000);
   t.equal(config.baseUrl, 'https://fhir.example.org/fhir', 'no trailing slash');
@@ -30,6 +32,7 @@ t.test('environment values are read and normalised', async (t) => {
   t.equal(config.dataDir, '/tmp/somewhere');
   t.equal(config.bodyLimit, 1048576);
   t.equal(config.logLevel, 'warn');
+  t.equal(config.heapGrowthPercent, 0, "0 leaves V8's own heuristic");
   t.equal(loadConfig({ HOST: '0.0.0.0' }).baseUrl, 'http://127.0.0.1:8080/fhir');
 });
 
@@ -44,6 +47,8 @@ t.test('a bad value is a ConfigError naming the variable, on one line', async (t
     { FHIR_STORE: 'mongo' },
     { BODY_LIMIT: '-1' },
     { LOG_LEVEL: 'loud' },
+    { HEAP_GROWTH_PERCENT: '1000' },
+    { HEAP_GROWTH_PERCENT: 'half' },
     { VALIDATION_DEFAULT_PROFILES: 'strict' },
     { NODE_ENV: 'production' },
     { AUTH_HS256_SECRET: 'short' },
