@@ -48,7 +48,7 @@ export interface AppParts {
 
 /** Composes the server from config: the only place that picks implementations. */
 export async function buildApp(config: Config, parts: AppParts = {}): Promise<FastifyInstance> {
-  // Compiled before the store opens: a broken profile stops start-up before anything else.
+  // Profiles compiled before the store opens: a broken one stops start-up before anything else.
   const { validator, profiles } = createValidator({
     defaultProfiles: config.defaultProfiles === 'us-core',
   });
@@ -87,6 +87,15 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   app.decorate('store', documentStore(store, { blobs, sizeLimit, baseUrl, log: app.log }));
   app.decorate('validator', { validate: (r, p) => withoutQuotedData(validator.validate(r, p)) });
   app.decorate('profiles', profiles);
+  // Listening, so answering: now build the validator's R4 layers, before the first write needs
+  // them (a request that arrives meanwhile waits for at most one layer).
+  app.addHook('onListen', async () => {
+    setImmediate(() => {
+      validator.prepare().catch((err: unknown) => {
+        app.log.error({ err }, 'validator preparation failed; it will be retried on first use');
+      });
+    });
+  });
   app.addHook('onClose', async () => {
     await blobs.close();
     await video.close();

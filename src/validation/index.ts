@@ -17,18 +17,24 @@ const withoutVersion = (url: string) => url.split('|')[0]!;
  * runs, so one answer lists every problem.
  */
 export function createValidator(options: ValidatorOptions): {
-  validator: Validator;
+  validator: PreparedValidator;
   profiles: ProfileRegistry;
 } {
-  const structure = createStructureValidator();
-  const invariants = createInvariantChecker();
+  // The profiles are ours to get wrong: loaded and compiled now, so a broken one stops
+  // start-up. The R4 layers come with the packages and cost ~0.5 s of CPU to build (the 2.7 MB
+  // schema, the core definitions' constraints): built on first use or by prepare(), so they
+  // don't hold up the server's first answer.
   const profiles = loadProfiles();
   const checkProfile = createProfileChecker(profiles);
+  let structure: ((resource: unknown) => ValidationIssue[]) | undefined;
+  let invariants: ((resource: Resource) => ValidationIssue[]) | undefined;
+  const buildStructure = () => (structure ??= createStructureValidator());
+  const buildInvariants = () => (invariants ??= createInvariantChecker());
 
   const validate = (resource: Resource, extra: string[] = []): ValidationIssue[] => {
-    const issues = [...structure(resource)];
+    const issues = [...buildStructure()(resource)];
     const type = resource.resourceType;
-    issues.push(...invariants(resource));
+    issues.push(...buildInvariants()(resource));
     const claimed = Array.isArray(resource.meta?.profile) ? resource.meta.profile : [];
     const wanted = new Set<string>();
     claimed.forEach((url, index) => {
@@ -58,7 +64,19 @@ export function createValidator(options: ValidatorOptions): {
     for (const url of wanted) issues.push(...checkProfile(resource, url));
     return dedupe(issues);
   };
-  return { validator: { validate }, profiles };
+  const prepare = async () => {
+    buildStructure();
+    // A turn of the event loop between the two, for requests that arrived meanwhile.
+    await new Promise((resolve) => setImmediate(resolve));
+    buildInvariants();
+  };
+  return { validator: { validate, prepare }, profiles };
+}
+
+/** A Validator that can also build its layers ahead of their first use. */
+export interface PreparedValidator extends Validator {
+  /** Builds what validate() would build on its first call; idempotent. */
+  prepare(): Promise<void>;
 }
 
 /**

@@ -11,7 +11,7 @@ export interface ValidationIssue {
 
 /**
  * Checks a resource against the R4 structure, the profiles that apply and their invariants.
- * Pure and synchronous; everything it needs is compiled once at start-up.
+ * Pure and synchronous; everything it needs is compiled once per process.
  */
 export interface Validator {
   /** `profiles`: canonical URLs to check in addition to meta.profile and the type's defaults. */
