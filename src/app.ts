@@ -87,15 +87,6 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   app.decorate('store', documentStore(store, { blobs, sizeLimit, baseUrl, log: app.log }));
   app.decorate('validator', { validate: (r, p) => withoutQuotedData(validator.validate(r, p)) });
   app.decorate('profiles', profiles);
-  // Listening, so answering: now build the validator's R4 layers, before the first write needs
-  // them (a request that arrives meanwhile waits for at most one layer).
-  app.addHook('onListen', async () => {
-    setImmediate(() => {
-      validator.prepare().catch((err: unknown) => {
-        app.log.error({ err }, 'validator preparation failed; it will be retried on first use');
-      });
-    });
-  });
   app.addHook('onClose', async () => {
     await blobs.close();
     await video.close();

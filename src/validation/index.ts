@@ -17,13 +17,14 @@ const withoutVersion = (url: string) => url.split('|')[0]!;
  * runs, so one answer lists every problem.
  */
 export function createValidator(options: ValidatorOptions): {
-  validator: PreparedValidator;
+  validator: Validator;
   profiles: ProfileRegistry;
 } {
   // The profiles are ours to get wrong: loaded and compiled now, so a broken one stops
   // start-up. The R4 layers come with the packages and cost ~0.5 s of CPU to build (the 2.7 MB
-  // schema, the core definitions' constraints): built on first use or by prepare(), so they
-  // don't hold up the server's first answer.
+  // schema, the core definitions' constraints): built on first use, so they don't hold up the
+  // server's first answer. (Built in the background after listen instead, they blocked the
+  // event loop just as the first connections arrived.)
   const profiles = loadProfiles();
   const checkProfile = createProfileChecker(profiles);
   let structure: ((resource: unknown) => ValidationIssue[]) | undefined;
@@ -64,19 +65,7 @@ export function createValidator(options: ValidatorOptions): {
     for (const url of wanted) issues.push(...checkProfile(resource, url));
     return dedupe(issues);
   };
-  const prepare = async () => {
-    buildStructure();
-    // A turn of the event loop between the two, for requests that arrived meanwhile.
-    await new Promise((resolve) => setImmediate(resolve));
-    buildInvariants();
-  };
-  return { validator: { validate, prepare }, profiles };
-}
-
-/** A Validator that can also build its layers ahead of their first use. */
-export interface PreparedValidator extends Validator {
-  /** Builds what validate() would build on its first call; idempotent. */
-  prepare(): Promise<void>;
+  return { validator: { validate }, profiles };
 }
 
 /**

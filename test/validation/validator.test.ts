@@ -9,19 +9,17 @@ const patient = {
   contact: [{ gender: 'male' }],
 } as unknown as Patient;
 
-t.test('the R4 layers give the same findings built on first use or by prepare()', async (t) => {
-  const lazy = createValidator({ defaultProfiles: false }).validator;
-  const prepared = createValidator({ defaultProfiles: false }).validator;
-  await prepared.prepare();
-  await prepared.prepare(); // idempotent
-  const found = lazy.validate(patient);
-  t.ok(
-    found.some((issue) => issue.expression.includes('colour')),
-    'the structure layer ran',
-  );
-  t.ok(
-    found.some((issue) => issue.code === 'invariant' && issue.diagnostics.includes('pat-1')),
-    'the invariant layer ran',
-  );
-  t.same(prepared.validate(patient), found);
+t.test('the R4 layers, built on first use, both run', async (t) => {
+  const { validator } = createValidator({ defaultProfiles: false });
+  for (const round of ['first use', 'built']) {
+    const found = validator.validate(patient);
+    t.ok(
+      found.some((issue) => issue.expression.includes('colour')),
+      `the structure layer ran (${round})`,
+    );
+    t.ok(
+      found.some((issue) => issue.code === 'invariant' && issue.diagnostics.includes('pat-1')),
+      `the invariant layer ran (${round})`,
+    );
+  }
 });
