@@ -24,6 +24,7 @@ import {
   syntheticEncounter,
   syntheticPatient,
 } from '../synthetic.js';
+import { percentile } from '../latency.js';
 import { rssOf, runLoad, type LoadResult } from './load.js';
 
 export interface LoadOptions {
@@ -105,6 +106,22 @@ interface Server {
   /** Milliseconds from spawn to the first 200 from /fhir/metadata. */
   coldStartMs: number;
   stop(): Promise<void>;
+}
+
+/** Cold starts per store in a full run (the median is reported). */
+const COLD_STARTS = 5;
+
+/** The median: for an odd count (COLD_STARTS), the middle sample itself. */
+const median = (values: readonly number[]) =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
+
+function coldStartNote(ms: readonly number[]): string {
+  if (ms.length === 1) return `${ms[0]!.toFixed(0)} ms`;
+  const range = `${Math.min(...ms).toFixed(0)}–${Math.max(...ms).toFixed(0)}`;
+  return `${median(ms).toFixed(0)} ms (median of ${ms.length}: ${range})`;
 }
 
 /** The built server (`node dist/src/main.js`) as production runs it. */
@@ -257,16 +274,22 @@ export async function runLoadBenchmarks(
   const notes: string[] = [];
   const rng = seededRandom(11);
 
-  // Cold start on an empty embedded database (migrations included), then on Postgres.
-  const embedded = await freshDatabase(undefined);
-  const cold = await startServer(embedded);
-  await cold.stop();
-  await embedded.drop();
+  // Cold start on an empty embedded database (migrations included), then on Postgres; one
+  // start is one sample of a noisy machine, so each is the median of several.
+  const starts = options.quick ? 1 : COLD_STARTS;
+  const embeddedMs: number[] = [];
+  for (let i = 0; i < starts; i++) {
+    const embedded = await freshDatabase(undefined);
+    const cold = await startServer(embedded);
+    await cold.stop();
+    await embedded.drop();
+    embeddedMs.push(cold.coldStartMs);
+  }
   rows.push({
     scenario: 'cold start to first 200 /fhir/metadata (embedded PGlite, empty)',
     target: '< 4000 ms',
-    met: cold.coldStartMs < 4000,
-    note: `${cold.coldStartMs.toFixed(0)} ms`,
+    met: median(embeddedMs) < 4000,
+    note: coldStartNote(embeddedMs),
   });
 
   const db = await freshDatabase(options.databaseUrl);
@@ -289,15 +312,22 @@ export async function runLoadBenchmarks(
       );
     }
 
+    const postgresMs: number[] = [];
+    for (let i = 1; i < starts; i++) {
+      const cold = await startServer(db);
+      await cold.stop();
+      postgresMs.push(cold.coldStartMs);
+    }
     const server = await startServer(db);
+    postgresMs.push(server.coldStartMs);
     const baseline = await startBaseline(sample);
     try {
       if (db.url) {
         rows.push({
           scenario: 'cold start to first 200 /fhir/metadata (Postgres, migrated)',
           target: '< 1000 ms',
-          met: server.coldStartMs < 1000,
-          note: `${server.coldStartMs.toFixed(0)} ms`,
+          met: median(postgresMs) < 1000,
+          note: coldStartNote(postgresMs),
         });
       }
       const auth = `Bearer ${token()}`;
