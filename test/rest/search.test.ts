@@ -412,6 +412,75 @@ t.test('paging across 3+ pages with next and previous, stable under inserts', as
   );
 });
 
+t.test('pages are the same whether few or many resources match (both plans)', async (t) => {
+  // The store sorts a page from the matches when one condition has at most 500 of them, and
+  // walks resources in order otherwise (search.ts): 560 common and 7 rare cover both.
+  const { base } = await startTestServer(t);
+  const patient = (i: number, family: string) => ({
+    resource: {
+      resourceType: 'Patient',
+      id: `pp${String((i * 7919) % 1000).padStart(3, '0')}`,
+      name: [{ family }],
+      birthDate: `${1950 + (i % 40)}-01-01`,
+    },
+  });
+  const entries = Array.from({ length: 567 }, (_, i) =>
+    patient(i, i % 81 === 5 ? 'Rare' : 'Common'),
+  );
+  for (const entry of entries) {
+    (entry as { request?: object }).request = {
+      method: 'PUT',
+      url: `Patient/${entry.resource.id}`,
+    };
+  }
+  const seeded = await fhir(base, 'POST', '', {
+    resourceType: 'Bundle',
+    type: 'batch',
+    entry: entries,
+  });
+  t.equal(seeded.status, 200);
+  const expected = (family: string, by: (r: (typeof entries)[0]['resource']) => string) =>
+    entries
+      .map((e) => e.resource)
+      .filter((r) => r.name[0]!.family === family)
+      .sort((a, b) => (by(a) < by(b) ? -1 : by(a) > by(b) ? 1 : 0))
+      .map((r) => r.id);
+  const link = (b: { link: { relation: string; url: string }[] }, rel: string) =>
+    b.link.find((l) => l.relation === rel)?.url;
+  const walk = async (query: string, rel: 'next' | 'previous', from?: string) => {
+    const seen: string[][] = [];
+    let url: string | undefined = from ?? `${base}/Patient?${query}`;
+    let last;
+    while (url) {
+      const res = await fhir(url, 'GET', '');
+      t.equal(res.status, 200, url);
+      seen.push((res.body.entry as Entry[]).map((e) => e.resource.id));
+      last = res.body;
+      url = link(res.body, rel);
+    }
+    return { ids: (rel === 'next' ? seen : seen.reverse()).flat(), last };
+  };
+  for (const [family, count] of [
+    ['rare', 2],
+    ['common', 150],
+  ] as const) {
+    const name = family === 'rare' ? 'Rare' : 'Common';
+    const byId = expected(name, (r) => r.id);
+    t.equal(byId.length, family === 'rare' ? 7 : 560);
+    const forward = await walk(`family=${family}&_count=${count}`, 'next');
+    t.same(forward.ids, byId, `${family}: every match once, in id order`);
+    const back = await walk('', 'previous', link(forward.last, 'previous'));
+    t.same(
+      [...back.ids, ...(forward.last.entry as Entry[]).map((e) => e.resource.id)],
+      byId,
+      `${family}: the same pages backwards`,
+    );
+    const sorted = await walk(`family=${family}&_sort=-birthdate&_count=${count}`, 'next');
+    const byBirth = expected(name, (r) => `${9999 - Number(r.birthDate.slice(0, 4))}${r.id}`);
+    t.same(sorted.ids, byBirth, `${family}: _sort=-birthdate, then id`);
+  }
+});
+
 t.test('deleted resources are not found; updates re-index', async (t) => {
   const { base } = await startTestServer(t);
   await seedPatients(base);

@@ -154,12 +154,35 @@ export function matchSet(b: Binds, type: string, condition: Condition): string {
   }
 }
 
-/** The WHERE clause over `resource_current r` for a query's conditions. */
-export function whereClause(b: Binds, query: SearchQuery): string {
+/**
+ * The WHERE clause over `resource_current r` for a query's conditions. `replaced` stands in for
+ * one of them: SQL listing the ids that satisfy it, computed elsewhere.
+ */
+export function whereClause(
+  b: Binds,
+  query: SearchQuery,
+  replaced?: { condition: Condition; ids: string },
+): string {
   const parts = [`r.resource_type = ${b.add(query.type)}`, 'NOT r.deleted'];
-  for (const condition of query.conditions)
-    parts.push(`r.id IN (${matchSet(b, query.type, condition)})`);
+  for (const condition of query.conditions) {
+    const ids =
+      condition === replaced?.condition ? replaced.ids : matchSet(b, query.type, condition);
+    parts.push(`r.id IN (${ids})`);
+  }
   return parts.join(' AND ');
+}
+
+/**
+ * The condition whose matches are worth counting up to a bound before choosing a plan: the
+ * first that lists values (`:not` and `:missing` match most resources, so they are left out).
+ */
+export function probeCondition(query: SearchQuery): Condition | undefined {
+  return query.conditions.find(
+    (condition) =>
+      (condition.kind === 'values' && condition.modifier !== 'not') ||
+      condition.kind === 'chain' ||
+      condition.kind === 'has',
+  );
 }
 
 export type SqlType = 'text' | 'timestamptz' | 'numeric';

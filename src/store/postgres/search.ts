@@ -8,7 +8,15 @@ import {
   type Visibility,
 } from './access-sql.js';
 import type { Sql } from './database.js';
-import { Binds, keysetCondition, sortColumn, whereClause, type Ordered } from './search-sql.js';
+import {
+  Binds,
+  keysetCondition,
+  matchSet,
+  probeCondition,
+  sortColumn,
+  whereClause,
+  type Ordered,
+} from './search-sql.js';
 
 /** Included resources per search, at most: a guard against `_include=*` fan-out. */
 const MAX_INCLUDED = 1000;
@@ -27,8 +35,13 @@ const asKey = (value: unknown): string | null =>
       : String(value);
 
 /** The query's conditions and the caller's grant, over `resource_current r`. */
-function matching(b: Binds, query: SearchQuery, seen: Visibility): string {
-  const where = whereClause(b, query);
+function matching(
+  b: Binds,
+  query: SearchQuery,
+  seen: Visibility,
+  replaced?: Parameters<typeof whereClause>[2],
+): string {
+  const where = whereClause(b, query, replaced);
   return seen.kind === 'everything'
     ? where
     : `${where} AND ${accessCondition(b, 'r', query.type, seen)}`;
@@ -60,8 +73,29 @@ async function countMatches(sql: Sql, query: SearchQuery, seen: Visibility): Pro
 }
 
 /**
+ * Up to this many matches of one condition, a page is sorted from all of them; past it, Postgres
+ * walks the resources in order until it has a page. See `page`.
+ */
+const FEW = 500;
+
+/** An ORDER BY term no index can provide, so the planner sorts what matched instead. */
+const unindexed = (key: Ordered) =>
+  key.sqlType === 'text'
+    ? `(${key.column} || '')`
+    : key.sqlType === 'numeric'
+      ? `(${key.column} + 0)`
+      : `(${key.column} + interval '0 s')`;
+
+/**
  * One page of matches in keyset order. Paging backwards runs the same query in reverse order
  * from the position, then turns the rows round.
+ *
+ * For a page in id order Postgres likes to walk `resource_current` by id until enough rows
+ * match, which is quick when many do. Its estimate can't tell a rare name prefix from a common
+ * one, so a rare one walked every Patient (400 ms over 100 000). So the statement first lists
+ * up to FEW + 1 ids matching one condition; if there are no more than FEW, the page is sorted
+ * from those (by a term no index provides, so the walk can't be chosen), and only otherwise
+ * does the walk run. Exactly one of the two branches executes, gated on that count.
  */
 async function page(
   sql: Sql,
@@ -71,7 +105,6 @@ async function page(
 ) {
   const b = new Binds();
   const columns = query.sort.map((key) => sortColumn(b, key));
-  const where = matching(b, query, seen);
   const backwards = position?.direction === 'previous';
   const keys: Ordered[] = [
     ...columns.map((column, i) => ({
@@ -82,21 +115,44 @@ async function page(
     })),
     { column: 'm.id', sqlType: 'text' as const, descending: backwards, nullsLast: !backwards },
   ];
-  const keyset = position
-    ? `WHERE ${keysetCondition(b, keys, [...position.keys, position.id])}`
-    : '';
-  const order = keys
-    .map(
-      (key) =>
-        `${key.column} ${key.descending ? 'DESC' : 'ASC'} NULLS ${key.nullsLast ? 'LAST' : 'FIRST'}`,
-    )
-    .join(', ');
+  const keyset = position && keysetCondition(b, keys, [...position.keys, position.id]);
+  const order = (term: (key: Ordered) => string) =>
+    keys
+      .map(
+        (key) =>
+          `${term(key)} ${key.descending ? 'DESC' : 'ASC'} NULLS ${key.nullsLast ? 'LAST' : 'FIRST'}`,
+      )
+      .join(', ');
   const selected = columns.map((column, i) => `, ${column.expression} AS s${i}`).join('');
-  const rows = await sql.query<Row>(
-    `SELECT m.* FROM (SELECT r.id, r.content${selected} FROM resource_current r WHERE ${where}) m
-     ${keyset} ORDER BY ${order} LIMIT ${b.add(query.count + 1)}`,
-    b.values,
-  );
+  const limit = b.add(query.count + 1);
+  const select = (where: string, filters: (string | undefined)[], orderBy: string) => {
+    const kept = filters.filter(Boolean);
+    return `SELECT m.* FROM (SELECT r.id, r.content${selected} FROM resource_current r WHERE ${where}) m
+     ${kept.length ? `WHERE ${kept.join(' AND ')}` : ''} ORDER BY ${orderBy} LIMIT ${limit}`;
+  };
+  const probe = probeCondition(query);
+  let statement: string;
+  if (!probe)
+    statement = select(
+      matching(b, query, seen),
+      [keyset],
+      order((key) => key.column),
+    );
+  else {
+    const few = b.add(FEW);
+    const probed = `SELECT p.id FROM (${matchSet(b, query.type, probe)}) p (id) LIMIT ${few} + 1`;
+    const fromProbe = matching(b, query, seen, { condition: probe, ids: 'SELECT id FROM probe' });
+    const walked = matching(b, query, seen);
+    statement = `WITH probe AS MATERIALIZED (${probed})
+     (${select(fromProbe, [`(SELECT count(*) FROM probe) <= ${few}`, keyset], order(unindexed))})
+     UNION ALL
+     (${select(
+       walked,
+       [`(SELECT count(*) FROM probe) > ${few}`, keyset],
+       order((key) => key.column),
+     )})`;
+  }
+  const rows = await sql.query<Row>(statement, b.values);
   const more = rows.length > query.count;
   const kept = rows.slice(0, query.count);
   if (backwards) kept.reverse();
