@@ -6,7 +6,11 @@ import { percentiles, type Latency, type LoadOptions } from './latency.js';
  * The load generator, in a thread of its own so that the client's work (fetch, reading
  * bodies) doesn't queue on the server's event loop and show up as server latency.
  */
-async function run(urls: string[], options: LoadOptions): Promise<Latency> {
+async function run(
+  urls: string[],
+  options: LoadOptions,
+  headers: Record<string, string>,
+): Promise<Latency> {
   const durations: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
@@ -14,7 +18,9 @@ async function run(urls: string[], options: LoadOptions): Promise<Latency> {
 
   const one = async (url: string, timed: boolean) => {
     const started = performance.now();
-    const response = await fetch(url, { headers: { accept: 'application/fhir+json' } });
+    const response = await fetch(url, {
+      headers: { ...headers, accept: 'application/fhir+json' },
+    });
     const text = await response.text();
     const elapsed = performance.now() - started;
     if (!timed) return;
@@ -49,5 +55,9 @@ async function run(urls: string[], options: LoadOptions): Promise<Latency> {
   };
 }
 
-const { urls, options } = workerData as { urls: string[]; options: LoadOptions };
-parentPort!.postMessage(await run(urls, options));
+const { urls, options, headers } = workerData as {
+  urls: string[];
+  options: LoadOptions;
+  headers: Record<string, string>;
+};
+parentPort!.postMessage(await run(urls, options, headers));

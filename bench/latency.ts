@@ -53,12 +53,16 @@ export async function measureSerial(
 /**
  * Sends `warmup` untimed GETs, then `requests` timed ones, at most `concurrency` in flight,
  * from a worker thread; `url(i)` gives the i-th URL, so each request may ask for something
- * different.
+ * different. `headers` go with every request (the bearer token).
  */
-export function measure(url: (i: number) => string, options: LoadOptions): Promise<Latency> {
+export function measure(
+  url: (i: number) => string,
+  options: LoadOptions,
+  headers: Record<string, string> = {},
+): Promise<Latency> {
   const urls = Array.from({ length: options.warmup + options.requests }, (_, i) => url(i));
   const worker = new Worker(new URL('./latency-worker.js', import.meta.url), {
-    workerData: { urls, options },
+    workerData: { urls, options, headers },
   });
   return new Promise((resolve, reject) => {
     worker.once('message', (latency: Latency) => resolve(latency));

@@ -10,19 +10,16 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createSigner } from 'fast-jwt';
 import pg from 'pg';
 import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { HealthLakeClient } from '../../src/store/healthlake/client.js';
 import { healthLakeSigner } from '../../src/store/healthlake/signer.js';
 import { startHealthLakeEmulator } from '../../test/emulators/healthlake.js';
+import { BENCH_AUTH_ENV, benchToken } from '../auth.js';
 import { percentile } from '../latency.js';
 import type { Row } from './run.js';
 
-const SECRET = 'telefhir-bench-secret-0123456789abcdef';
-const ISSUER = 'https://bench.telefhir.test';
-const AUDIENCE = 'telefhir-bench';
 const AWS = {
   region: 'us-east-1',
   credentials: { accessKeyId: 'AKIDBENCHHEALTHLAKE1', secretAccessKey: 'bench/healthlake/secret' },
@@ -63,9 +60,7 @@ function config(
     ...loadConfig({
       LOG_LEVEL: 'silent',
       VALIDATION_DEFAULT_PROFILES: 'none',
-      AUTH_HS256_SECRET: SECRET,
-      AUTH_ISSUER: ISSUER,
-      AUTH_AUDIENCE: AUDIENCE,
+      ...BENCH_AUTH_ENV,
       ...env,
     }),
     databaseUrl: db.databaseUrl,
@@ -84,12 +79,7 @@ export async function healthLakeOverhead(options: {
   databaseUrl: string | undefined;
 }): Promise<Row[]> {
   const iterations = options.quick ? 30 : 1000;
-  const token = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 3_600_000 })({
-    iss: ISSUER,
-    aud: AUDIENCE,
-    sub: 'bench',
-    scope: 'system/*.*',
-  });
+  const token = benchToken();
   const backendDb = await schema(options.databaseUrl, `bench_hl_up_${process.pid}`);
   const facadeDb = await schema(options.databaseUrl, `bench_hl_facade_${process.pid}`);
   const emulator = await startHealthLakeEmulator({

@@ -11,7 +11,6 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createSigner } from 'fast-jwt';
 import type { Resource } from 'fhir/r4.js';
 import pg from 'pg';
 import { fromRoot } from '../../src/paths.js';
@@ -24,6 +23,7 @@ import {
   syntheticEncounter,
   syntheticPatient,
 } from '../synthetic.js';
+import { BENCH_AUTH_ENV, benchToken } from '../auth.js';
 import { percentile } from '../latency.js';
 import { rssOf, runLoad, type LoadResult } from './load.js';
 
@@ -44,11 +44,8 @@ export interface Row extends Partial<LoadResult> {
   note?: string;
 }
 
-const SECRET = 'telefhir-bench-secret-0123456789abcdef';
 /** Untimed load before each timed scenario (load.ts). */
 export const WARMUP_SECONDS = 3;
-const ISSUER = 'https://bench.telefhir.test';
-const AUDIENCE = 'telefhir-bench';
 const ctx = { requestId: 'bench', access: 'unrestricted' as const };
 
 const freePort = () =>
@@ -60,11 +57,6 @@ const freePort = () =>
     });
     server.on('error', reject);
   });
-
-function token(): string {
-  const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 3_600_000 });
-  return sign({ iss: ISSUER, aud: AUDIENCE, sub: 'bench', scope: 'system/*.*' });
-}
 
 interface Database {
   url: string | undefined;
@@ -137,9 +129,7 @@ async function startServer(db: Database): Promise<Server> {
       FHIR_BASE_URL: base,
       DATA_DIR: db.dataDir,
       ...(db.url ? { DATABASE_URL: db.url } : { DATABASE_URL: '' }),
-      AUTH_HS256_SECRET: SECRET,
-      AUTH_ISSUER: ISSUER,
-      AUTH_AUDIENCE: AUDIENCE,
+      ...BENCH_AUTH_ENV,
       LOG_LEVEL: 'warn',
       NODE_ENV: 'development',
     },
@@ -331,7 +321,7 @@ export async function runLoadBenchmarks(
           note: coldStartNote(postgresMs),
         });
       }
-      const auth = `Bearer ${token()}`;
+      const auth = `Bearer ${benchToken()}`;
       const headers = {
         authorization: auth,
         'content-type': 'application/fhir+json',
