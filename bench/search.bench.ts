@@ -4,7 +4,7 @@
  * and explains the SQL they issue. Writes the "Search (issue 4)" section of bench/RESULTS.md.
  *
  *   npm run bench:search                      # embedded PGlite in a temporary directory
- *   DATABASE_URL=postgres://... npm run bench:search -- --patients 20000 [--keep]
+ *   DATABASE_URL=postgres://... npm run bench:search -- --patients 20000 [--keep] [--no-write]
  *
  * With DATABASE_URL it works in a schema of its own (bench_<pid>), dropped at the end unless
  * --keep is given; without, in a temporary PGlite directory, removed unless --keep.
@@ -60,6 +60,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '4' },
     seed: { type: 'string', default: '4' },
     keep: { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
     note: { type: 'string', multiple: true, default: [] },
     results: { type: 'string', default: fromRoot('bench', 'RESULTS.md') },
   },
@@ -327,6 +328,7 @@ async function main() {
       `1-minute load average ${loadBefore.toFixed(2)} before the timed requests and ${loadAfter.toFixed(2)} after (${cpus().length} cores): anything else running on the machine shows up in the latencies.`,
       `Name prefixes are the first three letters of a family name drawn from ${FAMILY_NAMES.length} (the query value is normalised like the index: \`${namePrefix(seededRandom(7))}\` → \`${normaliseString(namePrefix(seededRandom(7)))}\`); birthdate=ge dates are uniform over 1930-2020, so they match about half the Patients on average; Encounter?patient picks among the Patients that have an Encounter.`,
     );
+    if (args['no-write']) return;
     await writeResults(args.results!, {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
       store: storeLabel,

@@ -23,6 +23,7 @@ const { values: args } = parseArgs({
     iterations: { type: 'string', default: '10000' },
     warmup: { type: 'string', default: '2000' },
     batches: { type: 'string', default: '10' },
+    'no-write': { type: 'boolean', default: false },
   },
 });
 const iterations = Number(args.iterations);
@@ -295,16 +296,18 @@ const table = [
       `| ${row.resource} | ${row.layers} | ${row.median.toFixed(1)} | ${row.best.toFixed(1)} | ${row.target} |`,
   ),
 ];
-await replaceSection(
-  new URL('./RESULTS.md', import.meta.url).pathname.replace('/dist/bench/bench/', '/bench/'),
-  '## Validation (issue 5)',
-  [
+if (!args['no-write']) {
+  await replaceSection(
+    new URL('./RESULTS.md', import.meta.url).pathname.replace('/dist/bench/bench/', '/bench/'),
     '## Validation (issue 5)',
-    '',
-    `- Date: ${new Date().toISOString()}; commit ${commit()}; ${machine()}`,
-    `- ${iterations} iterations after ${warmup} warm-up, ${batches} batches; median and best batch`,
-    `- Start-up: structure ${createStructureMs.toFixed(0)} ms, invariants ${createInvariantsMs.toFixed(0)} ms; first use (compiling) ${firstUseMs.toFixed(0)} ms`,
-    '',
-    ...table,
-  ].join('\n'),
-);
+    [
+      '## Validation (issue 5)',
+      '',
+      `- Date: ${new Date().toISOString()}; commit ${commit()}; ${machine()}`,
+      `- ${iterations} iterations after ${warmup} warm-up, ${batches} batches; median and best batch`,
+      `- Start-up: structure ${createStructureMs.toFixed(0)} ms, invariants ${createInvariantsMs.toFixed(0)} ms; first use (compiling) ${firstUseMs.toFixed(0)} ms`,
+      '',
+      ...table,
+    ].join('\n'),
+  );
+}

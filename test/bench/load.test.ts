@@ -1,6 +1,6 @@
 /**
- * The load harness works end to end: `npm run bench -- --quick` builds, starts its servers,
- * runs every scenario once briefly and prints the table. Speed is not judged here (that is
+ * The harness works end to end: `npm run bench -- --quick` builds, starts its servers, runs
+ * every benchmark in bench/ (load, search, validation) once briefly and prints their results. Speed is not judged here (that is
  * what the benchmark itself reports); only that each scenario ran and the contention check
  * holds.
  */
@@ -8,42 +8,57 @@ import { spawn } from 'node:child_process';
 import t from 'tap';
 import { fromRoot } from '../../src/paths.js';
 
-t.test('npm run bench -- --quick runs every scenario', { timeout: 600_000 }, async (t) => {
-  const child = spawn('npm', ['run', 'bench', '--', '--quick', '--no-write'], {
-    cwd: fromRoot(),
-    env: { ...process.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (chunk) => (out += String(chunk)));
-  child.stderr.on('data', (chunk) => (out += String(chunk)));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  t.equal(code, 0, out.slice(-3000));
-  for (const scenario of [
-    'cold start to first 200 /fhir/metadata (embedded PGlite, empty)',
-    'baseline: bare Fastify',
-    'GET /fhir/Patient/{id} (authenticated, audited)',
-    'Patient?name=<prefix>',
-    'Encounter?patient=<id>',
-    'POST /fhir/Patient (validated, audited)',
-    '$book, distinct times',
-    'server RSS under load',
-  ]) {
-    t.match(out, `| ${scenario}`, scenario);
-  }
-  t.match(
-    out,
-    /\| \$book, 20 concurrent on one Slot \| .*statuses \{"201":1,"409":19\}.*\| yes \|/,
-  );
-  const baseline = /\| baseline: bare Fastify[^|]*\| \d+ \| (\d+) \|/.exec(out);
-  t.ok(baseline && Number(baseline[1]) > 0, 'the baseline served requests');
-  // p50, p95, p99, RSS, then the server's CPU per request.
-  const read =
-    /\| GET \/fhir\/Patient\/\{id\} \(authenticated, audited\) \| \d+ \| \d+ \|(?: [\d.]+ \|){4} ([\d.]+) \|/.exec(
+t.test(
+  'npm run bench -- --quick runs every benchmark and scenario',
+  { timeout: 600_000 },
+  async (t) => {
+    const child = spawn('npm', ['run', 'bench', '--', '--quick', '--no-write'], {
+      cwd: fromRoot(),
+      env: { ...process.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += String(chunk)));
+    child.stderr.on('data', (chunk) => (out += String(chunk)));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    t.equal(code, 0, out.slice(-3000));
+    for (const scenario of [
+      'cold start to first 200 /fhir/metadata (embedded PGlite, empty)',
+      'baseline: bare Fastify',
+      'GET /fhir/Patient/{id} (authenticated, audited)',
+      'Patient?name=<prefix>',
+      'Encounter?patient=<id>',
+      'POST /fhir/Patient (validated, audited)',
+      '$book, distinct times',
+      'server RSS under load',
+    ]) {
+      t.match(out, `| ${scenario}`, scenario);
+    }
+    t.match(
       out,
+      /\| \$book, 20 concurrent on one Slot \| .*statuses \{"201":1,"409":19\}.*\| yes \|/,
     );
-  t.ok(
-    read && Number(read[1]) > 0,
-    `the read's server CPU per request was measured (${read?.[1]} ms)`,
-  );
-});
+    const baseline = /\| baseline: bare Fastify[^|]*\| \d+ \| (\d+) \|/.exec(out);
+    t.ok(baseline && Number(baseline[1]) > 0, 'the baseline served requests');
+    // p50, p95, p99, RSS, then the server's CPU per request.
+    const read =
+      /\| GET \/fhir\/Patient\/\{id\} \(authenticated, audited\) \| \d+ \| \d+ \|(?: [\d.]+ \|){4} ([\d.]+) \|/.exec(
+        out,
+      );
+    t.ok(
+      read && Number(read[1]) > 0,
+      `the read's server CPU per request was measured (${read?.[1]} ms)`,
+    );
+    // The search benchmark: every row answered (it stops on a non-200), and its plans explained.
+    for (const total of ['accurate', 'none', 'omitted']) {
+      t.match(
+        out,
+        new RegExp(`Patient\\?name=<3-letter family prefix> _total=${total}: HTTP p50 [\\d.]+ ms`),
+        `search bench, _total=${total}`,
+      );
+    }
+    t.match(out, /=== EXPLAIN Patient\?name=/, 'search plans explained');
+    // The validation benchmark: a median for each layer.
+    t.match(out, /'structure \+ invariants'\s+│ [\d.]+/, 'validation bench');
+  },
+);
