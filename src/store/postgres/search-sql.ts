@@ -155,20 +155,13 @@ export function matchSet(b: Binds, type: string, condition: Condition): string {
 }
 
 /**
- * The WHERE clause over `resource_current r` for a query's conditions. `replaced` stands in for
- * one of them: SQL listing the ids that satisfy it, computed elsewhere.
+ * The WHERE clause over `resource_current r` for a query's conditions, but `satisfied`: one
+ * the caller has made hold some other way (by joining its matches).
  */
-export function whereClause(
-  b: Binds,
-  query: SearchQuery,
-  replaced?: { condition: Condition; ids: string },
-): string {
+export function whereClause(b: Binds, query: SearchQuery, satisfied?: Condition): string {
   const parts = [`r.resource_type = ${b.add(query.type)}`, 'NOT r.deleted'];
-  for (const condition of query.conditions) {
-    const ids =
-      condition === replaced?.condition ? replaced.ids : matchSet(b, query.type, condition);
-    parts.push(`r.id IN (${ids})`);
-  }
+  for (const condition of query.conditions)
+    if (condition !== satisfied) parts.push(`r.id IN (${matchSet(b, query.type, condition)})`);
   return parts.join(' AND ');
 }
 

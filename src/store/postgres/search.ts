@@ -1,5 +1,5 @@
 import type { Resource } from 'fhir/r4.js';
-import type { IncludeSpec, PagePosition, SearchQuery } from '../../search/query.js';
+import type { Condition, IncludeSpec, PagePosition, SearchQuery } from '../../search/query.js';
 import type { RequestContext, SearchResult } from '../store.js';
 import {
   accessCondition,
@@ -35,13 +35,8 @@ const asKey = (value: unknown): string | null =>
       : String(value);
 
 /** The query's conditions and the caller's grant, over `resource_current r`. */
-function matching(
-  b: Binds,
-  query: SearchQuery,
-  seen: Visibility,
-  replaced?: Parameters<typeof whereClause>[2],
-): string {
-  const where = whereClause(b, query, replaced);
+function matching(b: Binds, query: SearchQuery, seen: Visibility, satisfied?: Condition): string {
+  const where = whereClause(b, query, satisfied);
   return seen.kind === 'everything'
     ? where
     : `${where} AND ${accessCondition(b, 'r', query.type, seen)}`;
@@ -73,12 +68,12 @@ async function countMatches(sql: Sql, query: SearchQuery, seen: Visibility): Pro
 }
 
 /**
- * Up to this many matches of one condition, a page is sorted from all of them; past it, Postgres
- * walks the resources in order until it has a page. See `page`.
+ * Up to this many matches of one condition, a page is taken from those matches in order;
+ * past it, Postgres walks the resources in order until it has a page. See `page`.
  */
-const FEW = 500;
+export const FEW_MATCHES = 2000;
 
-/** An ORDER BY term no index can provide, so the planner sorts what matched instead. */
+/** An ORDER BY term no index can provide, so the planner can't choose to walk an index. */
 const unindexed = (key: Ordered) =>
   key.sqlType === 'text'
     ? `(${key.column} || '')`
@@ -91,32 +86,33 @@ const unindexed = (key: Ordered) =>
  * from the position, then turns the rows round.
  *
  * For a page in id order Postgres likes to walk `resource_current` by id until enough rows
- * match, which is quick when many do. Its estimate can't tell a rare name prefix from a common
- * one, so a rare one walked every Patient (400 ms over 100 000). So the statement first lists
- * up to FEW + 1 ids matching one condition; if there are no more than FEW, the page is sorted
- * from those (by a term no index provides, so the walk can't be chosen), and only otherwise
- * does the walk run. Exactly one of the two branches executes, gated on that count.
+ * match: quick when many do, slow when few do, and its estimate can't tell a rare name prefix
+ * from a common one (a rare one walked all 100 000 Patients: 400 ms). So the statement first
+ * lists up to FEW_MATCHES + 1 ids that match one condition. If there are no more, it sorts
+ * those ids and looks them up in that order until it has a page (by a sort key no index
+ * provides, so the walk can't be chosen); only otherwise does the walk run, and then it finds
+ * a page quickly. Both branches are in the statement, gated on that count; one executes.
  */
 async function page(
   sql: Sql,
   query: SearchQuery,
   position: PagePosition | undefined,
   seen: Visibility,
+  fewMatches: number,
 ) {
   const b = new Binds();
   const columns = query.sort.map((key) => sortColumn(b, key));
   const backwards = position?.direction === 'previous';
-  const keys: Ordered[] = [
+  const keysOn = (id: string): Ordered[] => [
     ...columns.map((column, i) => ({
       column: `m.s${i}`,
       sqlType: column.sqlType,
       descending: column.descending !== backwards,
       nullsLast: !backwards,
     })),
-    { column: 'm.id', sqlType: 'text' as const, descending: backwards, nullsLast: !backwards },
+    { column: id, sqlType: 'text' as const, descending: backwards, nullsLast: !backwards },
   ];
-  const keyset = position && keysetCondition(b, keys, [...position.keys, position.id]);
-  const order = (term: (key: Ordered) => string) =>
+  const order = (keys: Ordered[], term: (key: Ordered) => string) =>
     keys
       .map(
         (key) =>
@@ -124,33 +120,50 @@ async function page(
       )
       .join(', ');
   const selected = columns.map((column, i) => `, ${column.expression} AS s${i}`).join('');
+  const out = ['m.id', 'm.content', ...columns.map((_, i) => `m.s${i}`)].join(', ');
   const limit = b.add(query.count + 1);
-  const select = (where: string, filters: (string | undefined)[], orderBy: string) => {
-    const kept = filters.filter(Boolean);
-    return `SELECT m.* FROM (SELECT r.id, r.content${selected} FROM resource_current r WHERE ${where}) m
-     ${kept.length ? `WHERE ${kept.join(' AND ')}` : ''} ORDER BY ${orderBy} LIMIT ${limit}`;
+  const select = (
+    from: { tables: string; columns: string },
+    where: string,
+    keys: Ordered[],
+    term: (key: Ordered) => string,
+    gate: string | undefined,
+  ) => {
+    const keyset = position && keysetCondition(b, keys, [...position.keys, position.id]);
+    const filters = [gate, keyset].filter(Boolean);
+    return `SELECT ${out} FROM (SELECT ${from.columns}r.id, r.content${selected}
+       FROM ${from.tables} WHERE ${where}) m
+     ${filters.length ? `WHERE ${filters.join(' AND ')}` : ''}
+     ORDER BY ${order(keys, term)} LIMIT ${limit}`;
   };
+  const walk = (gate?: string) =>
+    select(
+      { tables: 'resource_current r', columns: '' },
+      matching(b, query, seen),
+      keysOn('m.id'),
+      (key) => key.column,
+      gate,
+    );
   const probe = probeCondition(query);
   let statement: string;
-  if (!probe)
-    statement = select(
-      matching(b, query, seen),
-      [keyset],
-      order((key) => key.column),
-    );
+  if (!probe) statement = walk();
   else {
-    const few = b.add(FEW);
+    const few = b.add(fewMatches);
     const probed = `SELECT p.id FROM (${matchSet(b, query.type, probe)}) p (id) LIMIT ${few} + 1`;
-    const fromProbe = matching(b, query, seen, { condition: probe, ids: 'SELECT id FROM probe' });
-    const walked = matching(b, query, seen);
+    // The probed ids, distinct and in page order; `k` is the id as a term no index gives.
+    const sorted = `(SELECT DISTINCT id, id || '' AS k FROM probe ORDER BY k ${backwards ? 'DESC' : 'ASC'}) p
+       JOIN resource_current r ON r.id = p.id`;
+    const taken = select(
+      { tables: sorted, columns: 'p.k, ' },
+      matching(b, query, seen, probe),
+      keysOn('m.k'),
+      (key) => (key.column === 'm.k' ? key.column : unindexed(key)),
+      `(SELECT count(*) FROM probe) <= ${few}`,
+    );
     statement = `WITH probe AS MATERIALIZED (${probed})
-     (${select(fromProbe, [`(SELECT count(*) FROM probe) <= ${few}`, keyset], order(unindexed))})
+     (${taken})
      UNION ALL
-     (${select(
-       walked,
-       [`(SELECT count(*) FROM probe) > ${few}`, keyset],
-       order((key) => key.column),
-     )})`;
+     (${walk(`(SELECT count(*) FROM probe) > ${few}`)})`;
   }
   const rows = await sql.query<Row>(statement, b.values);
   const more = rows.length > query.count;
@@ -266,13 +279,15 @@ async function includes(
 /**
  * Counting every match costs a scan of all of them, so the total is computed only when asked
  * for (`_total=accurate|estimate`, `_summary=count`). Otherwise it is given when it is free: a
- * first page that holds every match.
+ * first page that holds every match. `fewMatches`: see `page` (tests lower it to reach both of
+ * its plans with a few resources).
  */
 export async function runSearch(
   sql: Sql,
   query: SearchQuery,
   position: PagePosition | undefined,
   ctx: RequestContext,
+  fewMatches = FEW_MATCHES,
 ): Promise<SearchResult> {
   const seen = requireSome(ctx, query.type, 'search');
   const counted =
@@ -281,7 +296,7 @@ export async function runSearch(
   if (query.summary === 'count' || query.count === 0) {
     return { matches: [], included: [], total, next: undefined, previous: undefined };
   }
-  const found = await page(sql, query, position, seen);
+  const found = await page(sql, query, position, seen, fewMatches);
   const complete = !position && !found.next && query.total !== 'none';
   return {
     ...found,
