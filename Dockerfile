@@ -24,8 +24,10 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 ADD --chmod=0444 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
 # The server finds these from the directory holding package.json (src/paths.ts).
 COPY --from=build /app/dist/src ./dist/src
-# The R4 definitions compacted by the build (src/fhir/r4-definitions.ts): a faster start.
+# The R4 definitions compacted by the build (src/fhir/r4-definitions.ts) and the snapshots of
+# the differential-only profiles (src/validation/snapshot-file.ts): a faster start.
 COPY --from=build /app/dist/r4-structure-definitions.json ./dist/
+COPY --from=build /app/dist/profile-snapshots.json ./dist/
 COPY src/store/postgres/migrations ./src/store/postgres/migrations
 COPY profiles ./profiles
 COPY operations ./operations

