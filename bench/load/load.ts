@@ -1,5 +1,5 @@
 /** One load scenario: autocannon against a URL, with every latency kept for true percentiles. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { percentile } from '../latency.js';
 
@@ -16,6 +16,13 @@ export interface LoadResult {
    * costs it, less distorted than req/s by the client and the database sharing the cores.
    */
   cpuMs: number | undefined;
+  /**
+   * CPU time of this machine's Postgres processes (backends, WAL writer, checkpointer) per
+   * answered request, in ms; undefined when none run here (embedded, or a remote server).
+   */
+  dbCpuMs: number | undefined;
+  /** CPU time of the load generator (this process: autocannon) per answered request, in ms. */
+  clientCpuMs: number | undefined;
   requests: number;
   /** Statuses other than the expected ones, counted by status. */
   unexpected: Record<string, number>;
@@ -51,6 +58,30 @@ export function cpuTimeOf(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Total CPU time so far of the processes named `postgres` on this machine, in ms (Linux). */
+export function postgresCpuTime(): number | undefined {
+  let total: number | undefined;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let command: string;
+    try {
+      command = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (command !== 'postgres') continue;
+    const time = cpuTimeOf(Number(entry));
+    if (time !== undefined) total = (total ?? 0) + time;
+  }
+  return total;
 }
 
 /** USER_HZ: Linux reports /proc CPU times in hundredths of a second on every architecture. */
@@ -90,6 +121,8 @@ export async function runLoad(scenario: Scenario): Promise<LoadResult> {
       }, 200)
     : undefined;
   const cpuBefore = scenario.pid ? cpuTimeOf(scenario.pid) : undefined;
+  const dbBefore = postgresCpuTime();
+  const clientBefore = process.cpuUsage();
   const instance = autocannon({
     url: scenario.url,
     connections: scenario.connections,
@@ -112,7 +145,13 @@ export async function runLoad(scenario: Scenario): Promise<LoadResult> {
   const result = await instance;
   if (sampler) clearInterval(sampler);
   const cpuAfter = scenario.pid ? cpuTimeOf(scenario.pid) : undefined;
+  const dbAfter = postgresCpuTime();
+  const client = process.cpuUsage(clientBefore);
   times.sort((a, b) => a - b);
+  const perRequest = (before: number | undefined, after: number | undefined) =>
+    before !== undefined && after !== undefined && times.length > 0
+      ? (after - before) / times.length
+      : undefined;
   return {
     connections: scenario.connections,
     rps: result.requests.total / Math.max(result.duration, 1e-9),
@@ -120,10 +159,9 @@ export async function runLoad(scenario: Scenario): Promise<LoadResult> {
     p95: percentile(times, 95),
     p99: percentile(times, 99),
     rssMb: rss,
-    cpuMs:
-      cpuBefore !== undefined && cpuAfter !== undefined && times.length > 0
-        ? (cpuAfter - cpuBefore) / times.length
-        : undefined,
+    cpuMs: perRequest(cpuBefore, cpuAfter),
+    dbCpuMs: perRequest(dbBefore, dbAfter),
+    clientCpuMs: perRequest(0, (client.user + client.system) / 1000),
     requests: times.length,
     unexpected,
   };

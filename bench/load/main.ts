@@ -21,14 +21,14 @@ const fixed = (value: number | undefined, digits = 1) =>
 
 export function table(rows: Row[]): string {
   const lines = [
-    '| scenario | connections | req/s | p50 ms | p95 ms | p99 ms | RSS MB | server CPU ms/req | ratio to baseline | target | met |',
-    '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --- | --- |',
+    '| scenario | connections | req/s | p50 ms | p95 ms | p99 ms | RSS MB | CPU ms/req: server | Postgres | client | ratio to baseline | target | met |',
+    '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --- |',
   ];
   for (const row of rows) {
     const met = row.met === undefined ? '-' : row.met ? 'yes' : 'no';
     const rps = row.rps === undefined ? (row.note ?? '-') : row.rps.toFixed(0);
     lines.push(
-      `| ${row.scenario} | ${row.connections ?? '-'} | ${rps} | ${fixed(row.p50)} | ${fixed(row.p95)} | ${fixed(row.p99)} | ${fixed(row.rssMb, 0)} | ${fixed(row.cpuMs, 2)} | ${row.ratio === undefined ? '-' : row.ratio.toFixed(2)} | ${row.target} | ${met} |`,
+      `| ${row.scenario} | ${row.connections ?? '-'} | ${rps} | ${fixed(row.p50)} | ${fixed(row.p95)} | ${fixed(row.p99)} | ${fixed(row.rssMb, 0)} | ${fixed(row.cpuMs, 2)} | ${fixed(row.dbCpuMs, 2)} | ${fixed(row.clientCpuMs, 2)} | ${row.ratio === undefined ? '-' : row.ratio.toFixed(2)} | ${row.target} | ${met} |`,
     );
   }
   return lines.join('\n');

@@ -355,6 +355,7 @@ export async function runLoadBenchmarks(
         met: undefined,
         rssMb: undefined,
         cpuMs: undefined,
+        dbCpuMs: undefined,
       });
       const ratio = (result: LoadResult) => result.rps / base.rps;
 

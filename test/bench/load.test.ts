@@ -40,15 +40,20 @@ t.test(
     );
     const baseline = /\| baseline: bare Fastify[^|]*\| \d+ \| (\d+) \|/.exec(out);
     t.ok(baseline && Number(baseline[1]) > 0, 'the baseline served requests');
-    // p50, p95, p99, RSS, then the server's CPU per request.
+    // p50, p95, p99, RSS, then CPU per request: the server's, Postgres's, the client's.
     const read =
-      /\| GET \/fhir\/Patient\/\{id\} \(authenticated, audited\) \| \d+ \| \d+ \|(?: [\d.]+ \|){4} ([\d.]+) \|/.exec(
+      /\| GET \/fhir\/Patient\/\{id\} \(authenticated, audited\) \| \d+ \| \d+ \|(?: [\d.]+ \|){4} ([\d.]+) \| ([\d.]+|-) \| ([\d.]+) \|/.exec(
         out,
       );
     t.ok(
       read && Number(read[1]) > 0,
       `the read's server CPU per request was measured (${read?.[1]} ms)`,
     );
+    t.ok(read && Number(read[3]) > 0, `and the client's (${read?.[3]} ms)`);
+    if (process.env.DATABASE_URL) {
+      // The suite's Postgres runs on this machine (README), so its processes are visible.
+      t.ok(read && Number(read[2]) > 0, `and Postgres's (${read?.[2]} ms)`);
+    }
     // The search benchmark: every row answered (it stops on a non-200), and its plans explained.
     for (const total of ['accurate', 'none', 'omitted']) {
       t.match(
