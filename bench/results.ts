@@ -42,10 +42,20 @@ function git(args: string[]): string | undefined {
   }
 }
 
-/** Short commit, and whether the working tree differs from it (read-only git calls). */
+/**
+ * Short commit, and whether the working tree differs from it (read-only git calls). RESULTS.md
+ * itself doesn't count: `npm run bench` writes it between one benchmark and the next.
+ */
 export function commit(): string {
   const head = git(['rev-parse', '--short', 'HEAD'])?.trim() ?? 'unknown';
-  const dirty = git(['status', '--porcelain', '--untracked-files=no'])?.trim();
+  const dirty = git([
+    'status',
+    '--porcelain',
+    '--untracked-files=no',
+    '--',
+    '.',
+    ':(exclude)bench/RESULTS.md',
+  ])?.trim();
   return dirty ? `${head} (with uncommitted changes in the working tree)` : head;
 }
 
