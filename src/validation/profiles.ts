@@ -168,19 +168,30 @@ function readCoreDefinitions(): Map<string, StructureDefinition> {
 
 /**
  * A checker of one resource against one profile, by URL. Each profile's snapshot is compiled
- * into an element tree once, here; checks are pure and synchronous.
+ * into an element tree once, when first checked against (all at once with `compileAll`);
+ * checks are pure and synchronous.
  */
 export function createProfileChecker(
   registry: ProfileRegistry,
   valueSets: ValueSets = (registry as Partial<LoadedProfiles>).valueSets ??
     loadValueSets(fromRoot('profiles', 'valuesets')),
+  options: { compileAll?: boolean } = {},
 ): (resource: Resource, profileUrl: string) => ValidationIssue[] {
   const expressionCache = new Map<string, (node: unknown) => unknown[]>();
-  const trees = new Map<string, ElementNode>();
-  for (const sd of registry.all()) {
-    if (sd.snapshot)
-      trees.set(sd.url, buildElementTree(sd.snapshot.element, { valueSets, expressionCache }));
-  }
+  // Built on first use: compiling every profile's FHIRPath was ~60 ms of each start, for
+  // profiles a deployment may never see. `npm run build` compiles them all (compileAll), so a
+  // shipped profile that can't be compiled fails the build rather than a request.
+  const trees = new Map<string, ElementNode | null>();
+  const treeOf = (url: string): ElementNode | undefined => {
+    let tree = trees.get(url);
+    if (tree === undefined) {
+      const snapshot = registry.get(url)?.snapshot;
+      tree = snapshot ? buildElementTree(snapshot.element, { valueSets, expressionCache }) : null;
+      trees.set(url, tree);
+    }
+    return tree ?? undefined;
+  };
+  if (options.compileAll) for (const sd of registry.all()) treeOf(sd.url);
 
   const targetType = (url: string): string | undefined => {
     const canonical = canonicalUrl(url);
@@ -190,12 +201,12 @@ export function createProfileChecker(
     if (canonical.startsWith(US_CORE)) return US_CORE_TARGET_TYPES[canonical.slice(US_CORE.length)];
     return undefined;
   };
-  const typeProfile = (url: string): ElementNode | undefined => trees.get(canonicalUrl(url));
+  const typeProfile = (url: string): ElementNode | undefined => treeOf(canonicalUrl(url));
 
   return (resource, profileUrl) => {
     const url = canonicalUrl(profileUrl);
     const sd = registry.get(url);
-    const tree = trees.get(url);
+    const tree = sd && treeOf(url);
     if (!sd || !tree) {
       return [
         {

@@ -526,3 +526,37 @@ t.test('every required binding is either expanded or listed as not checkable', a
   }
   t.same([...missing], []);
 });
+
+t.test('a profile whose FHIRPath does not compile fails compileAll (the build)', async (t) => {
+  const dir = t.testdir({
+    'broken.json': JSON.stringify({
+      resourceType: 'StructureDefinition',
+      url: 'http://example.org/StructureDefinition/broken',
+      name: 'Broken',
+      status: 'active',
+      kind: 'resource',
+      abstract: false,
+      type: 'Patient',
+      baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient',
+      derivation: 'constraint',
+      differential: {
+        element: [
+          {
+            id: 'Patient',
+            path: 'Patient',
+            constraint: [
+              { key: 'brk-1', severity: 'error', human: 'broken', expression: 'name.where(' },
+            ],
+          },
+        ],
+      },
+    }),
+  });
+  const local = loadProfiles(dir, { snapshotFile: false });
+  t.throws(() => createProfileChecker(local, undefined, { compileAll: true }), 'at build');
+  const lazy = createProfileChecker(local);
+  t.throws(
+    () => lazy({ resourceType: 'Patient' }, 'http://example.org/StructureDefinition/broken'),
+    'else when first used',
+  );
+});
