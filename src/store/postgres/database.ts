@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
@@ -79,7 +79,7 @@ class PgDatabase implements Database {
   }
 }
 
-class PgliteDatabase implements Database {
+export class PgliteDatabase implements Database {
   readonly kind = 'pglite';
   constructor(private readonly db: PGlite) {}
 
@@ -112,6 +112,8 @@ export interface DatabaseOptions {
   databaseUrl: string | undefined;
   dataDir: string;
   poolSize?: number;
+  /** Where the build's embedded-database templates are (pglite-template.ts); dist/ by default. */
+  templates?: string;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
@@ -126,12 +128,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     return new PgDatabase(pool);
   }
   const dir = join(options.dataDir, 'pgdata');
-  mkdirSync(dir, { recursive: true });
   // Loaded only when embedded: a server on Postgres never pays for the WASM build's modules.
-  const [{ PGlite }, { btree_gist }] = await Promise.all([
+  const [{ PGlite }, { btree_gist }, { copyTemplate }] = await Promise.all([
     import('@electric-sql/pglite'),
     import('@electric-sql/pglite/contrib/btree_gist'),
+    import('./pglite-template.js'),
   ]);
+  // A new database starts as a copy of the build's initialised one, when there is one.
+  const fresh = !existsSync(dir) || readdirSync(dir).length === 0;
+  if (!fresh || !copyTemplate(dir, options.templates)) mkdirSync(dir, { recursive: true });
   // btree_gist: the workflow's EXCLUDE constraints (no two bookings of one person overlap).
   const db = new PGlite(dir, { extensions: { btree_gist } });
   await db.waitReady;
