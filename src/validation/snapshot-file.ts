@@ -1,5 +1,5 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { ElementDefinition } from 'fhir/r4.js';
+import { readBuildFile, writeBuildFile } from '../build-files.js';
 import { fromRoot } from '../paths.js';
 
 /**
@@ -21,20 +21,10 @@ export function readSnapshotFile(
   path: string,
   digest: string,
 ): ReadonlyMap<string, ElementDefinition[]> | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
+  const file = readBuildFile(path) as Partial<SnapshotFile> | undefined;
+  if (file?.digest !== digest || typeof file.snapshots !== 'object' || !file.snapshots)
     return undefined;
-  }
-  try {
-    const file = JSON.parse(text) as SnapshotFile;
-    if (file.digest !== digest || typeof file.snapshots !== 'object' || !file.snapshots)
-      return undefined;
-    return new Map(Object.entries(file.snapshots));
-  } catch {
-    return undefined; // unreadable: generated instead
-  }
+  return new Map(Object.entries(file.snapshots));
 }
 
 /** Writes the file whole or not at all, so a starting server never reads half of one. */
@@ -43,8 +33,5 @@ export function writeSnapshotFile(
   digest: string,
   snapshots: ReadonlyMap<string, ElementDefinition[]>,
 ): void {
-  const file: SnapshotFile = { digest, snapshots: Object.fromEntries(snapshots) };
-  const partial = `${path}.${process.pid}.tmp`;
-  writeFileSync(partial, JSON.stringify(file));
-  renameSync(partial, path);
+  writeBuildFile(path, { digest, snapshots: Object.fromEntries(snapshots) } satisfies SnapshotFile);
 }

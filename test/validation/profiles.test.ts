@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type {
   Appointment,
   DocumentReference,
+  ElementDefinition,
   Encounter,
   MedicationRequest,
   Observation,
@@ -169,6 +170,24 @@ function edit<T extends Resource>(resource: T, changes: Record<string, unknown>)
     else copy[key] = value;
   }
   return copy as T;
+}
+
+/** A directory holding one Patient profile of ours, `name`, with these differential elements. */
+function patientProfileDir(t: Test, name: string, element: ElementDefinition[]): string {
+  return t.testdir({
+    [`${name}.json`]: JSON.stringify({
+      resourceType: 'StructureDefinition',
+      url: `http://example.org/StructureDefinition/${name}`,
+      name,
+      status: 'active',
+      kind: 'resource',
+      abstract: false,
+      type: 'Patient',
+      baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient',
+      derivation: 'constraint',
+      differential: { element },
+    }),
+  });
 }
 
 t.test('valid resources pass their profiles with no errors', async (t) => {
@@ -410,34 +429,19 @@ t.test('a resource with several problems reports them all', async (t) => {
 });
 
 t.test('a closed slicing rejects items that match no slice', async (t) => {
-  const dir = t.testdir({
-    'closed-identifier.json': JSON.stringify({
-      resourceType: 'StructureDefinition',
-      url: 'http://example.org/StructureDefinition/closed-identifier',
-      name: 'ClosedIdentifier',
-      status: 'active',
-      kind: 'resource',
-      abstract: false,
-      type: 'Patient',
-      baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient',
-      derivation: 'constraint',
-      differential: {
-        element: [
-          {
-            id: 'Patient.identifier',
-            path: 'Patient.identifier',
-            slicing: { discriminator: [{ type: 'value', path: 'system' }], rules: 'closed' },
-          },
-          { id: 'Patient.identifier:mrn', path: 'Patient.identifier', sliceName: 'mrn', min: 1 },
-          {
-            id: 'Patient.identifier:mrn.system',
-            path: 'Patient.identifier.system',
-            fixedUri: 'urn:mrn',
-          },
-        ],
-      },
-    }),
-  });
+  const dir = patientProfileDir(t, 'closed-identifier', [
+    {
+      id: 'Patient.identifier',
+      path: 'Patient.identifier',
+      slicing: { discriminator: [{ type: 'value', path: 'system' }], rules: 'closed' },
+    },
+    { id: 'Patient.identifier:mrn', path: 'Patient.identifier', sliceName: 'mrn', min: 1 },
+    {
+      id: 'Patient.identifier:mrn.system',
+      path: 'Patient.identifier.system',
+      fixedUri: 'urn:mrn',
+    },
+  ]);
   const local = loadProfiles(dir);
   const checkLocal = createProfileChecker(local);
   const url = 'http://example.org/StructureDefinition/closed-identifier';
@@ -528,30 +532,13 @@ t.test('every required binding is either expanded or listed as not checkable', a
 });
 
 t.test('a profile whose FHIRPath does not compile fails compileAll (the build)', async (t) => {
-  const dir = t.testdir({
-    'broken.json': JSON.stringify({
-      resourceType: 'StructureDefinition',
-      url: 'http://example.org/StructureDefinition/broken',
-      name: 'Broken',
-      status: 'active',
-      kind: 'resource',
-      abstract: false,
-      type: 'Patient',
-      baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient',
-      derivation: 'constraint',
-      differential: {
-        element: [
-          {
-            id: 'Patient',
-            path: 'Patient',
-            constraint: [
-              { key: 'brk-1', severity: 'error', human: 'broken', expression: 'name.where(' },
-            ],
-          },
-        ],
-      },
-    }),
-  });
+  const dir = patientProfileDir(t, 'broken', [
+    {
+      id: 'Patient',
+      path: 'Patient',
+      constraint: [{ key: 'brk-1', severity: 'error', human: 'broken', expression: 'name.where(' }],
+    },
+  ]);
   const local = loadProfiles(dir, { snapshotFile: false });
   t.throws(() => createProfileChecker(local, undefined, { compileAll: true }), 'at build');
   const lazy = createProfileChecker(local);
