@@ -161,7 +161,7 @@ export async function runLoad(scenario: Scenario): Promise<LoadResult> {
     rssMb: rss,
     cpuMs: perRequest(cpuBefore, cpuAfter),
     dbCpuMs: perRequest(dbBefore, dbAfter),
-    clientCpuMs: perRequest(0, (client.user + client.system) / 1000),
+    clientCpuMs: times.length ? (client.user + client.system) / 1000 / times.length : undefined,
     requests: times.length,
     unexpected,
   };

@@ -1,10 +1,11 @@
 /**
  * An embedded database already initialised and migrated, made by `npm run build`
- * (dist/pglite-template-<digest>/). PGlite runs initdb in WebAssembly: ~5 s of the first start on an
- * empty DATA_DIR, most of the embedded cold start; copying this directory and opening it takes
- * ~1.2 s. It is used only when made by this PGlite version from these migrations (its name
- * carries their digest); otherwise initdb runs, and the migrations, as before. (A tarball for PGlite's
- * `loadDataDir` would be smaller, but unpacking it in WebAssembly took ~1 s longer.)
+ * (dist/pglite-template-<digest>/). PGlite runs initdb in WebAssembly: ~5 s of the first
+ * start on an empty DATA_DIR, most of the embedded cold start; copying this directory and
+ * opening it takes ~1.2 s. It is used only when made by this PGlite version from these
+ * migrations (its name carries their digest); otherwise initdb runs, and the migrations, as
+ * before. (A tarball for PGlite's `loadDataDir` would be smaller, but unpacking it in
+ * WebAssembly took ~1 s longer.)
  */
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
