@@ -16,6 +16,7 @@ import type { RequestContext } from '../store/store.js';
 import type { VideoProvider } from '../video/video-provider.js';
 import type { Workflow, WorkflowTx } from '../workflow/workflow.js';
 import { idempotent, type Replay } from './idempotency.js';
+import { forbidden } from './caller.js';
 
 /** The server acting for itself (after the operation has authorized the caller). */
 export const SERVER: RequestContext = { requestId: 'operation', access: 'unrestricted' };
@@ -91,6 +92,10 @@ export function registerOperation(
       ...(id ? { id } : {}),
     };
     try {
+      // Every operation here writes; break-glass opens reading only.
+      if (ex.policy.breakGlass) {
+        throw forbidden('Break-glass grants read access only: operations are refused under it');
+      }
       const result = await workflow.run(async (tx) => {
         const params = readParameters(definition, parametersOf(request.body));
         const inner: Exchange = { ...ex, store: tx.store };

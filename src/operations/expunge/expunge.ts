@@ -27,7 +27,7 @@ export interface ExpungeServices extends OperationServices {
 function authorizeExpunge(call: OperationCall) {
   const { principal } = call.ex.policy;
   if (!hasRole(principal, 'ADMIN')) throw forbidden('Only ADMIN may expunge a patient');
-  if (!scopeAllows(principal, 'Patient', 'd')) {
+  if (!scopeAllows(principal, 'Patient', 'd', [call.id!])) {
     throw forbidden('Expunging needs a scope that allows deleting Patients');
   }
 }

@@ -12,6 +12,7 @@ import {
   type AuditOutcome,
 } from '../../audit/event.js';
 import { patientsOf } from '../../audit/patients.js';
+import { assignedPractitioners } from '../../auth/write-reach.js';
 import { FhirError } from '../../fhir/errors.js';
 import type { Exchange, InteractionResult } from './types.js';
 
@@ -52,8 +53,15 @@ export function auditInput(
 ): AuditInput {
   const { principal, breakGlass } = ex.policy;
   const entities: AuditInput['entities'] = [];
+  const writing = ['create', 'update', 'patch', 'operation'].includes(target.interaction);
   for (const resource of touched(result)) {
-    entities.push({ reference: `${resource.resourceType}/${resource.id}` });
+    const assigns = writing
+      ? [...assignedPractitioners(resource)].map((id) => `Practitioner/${id}`)
+      : [];
+    entities.push({
+      reference: `${resource.resourceType}/${resource.id}`,
+      ...(assigns.length ? { assigns } : {}),
+    });
     for (const patient of patientsOf(resource, ex.baseUrl)) {
       entities.push({ reference: patient, role: 'patient' });
     }
