@@ -45,6 +45,8 @@ export interface OperationResult {
   location?: string;
   /** What the audit trail should name besides `resource` (the patient is found from them). */
   touched?: Resource[];
+  /** Work for after the commit (deleting blob bytes); its failure doesn't change the answer. */
+  afterCommit?: () => Promise<void>;
 }
 
 export interface OperationSpec {
@@ -118,6 +120,9 @@ export function registerOperation(
         }
         await tx.store.audit(buildAuditEvent(audit));
         return outcome;
+      });
+      await result.afterCommit?.().catch((err: unknown) => {
+        request.log.error({ err }, 'after-commit work of an operation failed');
       });
       return send(reply, result);
     } catch (error) {

@@ -338,7 +338,10 @@ t.test('every caller × every interaction: status, and nothing of another patien
       else
         t.same(seededEncounters(all.body), clinical.map((p) => `Encounter/e${p.slice(1)}`).sort());
       const chained = await ask('GET', 'Encounter?subject.name=Bravo');
-      if (clinical !== null) {
+      const partialPatients = caller.patients.length < PATIENTS.length;
+      if (clinical !== null && partialPatients && process.env.TEST_STORE === 'healthlake') {
+        t.equal(chained.status, 403, 'HealthLake: no chain into a type seen in part');
+      } else if (clinical !== null) {
         t.same(
           seededEncounters(chained.body),
           clinical.includes('p2') ? ['Encounter/e2'] : [],

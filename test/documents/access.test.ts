@@ -215,6 +215,30 @@ t.test('a refused read is audited with the owning patient, and so is a granted o
   t.same(patientsIn(granted!), ['Patient/p1']);
 });
 
+t.test('a refused Binary entry in a batch is audited with its owning patient', async (t) => {
+  const p1 = bearer({ scope: 'patient/*.rs', patient: 'p1', role: 'PATIENT' });
+  const requestId = randomUUID();
+  const batch = await fhir(
+    base,
+    'POST',
+    '',
+    {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [{ request: { method: 'GET', url: `Binary/${world.b2}` } }],
+    },
+    { ...p1, 'x-request-id': requestId },
+  );
+  t.match(batch.body.entry[0].response.status, /^404/);
+  const events = await eventsOf(base, requestId);
+  const refused = events.find((event) =>
+    event.entity.some((e: Json) => e.what?.reference === `Binary/${world.b2}`),
+  );
+  t.ok(refused, 'the refused entry left an AuditEvent');
+  t.equal(refused?.outcome, '4');
+  t.same(patientsIn(refused!), ['Patient/p2'], 'naming the patient whose document it was');
+});
+
 t.test('a refused read of a deleted Binary still names its owner', async (t) => {
   const up = await rawRequest(
     `${base}/Binary`,
