@@ -104,7 +104,8 @@ export const contentNegotiation = fp(async (app: FastifyInstance) => {
   );
 
   app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/fhir')) return;
+    // The route's path, not the raw URL: `/%66hir/metadata` is routed, and answered, as FHIR.
+    if (!(request.routeOptions.url ?? request.url).startsWith('/fhir')) return;
     reply.type(FHIR_JSON); // errors from the check below are FHIR JSON too
     if (['GET', 'HEAD'].includes(request.method) && BINARY_READ.test(request.url)) return;
     reply.type(requestedFlavour(request) === 'json' ? PLAIN_JSON : FHIR_JSON);
