@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import sjson from 'secure-json-parse';
 import { FhirError } from '../fhir/errors.js';
 import { FHIR_JSON } from './error-handler.js';
+import { jsonTextProblem } from './json-text.js';
 
 /** A form-encoded body, kept apart from JSON values so no route mistakes it for one. */
 export class FormBody {
@@ -71,6 +72,11 @@ export const contentNegotiation = fp(async (app: FastifyInstance) => {
   app.addContentTypeParser(JSON_MEDIA_TYPES, { parseAs: 'string' }, (_request, body, done) => {
     if (body === '') {
       done(new FhirError(400, 'structure', 'Request body is empty'), undefined);
+      return;
+    }
+    const problem = jsonTextProblem(body as string);
+    if (problem) {
+      done(new FhirError(400, 'structure', problem), undefined);
       return;
     }
     try {
