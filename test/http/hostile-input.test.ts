@@ -77,3 +77,35 @@ t.test('a control character in a JSON string is a 400; tab, CR and LF are allowe
   t.equal(ok.status, 201, 'a literal backslash-u and tab, CR, LF are fine');
   t.equal(ok.body.name[0].family, 'a\\u0000b\tc\r\nd');
 });
+
+t.test('a NUL or control character in a search value is a 400', async (t) => {
+  const { base } = await startTestServer(t);
+  for (const query of [
+    'gender=%00',
+    'name=a%00b',
+    '_id=%00',
+    'identifier=a%7C%00',
+    'name=a%01b',
+    'name%00=a',
+    'general-practitioner:Practitioner.name=%00',
+    '_has:Observation:patient:code=%00',
+    '_sort=%00',
+    '_include=%00',
+    '_elements=%00',
+  ]) {
+    refused(t, await fhir(base, 'GET', `Patient?${query}`), query);
+  }
+  const form = await fhir(base, 'POST', 'Patient/_search', 'name=a%00b', {
+    'content-type': 'application/x-www-form-urlencoded',
+  });
+  refused(t, form, 'POST _search');
+  const patient = { resourceType: 'Patient', name: [{ family: 'Nul' }] };
+  refused(
+    t,
+    await fhir(base, 'POST', 'Patient', patient, { 'if-none-exist': 'name=a%00b' }),
+    'If-None-Exist',
+  );
+  refused(t, await fhir(base, 'PUT', 'Patient?name=a%00', patient), 'conditional update');
+  refused(t, await fhir(base, 'DELETE', 'Patient?name=%00'), 'conditional delete');
+  t.equal(await patientCount(base), 0, 'nothing stored');
+});
