@@ -3,7 +3,8 @@
  * 4xx OperationOutcome, and nothing of it is stored.
  */
 import t, { type Test } from 'tap';
-import { fhir, startTestServer } from '../helpers.js';
+import { send } from '../fuzz/fuzz.js';
+import { fhir, startTestServer, testToken } from '../helpers.js';
 
 type Response = Awaited<ReturnType<typeof fhir>>;
 
@@ -109,3 +110,23 @@ t.test('a NUL or control character in a search value is a 400', async (t) => {
   refused(t, await fhir(base, 'DELETE', 'Patient?name=%00'), 'conditional delete');
   t.equal(await patientCount(base), 0, 'nothing stored');
 });
+
+t.test(
+  'a path the router refuses is an OperationOutcome that does not echo the path',
+  async (t) => {
+    const { base } = await startTestServer(t);
+    const auth = { authorization: `Bearer ${testToken()}` };
+    for (const [path, status] of [
+      [`Patient/${'x'.repeat(250)}`, 414],
+      ['Patient/%ff%fe', 400],
+      ['Patient/%c0%af/_history', 400],
+    ] as const) {
+      for (const headers of [auth, {}]) {
+        const res = await send(base, 'GET', path, headers);
+        t.equal(res.status, status, path);
+        t.equal(JSON.parse(res.text).resourceType, 'OperationOutcome', `${path}: an outcome`);
+        t.notMatch(res.text, /xxxxxxxxxx|%ff|%c0/i, `${path}: not echoed`);
+      }
+    }
+  },
+);
