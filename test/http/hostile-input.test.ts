@@ -130,3 +130,17 @@ t.test(
     }
   },
 );
+
+t.test("an operation's instance id is checked before it reaches SQL", async (t) => {
+  const { base } = await startTestServer(t);
+  const parameters = { resourceType: 'Parameters', parameter: [] };
+  for (const path of [
+    'Appointment/%00/$cancel',
+    'Appointment/a%00b/$start-visit',
+    'Encounter/%00/$end-visit',
+    'Patient/%00/$expunge',
+    `Appointment/${'x'.repeat(65)}/$cancel`,
+  ]) {
+    refused(t, await fhir(base, 'POST', path, parameters), path);
+  }
+});
