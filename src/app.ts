@@ -3,7 +3,7 @@ import type { DestinationStream } from 'pino';
 import type { Config } from './config.js';
 import { contentNegotiation } from './http/content-negotiation.js';
 import './http/decorations.js';
-import { errorHandling } from './http/error-handler.js';
+import { errorHandling, frameworkError } from './http/error-handler.js';
 import { health } from './http/health.js';
 import { securityHeaders } from './http/security-headers.js';
 import { loggerOptions, requestId } from './logger.js';
@@ -77,6 +77,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     bodyLimit: config.bodyLimit,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     return503OnClosing: true,
+    frameworkErrors: frameworkError,
   });
   app.decorate('config', config);
   // Document bytes: in the blob store, never inline in the database (src/blob/documents.ts).

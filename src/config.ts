@@ -52,8 +52,10 @@ export interface IdentityConfig {
   mrnWidth: number;
   /** Identifier.system of the MRNs the server assigns; default `${FHIR_BASE_URL}/mrn`. */
   mrnSystem: string;
-  /** KMS key that wraps the SSN data key; absent: a key file in DATA_DIR. */
+  /** KMS key that wraps the SSN data key; absent: IDENTITY_KEK, else a key file in DATA_DIR. */
   kmsKeyId: string | undefined;
+  /** IDENTITY_KEK: a 32-byte key (from a secret manager) wrapping the SSN data key instead. */
+  kek: Buffer | undefined;
 }
 
 /** Video visits: Chime SDK Meetings, or meetings of our own on a laptop (`local`). */
@@ -139,6 +141,32 @@ function mrnPrefix(raw: string | undefined): string {
 
 /** A Binary's size is recorded as a FHIR integer, so the limit must fit one. */
 const MAX_BINARY_BYTES = 2 ** 31 - 1;
+
+/**
+ * IDENTITY_KEK, the key that wraps the SSN data key when there is no KMS key. Production needs
+ * one of the two: the fallback, a key file in DATA_DIR, is lost with a container's disk, and
+ * every stored SSN with it. The value is never echoed (it is a secret).
+ */
+function identityKek(env: Env, production: boolean): Buffer | undefined {
+  const raw = env.IDENTITY_KEK?.trim();
+  if (!raw) {
+    if (production && !env.KMS_KEY_ID) {
+      throw new ConfigError(
+        'NODE_ENV=production needs KMS_KEY_ID or IDENTITY_KEK to wrap the SSN data key ' +
+          '(the DATA_DIR key file is lost with the container)',
+      );
+    }
+    return undefined;
+  }
+  const key = Buffer.from(raw, 'base64');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw) || key.length !== 32) {
+    throw new ConfigError('IDENTITY_KEK must be a base64 32-byte key (openssl rand -base64 32)');
+  }
+  if (env.KMS_KEY_ID) {
+    throw new ConfigError('IDENTITY_KEK and KMS_KEY_ID are both set: the SSN data key has one KEK');
+  }
+  return key;
+}
 
 function blobConfig(env: Env, production: boolean): BlobConfig {
   const bucket = env.S3_BUCKET || undefined;
@@ -238,6 +266,7 @@ export function loadConfig(env: Env = process.env): Config {
       mrnWidth: integer(env, 'MRN_WIDTH', 6, 1, 18),
       mrnSystem: url('MRN_SYSTEM', env.MRN_SYSTEM || `${baseUrl}/mrn`, ['http:', 'https:', 'urn:']),
       kmsKeyId: env.KMS_KEY_ID || undefined,
+      kek: identityKek(env, production),
     },
     defaultProfiles: oneOf(
       env,

@@ -77,6 +77,7 @@ t.test('auth settings: development defaults, and production with a JWKS', async 
   t.equal(dev.auth.jwksUri, undefined);
   const prod = loadConfig({
     NODE_ENV: 'production',
+    KMS_KEY_ID: 'alias/telefhir',
     AUTH_JWKS_URI: 'https://cognito-idp.us-east-1.amazonaws.com/pool/.well-known/jwks.json',
     AUTH_ISSUER: 'https://cognito-idp.us-east-1.amazonaws.com/pool',
     AUTH_AUDIENCE: 'app-client-id',
@@ -122,7 +123,7 @@ t.test('blob store: bad settings are ConfigErrors naming the variable', async (t
     [{ BINARY_SIZE_LIMIT: '-5' }, 'BINARY_SIZE_LIMIT'],
     [{ BINARY_SIZE_LIMIT: '10MB' }, 'BINARY_SIZE_LIMIT'],
     [{ BINARY_SIZE_LIMIT: String(2 ** 31) }, 'BINARY_SIZE_LIMIT'],
-    [{ ...prod, S3_BUCKET: 'docs' }, 'KMS_KEY_ID'],
+    [{ ...prod, S3_BUCKET: 'docs', IDENTITY_KEK: KEK }, 'KMS_KEY_ID'],
   ];
   for (const [env, name] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message: new RegExp(name) }, name);
@@ -208,4 +209,50 @@ t.test('bad HealthLake settings are ConfigErrors naming the variable', async (t)
       }),
     'plain http only to loopback (an emulator)',
   );
+});
+
+const KEK = Buffer.alloc(32, 3).toString('base64');
+
+t.test('production refuses to start without a managed key for the SSN data key', async (t) => {
+  const prod = {
+    NODE_ENV: 'production',
+    AUTH_JWKS_URI: 'https://idp.example/jwks.json',
+    AUTH_ISSUER: 'https://idp.example',
+  };
+  let error: unknown;
+  try {
+    loadConfig(prod);
+  } catch (err) {
+    error = err;
+  }
+  t.type(error, ConfigError, 'no KMS_KEY_ID and no IDENTITY_KEK');
+  t.match((error as Error).message, /KMS_KEY_ID or IDENTITY_KEK/);
+  t.notMatch((error as Error).message, /\n/, 'on one line');
+  t.equal(loadConfig({ ...prod, KMS_KEY_ID: 'alias/ssn' }).identity.kmsKeyId, 'alias/ssn');
+  t.same(loadConfig({ ...prod, IDENTITY_KEK: KEK }).identity.kek, Buffer.alloc(32, 3));
+  t.equal(loadConfig({}).identity.kek, undefined, 'development: the DATA_DIR key file');
+});
+
+t.test('IDENTITY_KEK must be a base64 32-byte key, and is never echoed', async (t) => {
+  for (const bad of [
+    'short',
+    Buffer.alloc(16, 1).toString('base64'),
+    Buffer.alloc(33, 1).toString('base64'),
+    `${KEK}!`,
+    'not base64 at all, not base64 at all, not base64 at al',
+  ]) {
+    let error: unknown;
+    try {
+      loadConfig({ IDENTITY_KEK: bad });
+    } catch (err) {
+      error = err;
+    }
+    t.type(error, ConfigError, `IDENTITY_KEK=${bad.slice(0, 8)}... is refused`);
+    t.match((error as Error).message, /IDENTITY_KEK must be a base64 32-byte key/);
+    t.notOk((error as Error).message.includes(bad), 'the value is not in the message');
+  }
+  t.throws(() => loadConfig({ IDENTITY_KEK: KEK, KMS_KEY_ID: 'k' }), {
+    name: 'ConfigError',
+    message: /IDENTITY_KEK and KMS_KEY_ID/,
+  });
 });

@@ -14,12 +14,22 @@ declare module '@fastify/jwt' {
   }
 }
 
-/** Paths anyone may read: discovery. Everything else under /fhir needs a valid bearer token. */
-const PUBLIC = new Set(['/fhir/metadata', '/fhir/.well-known/smart-configuration']);
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Answered without a token (discovery, health). Set on the route, never derived from a URL. */
+    public?: boolean;
+  }
+}
 
+/**
+ * Whether the matched route is public. The router decodes and normalises the path
+ * (`/%66hir/Patient` routes as `/fhir/Patient`), so a test on the raw URL would let such
+ * spellings past the gate; the route's own config can't be spelled differently. Unmatched
+ * requests (the 404 handler) and every route not marked public need a token. CORS preflights
+ * never get here: @fastify/cors answers them in its own onRequest hook, registered first.
+ */
 export function isPublic(request: FastifyRequest): boolean {
-  const path = request.url.split('?')[0]!.replace(/\/+$/, '');
-  return request.method === 'OPTIONS' || !path.startsWith('/fhir') || PUBLIC.has(path);
+  return request.routeOptions.config.public === true;
 }
 
 const invalidToken = (why: string) =>

@@ -12,6 +12,9 @@ import {
 
 /** The access policy of an authenticated request: its token's scopes and roles, and break-glass. */
 export function policyOf(request: FastifyRequest, options: PolicyOptions): AccessPolicy {
+  // The gate in authenticate.ts verified the token of every route not marked public; a request
+  // without claims here means a route was wrongly marked, and must not run as nobody.
+  if (!request.user) throw new FhirError(401, 'login', 'Authentication failed: no bearer token');
   const header = request.headers['x-break-glass'];
   const reason = Array.isArray(header) ? header[0] : header;
   return buildPolicy(principalFrom(request.user), options, reason);

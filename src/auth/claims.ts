@@ -56,11 +56,12 @@ export function principalFrom(claims: TokenClaims): Principal {
   const clientId = stringClaim(claims.client_id) ?? stringClaim(claims.azp);
   const fhirUser = parseFhirUser(claims.fhirUser);
   const patient = stringClaim(claims.patient);
-  const principal: Principal = {
-    subject: sub ?? clientId ?? '',
-    roles: rolesFrom(claims.role, claims['cognito:groups']),
-    scopes: parseScopes(scopeString(claims.scope)),
-  };
+  const roles = rolesFrom(claims.role, claims['cognito:groups']);
+  let scopes = parseScopes(scopeString(claims.scope));
+  if (!roles.length && (claims.role != null || claims['cognito:groups'] != null)) {
+    scopes = withoutSystemScopes(scopes);
+  }
+  const principal: Principal = { subject: sub ?? clientId ?? '', roles, scopes };
   if (clientId !== undefined) principal.clientId = clientId;
   if (fhirUser) principal.fhirUser = fhirUser;
   if (patient !== undefined && ID_PATTERN.test(patient)) principal.patient = patient;
@@ -87,6 +88,22 @@ function rolesFrom(...claims: unknown[]): Role[] {
     }
   }
   return ROLES.filter((role) => found.has(role));
+}
+
+/**
+ * A system/ scope with no role is a backend service's: the policy grants it what it names,
+ * unlimited by any user. A token that carries a role claim came through a user's login, so when
+ * none of its values (of any shape) is a telefhir role, the user's role is unknown, not absent:
+ * its system/ scopes grant nothing, rather than a backend service's full access. Its user/ and
+ * patient/ scopes already grant nothing without a role.
+ */
+function withoutSystemScopes(scopes: ParsedScopes): ParsedScopes {
+  const system = scopes.resources.filter((scope) => scope.context === 'system');
+  return {
+    ...scopes,
+    resources: scopes.resources.filter((scope) => scope.context !== 'system'),
+    ignored: [...scopes.ignored, ...system.map((scope) => scope.raw)],
+  };
 }
 
 /** Some issuers send scopes as an array (`scp`-style); both mean the same set. */

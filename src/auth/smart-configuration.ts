@@ -43,7 +43,10 @@ export function smartConfiguration(app: FastifyInstance) {
 }
 
 export async function smartConfigurationRoutes(app: FastifyInstance) {
-  app.get('/.well-known/smart-configuration', async (_request, reply) =>
-    reply.type('application/json; charset=utf-8').send(smartConfiguration(app)),
+  app.get(
+    '/.well-known/smart-configuration',
+    { config: { public: true } },
+    async (_request, reply) =>
+      reply.type('application/json; charset=utf-8').send(smartConfiguration(app)),
   );
 }

@@ -39,3 +39,22 @@ export function rejectUnknown(params: URLSearchParams, known: Set<string>, stric
     throw new FhirError(400, 'not-supported', `Unknown parameter(s): ${unknown.join(', ')}`);
   }
 }
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
+
+/**
+ * Control characters other than tab, LF and CR can't be in a FHIR string, so no search value
+ * can match one; Postgres refuses a NUL in any text parameter. Refused before any SQL is built.
+ */
+export function rejectControlCharacters(params: URLSearchParams): void {
+  for (const [name, value] of params) {
+    if (CONTROL.test(name) || CONTROL.test(value)) {
+      throw new FhirError(
+        400,
+        'value',
+        'A search parameter has a control character; only tab, CR and LF are allowed',
+      );
+    }
+  }
+}

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import sjson from 'secure-json-parse';
 import { FhirError } from '../fhir/errors.js';
 import { FHIR_JSON } from './error-handler.js';
+import { jsonTextProblem } from './json-text.js';
 
 /** A form-encoded body, kept apart from JSON values so no route mistakes it for one. */
 export class FormBody {
@@ -73,6 +74,11 @@ export const contentNegotiation = fp(async (app: FastifyInstance) => {
       done(new FhirError(400, 'structure', 'Request body is empty'), undefined);
       return;
     }
+    const problem = jsonTextProblem(body as string);
+    if (problem) {
+      done(new FhirError(400, 'structure', problem), undefined);
+      return;
+    }
     try {
       done(
         null,
@@ -104,7 +110,8 @@ export const contentNegotiation = fp(async (app: FastifyInstance) => {
   );
 
   app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/fhir')) return;
+    // The route's path, not the raw URL: `/%66hir/metadata` is routed, and answered, as FHIR.
+    if (!(request.routeOptions.url ?? request.url).startsWith('/fhir')) return;
     reply.type(FHIR_JSON); // errors from the check below are FHIR JSON too
     if (['GET', 'HEAD'].includes(request.method) && BINARY_READ.test(request.url)) return;
     reply.type(requestedFlavour(request) === 'json' ? PLAIN_JSON : FHIR_JSON);

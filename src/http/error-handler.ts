@@ -28,6 +28,26 @@ function fromFastify(error: FastifyError, bodyLimit: number): FhirError | undefi
   return undefined;
 }
 
+/**
+ * What the router refuses before any route or hook runs: a path segment longer than
+ * maxParamLength, or one whose %-escapes don't decode. Fastify's own answers are plain JSON
+ * that echo the path back; these are OperationOutcomes that don't.
+ */
+export function frameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const known =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? new FhirError(414, 'too-long', 'A path segment of the URL is too long')
+      : error.code === 'FST_ERR_BAD_URL'
+        ? new FhirError(400, 'invalid', 'The URL path is not valid percent-encoded UTF-8')
+        : undefined;
+  if (!known) {
+    request.log.error({ err: error }, 'unexpected error');
+    return sendError(request, reply, new FhirError(500, 'exception', 'Internal server error'));
+  }
+  request.log.info({ status: known.statusCode, issue: known.issueCode }, 'request refused');
+  return sendError(request, reply, known);
+}
+
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: FhirError) {
   return reply
     .code(error.statusCode)

@@ -3,8 +3,8 @@ import { FhirError } from '../fhir/errors.js';
 
 /** Liveness (the process answers) and readiness (the store answers), outside /fhir. */
 export async function health(app: FastifyInstance) {
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (request) => {
+  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { public: true } }, async (request) => {
     try {
       await app.store.ping();
     } catch (err) {

@@ -1,7 +1,10 @@
 /**
  * The key-encryption key (KEK) of the SSN data key. Production: a KMS key (KMS_KEY_ID), so the
  * data key can only be unwrapped by a role KMS lets decrypt, and every unwrap is in CloudTrail.
- * Elsewhere: a random 32-byte key in a file in DATA_DIR, made on first start (mode 0600).
+ * Or IDENTITY_KEK, a 32-byte key from a secret manager. Outside production, with neither: a
+ * random 32-byte key in a file in DATA_DIR, made on first start (mode 0600). The file and
+ * IDENTITY_KEK are the same kind of key (id `local`): setting IDENTITY_KEK to the file's
+ * contents carries a deployment from the file to a managed secret.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -56,9 +59,11 @@ export class LocalKeyWrapper implements KeyWrapper {
 
 export async function openKeyWrapper(config: {
   kmsKeyId: string | undefined;
+  kek?: Buffer | undefined;
   dataDir: string;
   region: string;
 }): Promise<KeyWrapper> {
+  if (config.kek) return new LocalKeyWrapper(config.kek);
   if (!config.kmsKeyId) return LocalKeyWrapper.open(config.dataDir);
   // The KMS client is loaded only when a KMS key is configured.
   const { KmsKeyWrapper } = await import('./kms-key-wrapper.js');

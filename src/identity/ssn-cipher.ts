@@ -51,6 +51,11 @@ export class SsnCipher {
   }
 }
 
+/** How to get the local KEK back; a fresh one (a new DATA_DIR) can never unwrap the old key. */
+const RESTORE_LOCAL =
+  'restore the identity-kek file that wrapped it from backup into DATA_DIR, ' +
+  "or set IDENTITY_KEK to that file's contents";
+
 /**
  * The deployment's data key: unwrapped from identity_data_key, or made, wrapped and stored on
  * the first start. Two replicas racing here both read the winner's row. Run outside any
@@ -75,7 +80,9 @@ export async function loadSsnCipher(db: Sql, wrapper: KeyWrapper): Promise<SsnCi
   if (!row) throw new Error('identity_data_key: the SSN data key could not be stored');
   if (row.kek !== wrapper.id) {
     throw new Error(
-      `the SSN data key is wrapped by "${row.kek}", not by the configured key "${wrapper.id}"`,
+      `the SSN data key is wrapped by "${row.kek}", not by the configured key "${wrapper.id}": ` +
+        (row.kek === 'local' ? RESTORE_LOCAL : `set KMS_KEY_ID=${row.kek}`) +
+        '; the stored SSNs cannot be read without it',
     );
   }
   let key: Buffer;
@@ -84,9 +91,12 @@ export async function loadSsnCipher(db: Sql, wrapper: KeyWrapper): Promise<SsnCi
   } catch (error) {
     // Typically a new DATA_DIR (a fresh identity-kek) pointed at a database whose data key an
     // older one wrapped: say so, rather than the cipher's "unable to authenticate data".
+    const local = wrapper.id === 'local';
     throw new Error(
-      `the SSN data key in identity_data_key can't be unwrapped with the configured ${wrapper.id} key ` +
-        '(DATA_DIR/identity-kek, or KMS_KEY_ID): start with the key that wrapped it',
+      `the SSN data key in identity_data_key can't be unwrapped with the configured ${wrapper.id} ` +
+        `key ${local ? '(DATA_DIR/identity-kek or IDENTITY_KEK)' : '(KMS_KEY_ID)'}: ` +
+        `${local ? RESTORE_LOCAL : 'start with the KMS key that wrapped it'}; ` +
+        'the stored SSNs cannot be read without it',
       { cause: error },
     );
   }

@@ -11,6 +11,7 @@ import { FhirError } from '../fhir/errors.js';
 import { loadOperation, readParameters } from '../fhir/operation-parameters.js';
 import { auditFailure, auditInput, type AuditTarget } from '../rest/interactions/audited.js';
 import type { Exchange } from '../rest/interactions/types.js';
+import { requireId } from '../rest/guards.js';
 import { exchangeOf } from '../rest/respond.js';
 import type { RequestContext } from '../store/store.js';
 import type { VideoProvider } from '../video/video-provider.js';
@@ -88,6 +89,7 @@ export function registerOperation(
   app.post<{ Params: { id?: string } }>(spec.path, async (request, reply) => {
     const ex = exchangeOf(app, request);
     const id = request.params.id;
+    if (id !== undefined) requireId(id); // before SQL: Postgres refuses a NUL in text
     const target: AuditTarget = {
       interaction: 'operation',
       type: definition.resource?.[0],

@@ -130,7 +130,7 @@ export async function capabilityRoutes(app: FastifyInstance) {
   // Immutable once built, so it is built and serialised on the first ask and then sent as that
   // text (the content type is already set by content negotiation): it is ~100 kB of JSON.
   let statement: string | undefined;
-  app.get('/metadata', async () => {
+  app.get('/metadata', { config: { public: true } }, async () => {
     statement ??= JSON.stringify(
       buildCapabilityStatement(app.config.baseUrl, app.profiles, app.config.auth),
     );

@@ -1,5 +1,5 @@
 import { FhirError } from '../fhir/errors.js';
-import { GLOBAL_PARAMS, parseCount, single } from '../fhir/params.js';
+import { GLOBAL_PARAMS, parseCount, rejectControlCharacters, single } from '../fhir/params.js';
 import { RESOURCE_TYPES } from '../fhir/resource-types.js';
 import type {
   Condition,
@@ -162,6 +162,7 @@ export function parseSearch(
 ): SearchQuery {
   if (!searchParamsFor(type).size)
     throw new FhirError(404, 'not-supported', `Unknown type ${type}`);
+  rejectControlCharacters(params);
   const query: SearchQuery = {
     type,
     conditions: [],

@@ -68,3 +68,28 @@ t.test('a scope claim sent as an array means the same scopes', async (t) => {
   t.same(principal.scopes.other, ['openid']);
   t.equal(principal.scopes.resources.length, 1);
 });
+
+t.test('a role claim with no telefhir role takes the system/ scopes away', async (t) => {
+  const backend = principalFrom({ sub: 'svc', scope: 'system/*.cruds' });
+  t.same(backend.roles, []);
+  t.equal(backend.scopes.resources.length, 1, 'no role claim at all: a backend service');
+  for (const claims of [
+    { role: 'JANITOR' },
+    { role: ['janitor', 'visitor'] },
+    { role: '' },
+    { role: 42 as unknown as string },
+    { 'cognito:groups': ['everyone'] },
+  ]) {
+    const principal = principalFrom({ sub: 'u', scope: 'system/*.cruds user/*.rs', ...claims });
+    t.same(principal.roles, [], JSON.stringify(claims));
+    t.same(
+      principal.scopes.resources.map((scope) => scope.raw),
+      ['user/*.rs'],
+      `${JSON.stringify(claims)}: only the user/ scope is left, and no role grants it`,
+    );
+    t.ok(principal.scopes.ignored.includes('system/*.cruds'), 'listed as ignored');
+  }
+  const admin = principalFrom({ scope: 'system/*.cruds', role: ['janitor', 'admin'] });
+  t.same(admin.roles, ['ADMIN']);
+  t.equal(admin.scopes.resources.length, 1, 'a recognised role keeps its system/ scope');
+});

@@ -98,3 +98,22 @@ t.test('a bad setting stops start-up with a one-line message', async (t) => {
   const line = stderr.split('\n').find((l) => l.includes('PORT'));
   t.match(line, /^telefhir: invalid configuration: PORT must be/);
 });
+
+t.test('production without KMS_KEY_ID or IDENTITY_KEK refuses to start, in one line', async (t) => {
+  const child = npmStart({
+    NODE_ENV: 'production',
+    AUTH_JWKS_URI: 'https://idp.example/jwks.json',
+    AUTH_ISSUER: 'https://idp.example',
+    DATA_DIR: tempDataDir(t),
+  });
+  t.teardown(() => killGroup(child.pid));
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const [code] = await once(child, 'exit');
+  t.not(code, 0);
+  const line = stderr.split('\n').find((l) => l.includes('IDENTITY_KEK'));
+  t.match(
+    line,
+    /^telefhir: invalid configuration: NODE_ENV=production needs KMS_KEY_ID or IDENTITY_KEK/,
+  );
+});

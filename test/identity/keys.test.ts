@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import t from 'tap';
@@ -9,7 +9,15 @@ import { ensureIdentitySchema } from '../../src/identity/schema.js';
 import { maskSsn } from '../../src/identity/ssn.js';
 import { openDatabase } from '../../src/store/postgres/database.js';
 import { migrate } from '../../src/store/postgres/migrate.js';
-import { isolatedDatabase, tempDataDir } from '../helpers.js';
+import { buildApp } from '../../src/app.js';
+import {
+  fhir,
+  isolatedDatabase,
+  startServer,
+  tempDataDir,
+  testConfig,
+  testToken,
+} from '../helpers.js';
 import { KMS_CREDENTIALS, startKmsEmulator } from './kms-emulator.js';
 
 t.test('the SSN cipher: deterministic tokens, authenticated ciphertexts', async (t) => {
@@ -110,5 +118,47 @@ t.test(
     const [row] = await db.query<{ n: string }>(`SELECT nextval('patient_mrn_seq')::text AS n`);
     t.equal(row?.n, '1');
     t.ok((await migrate(db)).includes(4), 'the store migrations still apply over it later');
+  },
+);
+
+t.test(
+  'a lost key file stops start-up saying how to recover; IDENTITY_KEK set to it recovers',
+  async (t) => {
+    const SSN_SYSTEM = 'http://hl7.org/fhir/sid/us-ssn';
+    const config = await testConfig(t);
+    const first = await startServer(t, config);
+    const created = await fhir(first.base, 'POST', 'Patient', {
+      resourceType: 'Patient',
+      identifier: [{ system: SSN_SYSTEM, value: '123-45-6789' }],
+    });
+    t.equal(created.status, 201);
+    await first.close();
+
+    const file = join(config.dataDir, 'identity-kek');
+    const saved = readFileSync(file, 'utf8').trim();
+    rmSync(file); // a container's DATA_DIR, gone with the container
+    const error = await buildApp(config).then(
+      async (app) => {
+        await app.close();
+        return undefined;
+      },
+      (err: Error) => err,
+    );
+    t.ok(error, 'start-up is refused');
+    t.match(error?.message, /restore the identity-kek file .* from backup/);
+    t.match(error?.message, /IDENTITY_KEK/);
+    t.match(error?.message, /SSNs cannot be read without it/);
+    t.notMatch(error?.message, saved, 'no key in the message');
+
+    const recovered = await startServer(t, {
+      ...config,
+      identity: { ...config.identity, kek: Buffer.from(saved, 'base64') },
+    });
+    const read = await fhir(recovered.base, 'GET', `Patient/${created.body.id}`, undefined, {
+      authorization: `Bearer ${testToken({ role: 'ADMIN' })}`,
+    });
+    t.equal(read.status, 200);
+    const ssn = read.body.identifier.find((i: { system: string }) => i.system === SSN_SYSTEM);
+    t.equal(ssn?.value, '123-45-6789', 'the stored SSN is readable again');
   },
 );
