@@ -11,7 +11,7 @@ import type { Test } from 'tap';
 export async function sideDatabase(t: Test, config: Config): Promise<Database | undefined> {
   if (!config.databaseUrl) {
     // Counted as a skip, not passed silently: the checks behind it did not run.
-    t.skip('needs DATABASE_URL: a second handle on embedded PGlite is not safe');
+    t.skip('needs DATABASE_URL: a second handle on embedded PGlite is not safe', () => {});
     return undefined;
   }
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
