@@ -5,6 +5,7 @@ import { contentNegotiation } from './http/content-negotiation.js';
 import './http/decorations.js';
 import { errorHandling } from './http/error-handler.js';
 import { health } from './http/health.js';
+import { requestTimeout } from './http/request-timeout.js';
 import { securityHeaders } from './http/security-headers.js';
 import { loggerOptions, requestId } from './logger.js';
 import { authentication } from './auth/authenticate.js';
@@ -106,6 +107,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
 
   try {
     await app.register(errorHandling);
+    await app.register(requestTimeout, { timeoutMs: config.requestTimeoutMs });
     await app.register(cors, {
       origin: true,
       allowedHeaders: [

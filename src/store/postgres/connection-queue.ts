@@ -24,7 +24,10 @@ export class ConnectionQueue {
   private held = false;
   private readonly waiting: Waiter[] = [];
 
-  /** Resolves with the release function once it is this caller's turn (first come, first served). */
+  /**
+   * Resolves with the release function once it is this caller's turn (first come, first
+   * served); rejects after `timeoutMs` (0: never).
+   */
   acquire(timeoutMs: number): Promise<() => void> {
     if (!this.held) {
       this.held = true;
@@ -37,11 +40,15 @@ export class ConnectionQueue {
           resolve(this.releaser());
         },
       };
-      const timer = setTimeout(() => {
-        const at = this.waiting.indexOf(waiter);
-        if (at >= 0) this.waiting.splice(at, 1);
-        reject(new ConnectionWaitTimeout(timeoutMs));
-      }, timeoutMs);
+      // 0: no limit, as lock_timeout = 0 means in Postgres.
+      const timer =
+        timeoutMs > 0
+          ? setTimeout(() => {
+              const at = this.waiting.indexOf(waiter);
+              if (at >= 0) this.waiting.splice(at, 1);
+              reject(new ConnectionWaitTimeout(timeoutMs));
+            }, timeoutMs)
+          : undefined;
       this.waiting.push(waiter);
     });
   }
