@@ -6,6 +6,7 @@ import './http/decorations.js';
 import { errorHandling } from './http/error-handler.js';
 import { health } from './http/health.js';
 import { requestTimeout } from './http/request-timeout.js';
+import { refuseWhileClosing } from './http/closing.js';
 import { securityHeaders } from './http/security-headers.js';
 import { loggerOptions, requestId } from './logger.js';
 import { authentication } from './auth/authenticate.js';
@@ -77,7 +78,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     genReqId: requestId,
     bodyLimit: config.bodyLimit,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-    return503OnClosing: true,
+    return503OnClosing: false, // refuseWhileClosing answers with an OperationOutcome
   });
   app.decorate('config', config);
   // Document bytes: in the blob store, never inline in the database (src/blob/documents.ts).
@@ -108,6 +109,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   try {
     await app.register(errorHandling);
     await app.register(requestTimeout, { timeoutMs: config.requestTimeoutMs });
+    await app.register(refuseWhileClosing);
     await app.register(cors, {
       origin: true,
       allowedHeaders: [

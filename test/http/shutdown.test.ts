@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { request, type ClientRequest } from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import t from 'tap';
 import { projectRoot } from '../../src/paths.js';
 import {
@@ -80,6 +80,34 @@ t.test('close drains an in-flight request, then refuses new connections', async 
   t.equal(JSON.parse(result.text).name[0].family, 'InFlight');
   await closing;
   await t.rejects(fhir(base, 'GET', 'metadata'), 'no new connections after close');
+});
+
+t.test('a request arriving while closing: 503 OperationOutcome, Connection: close', async (t) => {
+  const { app, base, close } = await startTestServer(t);
+  const url = new URL(base);
+  const socket = connect(Number(url.port), url.hostname);
+  await once(socket, 'connect');
+  let data = '';
+  socket.on('data', (chunk) => (data += chunk));
+  const ended = once(socket, 'close');
+  const requested = once(app.server, 'request');
+  socket.write(
+    'POST /fhir/Patient HTTP/1.1\r\nHost: test\r\nContent-Type: application/fhir+json\r\n' +
+      `Authorization: Bearer ${testToken()}\r\nContent-Length: ${Buffer.byteLength(BODY)}\r\n\r\n`,
+  );
+  await requested; // in flight: close() waits for it
+  const closing = close();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  // The rest of the create, and a second request behind it on the same connection.
+  socket.write(`${BODY}GET /fhir/metadata HTTP/1.1\r\nHost: test\r\n\r\n`);
+  await ended;
+  await closing;
+  const [first, second] = data.split(/(?=HTTP\/1\.1 )/);
+  t.match(first, /^HTTP\/1\.1 201 /, 'the in-flight create completed');
+  t.match(second, /^HTTP\/1\.1 503 /, 'the one that came during the close is refused');
+  t.match(second, /\r\nconnection: close\r\n/i);
+  t.match(second, /\r\nretry-after: \d+\r\n/i);
+  t.match(second, /"resourceType":"OperationOutcome"/, 'in FHIR, like every error');
 });
 
 function freePort(): Promise<number> {
