@@ -5,6 +5,8 @@ import { contentNegotiation } from './http/content-negotiation.js';
 import './http/decorations.js';
 import { errorHandling, frameworkError } from './http/error-handler.js';
 import { health } from './http/health.js';
+import { requestTimeout } from './http/request-timeout.js';
+import { refuseWhileClosing } from './http/closing.js';
 import { securityHeaders } from './http/security-headers.js';
 import { loggerOptions, requestId } from './logger.js';
 import { authentication } from './auth/authenticate.js';
@@ -76,7 +78,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     genReqId: requestId,
     bodyLimit: config.bodyLimit,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-    return503OnClosing: true,
+    return503OnClosing: false, // refuseWhileClosing answers with an OperationOutcome
     frameworkErrors: frameworkError,
   });
   app.decorate('config', config);
@@ -107,6 +109,8 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
 
   try {
     await app.register(errorHandling);
+    await app.register(requestTimeout, { timeoutMs: config.requestTimeoutMs });
+    await app.register(refuseWhileClosing);
     await app.register(cors, {
       origin: true,
       allowedHeaders: [

@@ -31,6 +31,12 @@ export interface Config {
   blobs: BlobConfig;
   /** Set when store is 'healthlake' (see src/store/healthlake/config.ts). */
   healthlake: HealthLakeConfig | undefined;
+  /** DB_STATEMENT_TIMEOUT_MS, DB_LOCK_TIMEOUT_MS: on every database connection; 0 is no limit. */
+  dbTimeouts: { statementMs: number; lockMs: number };
+  /** REQUEST_TIMEOUT_MS: a request still unanswered then is answered 503; 0 is no limit. */
+  requestTimeoutMs: number;
+  /** SHUTDOWN_GRACE_MS: how long SIGTERM/SIGINT wait for requests in flight before cutting them. */
+  shutdownGraceMs: number;
 }
 
 /** Where document bytes live (src/blob/): S3 when a bucket is set, else encrypted files. */
@@ -139,6 +145,9 @@ function mrnPrefix(raw: string | undefined): string {
   return raw;
 }
 
+/** The longest any of the timeouts may be set to (Postgres's own limit is ~24.8 days). */
+const DAY_MS = 24 * 60 * 60 * 1000;
+
 /** A Binary's size is recorded as a FHIR integer, so the limit must fit one. */
 const MAX_BINARY_BYTES = 2 ** 31 - 1;
 
@@ -233,6 +242,12 @@ export function loadConfig(env: Env = process.env): Config {
           )
         : undefined,
     bodyLimit: integer(env, 'BODY_LIMIT', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    dbTimeouts: {
+      statementMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 30_000, 0, DAY_MS),
+      lockMs: integer(env, 'DB_LOCK_TIMEOUT_MS', 10_000, 0, DAY_MS),
+    },
+    requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 60_000, 0, DAY_MS),
+    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 10 * 60_000),
     heapGrowthPercent: integer(env, 'HEAP_GROWTH_PERCENT', 50, 0, 400),
     auth: {
       issuer: env.AUTH_ISSUER || DEV_ISSUER,

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config.js';
 import { applyHeapGrowth } from './heap.js';
+import { closeWithin, FORCE_EXIT_AFTER_MS } from './http/shutdown.js';
 
 async function main() {
   let config;
@@ -23,13 +24,24 @@ async function main() {
 
   let closing = false;
   const shutdown = (signal: string) => {
-    if (closing) return;
+    if (closing) {
+      // A second Ctrl-C: the operator is done waiting.
+      app.log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
     closing = true;
-    app.log.info({ signal }, 'shutting down: draining requests');
-    // close() stops accepting, lets in-flight requests finish, then runs onClose (the store).
-    app.close().then(
-      () => process.exit(0),
-      (err) => {
+    app.log.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: draining requests');
+    // Whatever happens below, the process ends: a close that hangs past grace + this is cut.
+    setTimeout(() => {
+      app.log.error('shutdown did not finish: exiting anyway');
+      process.exit(1);
+    }, config.shutdownGraceMs + FORCE_EXIT_AFTER_MS).unref();
+    closeWithin(app, config.shutdownGraceMs).then(
+      (outcome) => {
+        app.log.info({ outcome }, 'shut down');
+        process.exit(outcome === 'drained' ? 0 : 1);
+      },
+      (err: unknown) => {
         app.log.error({ err }, 'shutdown failed');
         process.exit(1);
       },

@@ -15,6 +15,22 @@ t.test('defaults give a laptop server on 127.0.0.1:8080 with embedded storage', 
   t.equal(config.heapGrowthPercent, 50);
 });
 
+t.test('timeouts: bounded by default, settable, 0 for no limit', async (t) => {
+  const defaults = loadConfig({});
+  t.same(defaults.dbTimeouts, { statementMs: 30_000, lockMs: 10_000 });
+  t.equal(defaults.requestTimeoutMs, 60_000);
+  t.equal(defaults.shutdownGraceMs, 10_000);
+  const set = loadConfig({
+    DB_STATEMENT_TIMEOUT_MS: '0',
+    DB_LOCK_TIMEOUT_MS: '250',
+    REQUEST_TIMEOUT_MS: '5000',
+    SHUTDOWN_GRACE_MS: '0',
+  });
+  t.same(set.dbTimeouts, { statementMs: 0, lockMs: 250 });
+  t.equal(set.requestTimeoutMs, 5000);
+  t.equal(set.shutdownGraceMs, 0);
+});
+
 t.test('environment values are read and normalised', async (t) => {
   const config = loadConfig({
     PORT: '9000',
@@ -54,6 +70,10 @@ t.test('a bad value is a ConfigError naming the variable, on one line', async (t
     { AUTH_HS256_SECRET: 'short' },
     { AUTH_JWKS_URI: 'https://idp.example/.well-known/jwks.json' },
     { AUTH_JWKS_URI: 'not a url', AUTH_ISSUER: 'https://idp.example' },
+    { DB_STATEMENT_TIMEOUT_MS: '30s' },
+    { DB_LOCK_TIMEOUT_MS: '-1' },
+    { REQUEST_TIMEOUT_MS: '99999999999' },
+    { SHUTDOWN_GRACE_MS: 'ten' },
   ];
   for (const env of cases) {
     // The variable the message must name: the first one given, or the one production needs.

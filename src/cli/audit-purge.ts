@@ -46,7 +46,11 @@ async function main(): Promise<void> {
       : days('AUDIT_RETENTION_DAYS', process.env.AUDIT_RETENTION_DAYS);
   const cutoff = new Date(Date.now() - retention * DAY_MS);
   const dryRun = values['dry-run'];
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    timeouts: config.dbTimeouts,
+  });
   try {
     await migrate(db);
     const { extract: index } = searchIndexer(config.baseUrl);

@@ -11,7 +11,11 @@ import { migrate } from '../store/postgres/migrate.js';
 
 async function main(): Promise<number> {
   const config = loadConfig();
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    timeouts: config.dbTimeouts,
+  });
   try {
     await migrate(db);
     // One snapshot for the whole walk, so a purge or appends running meanwhile can't look like

@@ -27,7 +27,11 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const policy = retentionPolicy();
   const dryRun = values['dry-run'];
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    timeouts: config.dbTimeouts,
+  });
   const blobs = await openBlobStore(config);
   try {
     await migrate(db);

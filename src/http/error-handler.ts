@@ -48,6 +48,32 @@ export function frameworkError(error: FastifyError, request: FastifyRequest, rep
   return sendError(request, reply, known);
 }
 
+/** Seconds a client should wait before retrying after a timeout: the server is busy, not broken. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Postgres gave up on a statement: it ran past DB_STATEMENT_TIMEOUT_MS (57014 query_canceled)
+ * or waited past DB_LOCK_TIMEOUT_MS for a lock, or for the embedded connection (55P03
+ * lock_not_available). The transaction rolled back, so the request may simply be retried.
+ */
+function fromDatabase(error: unknown): FhirError | undefined {
+  for (let e = error, depth = 0; e && depth < 3; e = (e as Error).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === '57014' || code === '55P03') {
+      return new FhirError(
+        503,
+        'transient',
+        code === '57014'
+          ? 'The database did not finish in time; nothing was changed, try again later'
+          : 'The data is busy (locked by another request); nothing was changed, try again later',
+        undefined,
+        { 'retry-after': String(RETRY_AFTER_SECONDS) },
+      );
+    }
+  }
+  return undefined;
+}
+
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: FhirError) {
   return reply
     .code(error.statusCode)
@@ -64,7 +90,9 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: F
 export const errorHandling = fp(async (app: FastifyInstance) => {
   app.setErrorHandler((error: FastifyError | FhirError, request, reply) => {
     const known =
-      error instanceof FhirError ? error : fromFastify(error as FastifyError, app.config.bodyLimit);
+      error instanceof FhirError
+        ? error
+        : (fromDatabase(error) ?? fromFastify(error as FastifyError, app.config.bodyLimit));
     if (known) {
       request.log.info({ status: known.statusCode, issue: known.issueCode }, 'request refused');
       return sendError(request, reply, known);

@@ -111,7 +111,16 @@ export function registerOperation(
           scope,
           request.body,
           spec.replay,
-          () => spec.run({ ex: inner, tx, params, id, now: now(), services }),
+          () =>
+            spec.run({
+              ex: inner,
+              tx,
+              params,
+              id,
+              now: now(),
+              // Whatever the video provider keeps in the database joins this transaction.
+              services: { ...services, video: services.video.within(tx.sql) },
+            }),
         );
         // A replay shows the data again, so it is audited like the first time.
         const audit = auditInput(inner, target, 'success', outcome);

@@ -52,7 +52,10 @@ export function createChimeVideoProvider(options: ChimeVideoOptions): VideoProvi
     }
   }
 
-  return {
+  const provider: VideoProvider = {
+    // Chime keeps the meetings: nothing of ours to put in the caller's transaction.
+    within: () => provider,
+
     async createMeeting({ externalMeetingId, clientRequestToken }) {
       const out = await call('CreateMeeting', (abortSignal) =>
         client.send(
@@ -113,6 +116,7 @@ export function createChimeVideoProvider(options: ChimeVideoOptions): VideoProvi
       client.destroy();
     },
   };
+  return provider;
 }
 
 function fromChimeMeeting(m: ChimeMeeting | undefined, action: string): Meeting {

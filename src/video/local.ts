@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import type { Sql } from '../store/postgres/database.js';
 import { VideoError, checkIdentifier, type Meeting, type VideoProvider } from './video-provider.js';
 
 /**
@@ -30,6 +31,11 @@ export interface LocalMeetingLedger {
   find(meetingId: string): Promise<LocalMeetingEntry | undefined>;
   /** Marks the meeting ended; unknown or already-ended ids are not an error. */
   markEnded(meetingId: string): Promise<void>;
+  /**
+   * The same ledger read and written through `sql`, a transaction the caller holds (see
+   * VideoProvider.within). A ledger outside the database (memory, tests) has none.
+   */
+  within?(sql: Sql): LocalMeetingLedger;
 }
 
 export interface LocalVideoOptions {
@@ -59,7 +65,13 @@ export function createLocalVideoProvider({ secret, ledger }: LocalVideoOptions):
     return entry && !entry.ended ? entry.meeting : undefined;
   }
 
-  return {
+  const provider: VideoProvider = {
+    within(sql) {
+      return ledger.within
+        ? createLocalVideoProvider({ secret, ledger: ledger.within(sql) })
+        : provider;
+    },
+
     async createMeeting({ externalMeetingId, clientRequestToken }) {
       checkIdentifier('clientRequestToken', clientRequestToken);
       checkIdentifier('externalMeetingId', externalMeetingId);
@@ -93,6 +105,7 @@ export function createLocalVideoProvider({ secret, ledger }: LocalVideoOptions):
 
     async close() {},
   };
+  return provider;
 }
 
 /** An RFC 9562 version-8 (application-defined) UUID from the first 16 bytes of a digest. */

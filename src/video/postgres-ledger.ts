@@ -20,7 +20,11 @@ const entryOf = (row: Row): LocalMeetingEntry => ({
   ended: row.ended_at !== null,
 });
 
-/** The local video provider's meetings, in the workflow database (replicas share them). */
+/**
+ * The local video provider's meetings, in the workflow database (replicas share them). Inside an
+ * operation they are written in its transaction (`within`), committing or rolling back with the
+ * visit row that names them.
+ */
 export function postgresMeetingLedger(sql: Sql): LocalMeetingLedger {
   const find = async (meetingId: string) => {
     const rows = await sql.query<Row>(
@@ -51,5 +55,6 @@ export function postgresMeetingLedger(sql: Sql): LocalMeetingLedger {
         [meetingId],
       );
     },
+    within: (tx: Sql) => postgresMeetingLedger(tx),
   };
 }

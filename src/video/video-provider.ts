@@ -4,6 +4,7 @@
  * laptops). Neither keeps meetings in process memory as the source of truth, so any replica
  * can answer for a meeting another replica created.
  */
+import type { Sql } from '../store/postgres/database.js';
 
 /** A meeting as the client SDKs need it to join (the shape of Chime's `Meeting`). */
 export interface Meeting {
@@ -38,6 +39,14 @@ export interface CreateAttendeeInput {
 }
 
 export interface VideoProvider {
+  /**
+   * This provider for use inside a workflow transaction on `sql` (an operation's). One that
+   * keeps its meetings in the workflow database (local) reads and writes them there, in that
+   * transaction: never on a connection of its own, which on embedded PGlite (one connection)
+   * would wait for the transaction holding it. One whose meetings live elsewhere (Chime) is
+   * itself.
+   */
+  within(sql: Sql): VideoProvider;
   createMeeting(input: CreateMeetingInput): Promise<Meeting>;
   /** not-found when the meeting does not exist or has ended. */
   createAttendee(meetingId: string, input: CreateAttendeeInput): Promise<Attendee>;

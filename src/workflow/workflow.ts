@@ -45,7 +45,7 @@ export interface WorkflowOptions {
  */
 export async function openWorkflow(
   store: FhirStore,
-  config: Pick<Config, 'databaseUrl' | 'dataDir'>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir'> & Partial<Pick<Config, 'dbTimeouts'>>,
   options: WorkflowOptions = {},
 ): Promise<Workflow> {
   const shared = options.shared ?? store instanceof PostgresStore;
@@ -58,7 +58,11 @@ export async function openWorkflow(
       close: async () => undefined, // the store closes its database
     };
   }
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    timeouts: config.dbTimeouts,
+  });
   await migrate(db, WORKFLOW_MIGRATIONS, 'workflow_migrations');
   const hooks = options.hooks ?? [];
   const pass = () =>

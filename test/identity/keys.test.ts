@@ -109,7 +109,12 @@ t.test(
   'without the Postgres store (HealthLake), the identity tables are made where asked',
   async (t) => {
     const where = await isolatedDatabase(t);
-    const db = await openDatabase({ databaseUrl: where.databaseUrl, dataDir: where.dataDir ?? '' });
+    // A bare database: not a copy of the build's template, which has every migration already.
+    const db = await openDatabase({
+      databaseUrl: where.databaseUrl,
+      dataDir: where.dataDir ?? '',
+      templates: tempDataDir(t),
+    });
     t.teardown(() => db.close());
     await Promise.all([ensureIdentitySchema(db), ensureIdentitySchema(db)]);
     await ensureIdentitySchema(db);

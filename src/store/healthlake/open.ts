@@ -42,7 +42,8 @@ function logAuditLost(err: unknown) {
  * workflow's own PGlite directory: one PGlite directory can't be opened twice).
  */
 export async function openHealthLakeStore(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'baseUrl' | 'healthlake'>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'baseUrl' | 'healthlake'> &
+    Partial<Pick<Config, 'dbTimeouts'>>,
   hooks: WriteHook[] = [],
   options: HealthLakeOptions = {},
 ): Promise<HealthLakeStore> {
@@ -57,6 +58,7 @@ export async function openHealthLakeStore(
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.databaseUrl ? config.dataDir : join(config.dataDir, 'healthlake'),
+    timeouts: config.dbTimeouts,
   });
   try {
     await control.checkActive();

@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { join } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { ConnectionQueue } from './connection-queue.js';
 
 /** The one thing SQL code needs: run a parameterised statement, get rows. */
 export interface Sql {
@@ -79,32 +81,100 @@ class PgDatabase implements Database {
   }
 }
 
+/** How long a statement may run, and wait for a lock, before Postgres cancels it. */
+export interface DatabaseTimeouts {
+  /** statement_timeout (57014 query_canceled). */
+  statementMs: number;
+  /** lock_timeout (55P03 lock_not_available); on PGlite also the wait for its one connection. */
+  lockMs: number;
+}
+
+export const DEFAULT_DB_TIMEOUTS: DatabaseTimeouts = { statementMs: 30_000, lockMs: 10_000 };
+
+/**
+ * The embedded database's one connection, taken in turn (connection-queue.ts). A transaction
+ * holds it from BEGIN to COMMIT, so a top-level call made from inside a transaction's own work
+ * would wait for that transaction to end, which waits for the call: a hang. The transaction's
+ * work runs in an async context of its own (AsyncLocalStorage), and a top-level call from there
+ * throws at once instead. Calls from other contexts (concurrent requests) queue as before.
+ * PGlite runs statements synchronously in WebAssembly, without the timer signals Postgres
+ * cancels with, so statement_timeout can't interrupt one here; the waits in between are bounded.
+ */
 export class PgliteDatabase implements Database {
   readonly kind = 'pglite';
-  constructor(private readonly db: PGlite) {}
+  private readonly queue = new ConnectionQueue();
+  private readonly insideTransaction = new AsyncLocalStorage<{ open: boolean }>();
 
-  async query<R>(text: string, params?: unknown[]): Promise<R[]> {
-    return (await this.db.query<R>(text, params)).rows;
+  constructor(
+    private readonly db: PGlite,
+    private readonly timeouts: DatabaseTimeouts = DEFAULT_DB_TIMEOUTS,
+  ) {}
+
+  /** Runs `work` when the connection is this caller's, refusing a caller that already has it. */
+  private async exclusive<T>(what: string, work: () => Promise<T>): Promise<T> {
+    if (this.insideTransaction.getStore()?.open) {
+      throw new Error(
+        `embedded database misuse: ${what} on the top-level database from inside one of its own ` +
+          "transactions (PGlite has one connection: it would wait on itself). Use the transaction's handle.",
+      );
+    }
+    const release = await this.queue.acquire(this.timeouts.lockMs);
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+
+  query<R>(text: string, params?: unknown[]): Promise<R[]> {
+    return this.exclusive('query()', async () => (await this.db.query<R>(text, params)).rows);
   }
 
   transaction<T>(work: (tx: Sql) => Promise<T>): Promise<T> {
-    return this.db.transaction((tx) =>
-      work({
-        query: async <R>(text: string, params?: unknown[]) =>
-          (await tx.query<R>(text, params)).rows,
-        exec: async (script: string) => {
-          await tx.exec(script);
-        },
-      }),
+    return this.exclusive('transaction()', async () => {
+      const state = { open: true };
+      try {
+        return await this.db.transaction((tx) =>
+          this.insideTransaction.run(state, () =>
+            work({
+              query: async <R>(text: string, params?: unknown[]) =>
+                (await tx.query<R>(text, params)).rows,
+              exec: async (script: string) => {
+                await tx.exec(script);
+              },
+            }),
+          ),
+        );
+      } finally {
+        // Work it started that outlives it (a timer, a cache fill) may use the database then.
+        state.open = false;
+      }
+    });
+  }
+
+  exec(script: string): Promise<void> {
+    return this.exclusive('exec()', async () => {
+      await this.db.exec(script);
+    });
+  }
+
+  /** Sets the timeouts on the connection; Postgres's defaults (none) otherwise. */
+  async applyTimeouts(): Promise<void> {
+    await this.exec(
+      `SET statement_timeout = ${Math.trunc(this.timeouts.statementMs)}; ` +
+        `SET lock_timeout = ${Math.trunc(this.timeouts.lockMs)}`,
     );
   }
 
-  async exec(script: string): Promise<void> {
-    await this.db.exec(script);
-  }
-
   async close(): Promise<void> {
-    if (!this.db.closed) await this.db.close();
+    if (this.db.closed) return;
+    // After the work in progress, if it ends in time; a shutdown must not wait on it for ever.
+    const release = await this.queue.acquire(this.timeouts.lockMs).catch(() => undefined);
+    try {
+      if (!this.db.closed) await this.db.close();
+    } finally {
+      release?.();
+    }
   }
 }
 
@@ -114,14 +184,20 @@ export interface DatabaseOptions {
   poolSize?: number;
   /** Where the build's embedded-database templates are (pglite-template.ts); dist/ by default. */
   templates?: string;
+  /** On every connection; DEFAULT_DB_TIMEOUTS when absent. */
+  timeouts?: DatabaseTimeouts;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const timeouts = options.timeouts ?? DEFAULT_DB_TIMEOUTS;
   if (options.databaseUrl) {
     const pool = new pg.Pool({
       connectionString: options.databaseUrl,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 5000,
+      // Sent in each connection's startup packet: nothing in the server waits forever.
+      statement_timeout: timeouts.statementMs,
+      lock_timeout: timeouts.lockMs,
     });
     // An idle client that loses its server must not crash the process; the pool replaces it.
     pool.on('error', () => undefined);
@@ -140,5 +216,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   // btree_gist: the workflow's EXCLUDE constraints (no two bookings of one person overlap).
   const db = new PGlite(dir, { extensions: { btree_gist } });
   await db.waitReady;
-  return new PgliteDatabase(db);
+  const database = new PgliteDatabase(db, timeouts);
+  await database.applyTimeouts();
+  return database;
 }

@@ -38,6 +38,9 @@ export async function migrate(
 ): Promise<number[]> {
   const migrations = readMigrations(dir);
   return db.transaction(async (tx) => {
+    // Start-up only: a replica waits its turn behind another's migrations, and a migration on a
+    // big table may take longer than any request should (DB_STATEMENT_TIMEOUT_MS).
+    await tx.exec('SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0');
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await tx.exec(`CREATE TABLE IF NOT EXISTS ${ledger} (
       version integer PRIMARY KEY,

@@ -9,10 +9,14 @@ export const PRELOADED_SECRETS = ['paging'];
 
 /** A migrated Postgres store: the server given by DATABASE_URL, or PGlite in DATA_DIR. */
 export async function openPostgresStore(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'baseUrl'>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'baseUrl'> & Partial<Pick<Config, 'dbTimeouts'>>,
   hooks: WriteHook[] = [],
 ): Promise<PostgresStore> {
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    timeouts: config.dbTimeouts,
+  });
   try {
     await migrate(db);
   } catch (err) {
