@@ -257,7 +257,7 @@ function roleCompartment(role: Role, ask: Ask): Compartment | undefined {
     case 'PATIENT': {
       if (!reading) return undefined;
       if (!clinical) return ALL;
-      const own = user?.type === 'Patient' ? user.id : principal.patient;
+      const own = ownPatientOf(principal);
       return own === undefined ? undefined : { kind: 'patients', ids: [own] };
     }
     case 'GUARDIAN':
@@ -267,6 +267,18 @@ function roleCompartment(role: Role, ask: Ask): Compartment | undefined {
         ? { kind: 'guardian', relatedPerson: user.id }
         : undefined;
   }
+}
+
+/**
+ * The patient a PATIENT-role user is: their fhirUser when it is a Patient. The launch `patient`
+ * claim stands in only for a user with no fhirUser at all: a Practitioner or RelatedPerson who
+ * also holds the PATIENT role (two Cognito groups, say) is the patient they are, never the one
+ * a token names.
+ */
+export function ownPatientOf(principal: Principal): string | undefined {
+  const user = principal.fhirUser;
+  if (user) return user.type === 'Patient' ? user.id : undefined;
+  return principal.patient;
 }
 
 /**

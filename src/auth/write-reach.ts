@@ -50,24 +50,32 @@ export function assignedPractitioners(resource: Resource): Set<string> {
   return found;
 }
 
+/** How a write came: replacing a version the caller can see, or as a new resource. */
+export type WriteKind =
+  /** An update of a current version already checked to be inside the grant. */
+  | 'replacing'
+  /** A create under an id the server chose (random): nothing can refer to it yet. */
+  | 'new-id'
+  /** A create under the client's id (update-as-create): other resources may already name it. */
+  | 'client-id';
+
 /**
  * The patients that must be inside `grant` before `resource` (the new version, with its id) is
  * written: all it belongs to. A Patient's own id is exempt when it replaces a version the
  * caller could already see (checked separately), and when a practitioner registers a new
- * patient under their own care (it names them as GP): there is nothing of that patient yet.
+ * patient under their own care (it names them as GP) under an id the server chose: there is
+ * nothing of that patient yet. Under the client's id it is not: records may already name that
+ * id (imported before their Patient, or left by an erasure), and claiming it would reach them.
  */
-export function patientsToReach(
-  resource: Resource,
-  grant: TypeGrant,
-  replacing: boolean,
-): string[] {
+export function patientsToReach(resource: Resource, grant: TypeGrant, kind: WriteKind): string[] {
   const patients = patientsOfResource(resource);
   if (resource.resourceType === 'Patient' && resource.id) {
     const mine = grant.compartments.flatMap((c) =>
       c.kind === 'practitioner-linked' ? [c.practitioner] : [],
     );
     const gps = assignedPractitioners(resource);
-    if (replacing || mine.some((id) => gps.has(id))) patients.delete(resource.id);
+    const registering = kind === 'new-id' && mine.some((id) => gps.has(id));
+    if (kind === 'replacing' || registering) patients.delete(resource.id);
   }
   return [...patients];
 }

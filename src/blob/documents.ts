@@ -227,6 +227,10 @@ export class DocumentStore implements FhirStore {
     const { resourceType } = resource;
     if (resourceType === 'Binary') {
       if (mode === 'conditional-update') requireUnrestricted(ctx, 'update');
+      // Its match would be answered without the read rule (binary-access.ts).
+      if (mode === 'conditional-create') {
+        requireUnrestricted(ctx, 'search', 'Conditional create of Binary');
+      }
       return this.inTransaction(async (tx) => {
         if (mode === 'update' && resource.id !== undefined) {
           await tx.currentForWrite(resource.id, ctx, 'update');

@@ -30,6 +30,14 @@ export function jsonTextProblem(text: string, maxDepth = MAX_JSON_DEPTH): string
           const hex = text.slice(i + 2, i + 6);
           const code = HEX4.test(hex) ? parseInt(hex, 16) : -1; // malformed: JSON.parse says so
           if (code >= 0 && code < 0x20 && !allowedControl(code)) return CONTROL;
+          if (code >= 0xd800 && code <= 0xdfff) {
+            // Only a high surrogate escape followed by a low one is a character; Postgres
+            // (and every JSON consumer after us) refuses a lone one.
+            const low = text.slice(i + 6, i + 8) === '\\u' ? text.slice(i + 8, i + 12) : '';
+            const next = HEX4.test(low) ? parseInt(low, 16) : -1;
+            if (code > 0xdbff || next < 0xdc00 || next > 0xdfff) return SURROGATE;
+            i += 6;
+          }
           i += 5;
         } else {
           if (escape === 'b' || escape === 'f') return CONTROL;
@@ -46,5 +54,7 @@ export function jsonTextProblem(text: string, maxDepth = MAX_JSON_DEPTH): string
   return undefined;
 }
 
+const SURROGATE =
+  'Request body has an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF) in a string';
 const CONTROL =
   'Request body has a control character in a string; FHIR strings allow only tab, CR and LF';

@@ -4,6 +4,7 @@
  * but always on the same token facts the access policy reads.
  */
 import type { Principal, Role } from '../auth/claims.js';
+import { ownPatientOf } from '../auth/policy.js';
 import type { Interaction } from '../auth/scopes.js';
 import { FhirError } from '../fhir/errors.js';
 
@@ -47,10 +48,8 @@ export function isBackend(principal: Principal): boolean {
 export const hasRole = (principal: Principal, ...roles: Role[]) =>
   principal.roles.some((role) => roles.includes(role));
 
-/** The patient a PATIENT-role user is: their fhirUser Patient, else the launch `patient`. */
-export function ownPatient(principal: Principal): string | undefined {
-  return principal.fhirUser?.type === 'Patient' ? principal.fhirUser.id : principal.patient;
-}
+/** The patient a PATIENT-role user is (auth/policy.ts `ownPatientOf`). */
+export const ownPatient = ownPatientOf;
 
 /** The caller's own FHIR reference (`Practitioner/x`), if its token names one. */
 export function userReference(principal: Principal): string | undefined {

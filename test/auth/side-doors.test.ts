@@ -267,3 +267,63 @@ t.test('operations hold a patient/ scope to its launch patient', async (t) => {
   const own = await fhir(base, 'POST', 'Appointment/$book', bookFor('p1', 10), launched);
   t.equal(own.status, 201, own.text);
 });
+
+t.test('a second role never turns a launch claim into a patient identity', async (t) => {
+  const { base } = await world(t);
+  // A practitioner who is also a patient somewhere (two Cognito groups): the PATIENT role is
+  // the patient they are (a Patient fhirUser), never the one the token's launch claim names.
+  const both = bearer({
+    scope: 'user/*.cruds',
+    role: ['PROVIDER', 'PATIENT'],
+    fhirUser: 'Practitioner/dr2',
+    patient: 'p2',
+  });
+  t.equal((await fhir(base, 'GET', 'Patient/p2', undefined, both)).status, 404);
+  const labs = await fhir(base, 'GET', 'Observation?patient=p2', undefined, both);
+  t.same(labs.body.entry ?? [], [], "nothing of p2's data");
+  const booked = await fhir(
+    base,
+    'POST',
+    'Appointment/$book',
+    { ...bookFor('p2'), parameter: [...bookFor('p2').parameter] },
+    both,
+  );
+  t.not(booked.status, 201, 'no booking for p2, so no assignment');
+  const dr2 = bearer({ scope: 'user/*.cruds', role: 'PROVIDER', fhirUser: 'Practitioner/dr2' });
+  t.equal((await fhir(base, 'GET', 'Patient/p2', undefined, dr2)).status, 404);
+});
+
+t.test('a paging cursor opens only for the caller it was made for', async (t) => {
+  const { base } = await world(t);
+  await fhir(base, 'PUT', 'Observation/lab-p1', { ...observation('Patient/p1'), id: 'lab-p1' });
+  const first = await fhir(base, 'GET', 'Observation?code=2339-0&_count=1');
+  const next = first.body.link.find((l: Json) => l.relation === 'next')?.url as string;
+  t.ok(next, 'the system caller gets a next page');
+  const p1 = bearer({ scope: 'patient/*.rs', patient: 'p1', role: 'PATIENT' });
+  const replayed = await fetch(next, { headers: { ...p1, accept: 'application/fhir+json' } });
+  const body = await replayed.json();
+  t.equal(replayed.status, 400, "another caller can't follow it");
+  t.equal(body.resourceType, 'OperationOutcome');
+  const own = await fetch(next, {
+    headers: { authorization: `Bearer ${testToken()}`, accept: 'application/fhir+json' },
+  });
+  t.equal(own.status, 200, 'the same caller (a new token with the same facts) can');
+});
+
+t.test('update-as-create cannot claim a patient id other records already name', async (t) => {
+  const { base } = await world(t);
+  // Records imported before their Patient: nobody can see them yet.
+  await fhir(base, 'PUT', 'Observation/lab-ghost', {
+    ...observation('Patient/ghost'),
+    id: 'lab-ghost',
+  });
+  const claimed = await fhir(
+    base,
+    'PUT',
+    'Patient/ghost',
+    { ...patient(), id: 'ghost', generalPractitioner: [{ reference: 'Practitioner/dr1' }] },
+    dr1,
+  );
+  t.equal(claimed.status, 403, 'naming themself GP under a chosen id');
+  t.equal((await fhir(base, 'GET', 'Observation/lab-ghost', undefined, dr1)).status, 404);
+});

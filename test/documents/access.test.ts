@@ -160,6 +160,28 @@ t.test('Binary search, history and includes follow the read rule', async (t) => 
   } else t.equal(everything.status, 403, 'or refuses system history');
   const admin = await fhir(base, 'GET', 'Binary?_count=50');
   t.equal(admin.status, 200, 'an unrestricted caller searches Binary');
+  const reached = await fhir(
+    base,
+    'GET',
+    `Patient?_has:Binary:patient:_id=${world.b1x}`,
+    undefined,
+    notesOnly,
+  );
+  t.equal(reached.status, 403, '_has into Binary needs access to every Binary');
+  const probe = await fhir(
+    base,
+    'POST',
+    'Binary',
+    {
+      resourceType: 'Binary',
+      contentType: 'text/plain',
+      securityContext: { reference: 'Patient/p1' },
+      data: 'eA==',
+    },
+    { ...notesOnly, 'if-none-exist': `_id=${world.b1x}` },
+  );
+  t.equal(probe.status, 403, 'a conditional create of Binary would answer its match unchecked');
+  t.notOk(probe.text.includes(world.b1x), 'and says nothing of it');
 });
 
 t.test('v2 fine-grained: DocumentReference filters apply to document contexts only', async (t) => {

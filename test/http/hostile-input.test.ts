@@ -144,3 +144,30 @@ t.test("an operation's instance id is checked before it reaches SQL", async (t) 
     refused(t, await fhir(base, 'POST', path, parameters), path);
   }
 });
+
+t.test('a lone UTF-16 surrogate escape is a 400; a surrogate pair is a character', async (t) => {
+  const { base } = await startTestServer(t);
+  for (const escape of ['\\ud800', '\\udc00', '\\ud800x', '\\ud800\\u0041', '\\udc00\\ud800']) {
+    const body = `{"resourceType":"Patient","name":[{"family":"a${escape}b"}]}`;
+    refused(t, await fhir(base, 'POST', 'Patient', body), `family with ${escape}`);
+  }
+  t.equal(await patientCount(base), 0, 'nothing stored');
+  const pair = `{"resourceType":"Patient","name":[{"family":"a\\ud83d\\ude00b"}]}`;
+  const ok = await fhir(base, 'POST', 'Patient', pair);
+  t.equal(ok.status, 201, 'an escaped surrogate pair is fine');
+  t.equal(ok.body.name[0].family, 'a\u{1f600}b');
+});
+
+t.test('ap dates at the ends of the calendar are searched, not a 500', async (t) => {
+  const { base } = await startTestServer(t);
+  for (const query of [
+    'Patient?_lastUpdated=ap0001-01-01',
+    'Patient?birthdate=ap9999',
+    'Observation?date=ap9999-12-31',
+    'Observation?date=ap0001',
+  ]) {
+    const res = await fhir(base, 'GET', query);
+    t.equal(res.status, 200, query);
+    t.equal(res.body.resourceType, 'Bundle');
+  }
+});

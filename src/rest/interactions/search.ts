@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleLink, FhirResource, Resource } from 'fhir/r4.js';
 import { authorize } from '../../auth/authorize.js';
 import type { AccessPolicy } from '../../auth/policy.js';
@@ -17,8 +18,26 @@ interface Cursor extends PagePosition {
   scope: string;
 }
 
-/** A query's identity for its cursors: a cursor opens only the query it was made for. */
-const scopeOf = (query: SearchQuery) => JSON.stringify([query.type, query.applied]);
+/**
+ * A query's identity for its cursors: a cursor opens only the query it was made for, by the
+ * caller it was made for (the same token facts: who, which client, roles, scopes, launch
+ * context, break-glass). A store that replays its upstream's own next link (HealthLake) would
+ * otherwise serve one caller's constrained page to another.
+ */
+function scopeOf(query: SearchQuery, policy: AccessPolicy): string {
+  const { principal, breakGlass } = policy;
+  const caller = JSON.stringify([
+    principal.subject,
+    principal.clientId ?? null,
+    principal.roles,
+    principal.scopes.resources.map((scope) => scope.raw),
+    principal.fhirUser ?? null,
+    principal.patient ?? null,
+    breakGlass?.reason ?? null,
+  ]);
+  const digest = createHash('sha256').update(caller).digest('base64url').slice(0, 22);
+  return JSON.stringify([query.type, query.applied, digest]);
+}
 
 function pageLink(ex: Exchange, query: SearchQuery, cursor?: string): string {
   const params = new URLSearchParams(query.applied);
@@ -71,11 +90,28 @@ function includedTypes(query: SearchQuery): Set<string> {
  */
 export function authorizeReach(policy: AccessPolicy, query: SearchQuery): void {
   for (const condition of query.conditions) {
-    if (condition.kind === 'has') authorize(policy, condition.sourceType, 'search');
-    if (condition.kind === 'chain') {
-      const types = condition.links.map((link) => link.type);
-      if (!types.some((type) => policy.grant(type, 'search'))) {
-        authorize(policy, types[0]!, 'search'); // throws the 403 naming the first target
+    const types =
+      condition.kind === 'has'
+        ? [condition.sourceType]
+        : condition.kind === 'chain'
+          ? condition.links.map((link) => link.type)
+          : [];
+    if (!types.length) continue;
+    if (!types.some((type) => policy.grant(type, 'search'))) {
+      authorize(policy, types[0]!, 'search'); // throws the 403 naming the first target
+    }
+    // Binary is reached only as a Binary read is, which a query can't express: like searching
+    // Binary itself, reaching into it needs access to every Binary.
+    if (types.includes('Binary')) {
+      const grant = authorize(policy, 'Binary', 'search');
+      if (grant.filters.length || !grant.compartments.some((c) => c.kind === 'all')) {
+        throw new FhirError(
+          403,
+          'forbidden',
+          'A chain or _has into Binary needs access to every Binary',
+          undefined,
+          { 'www-authenticate': 'Bearer realm="telefhir", error="insufficient_scope"' },
+        );
       }
     }
   }
@@ -110,13 +146,13 @@ async function search(
   let position: PagePosition | undefined;
   if (token !== undefined) {
     const { scope, ...rest } = openCursor(key, token) as Cursor;
-    if (scope !== scopeOf(query))
+    if (scope !== scopeOf(query, ex.policy))
       throw new FhirError(400, 'invalid', 'The paging cursor belongs to another query');
     position = rest;
   }
   const result = await ex.store.search(query, ex.ctx, position);
   const seal = (at: PagePosition) =>
-    sealCursor(key, { ...at, scope: scopeOf(query) } satisfies Cursor);
+    sealCursor(key, { ...at, scope: scopeOf(query, ex.policy) } satisfies Cursor);
   const links: BundleLink[] = [{ relation: 'self', url: pageLink(ex, query, token) }];
   if (result.next) links.push({ relation: 'next', url: pageLink(ex, query, seal(result.next)) });
   if (result.previous)

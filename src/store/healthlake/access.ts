@@ -19,7 +19,7 @@ import { extractIndexValues } from '../../search/extract.js';
 import { parseSearch } from '../../search/parse.js';
 import type { SearchQuery } from '../../search/query.js';
 import type { RequestContext } from '../store.js';
-import { patientsOfResource, patientsToReach } from '../../auth/write-reach.js';
+import { patientsOfResource, patientsToReach, type WriteKind } from '../../auth/write-reach.js';
 
 /** What a caller may see of a type, in upstream terms. */
 export type UpstreamScope =
@@ -229,12 +229,12 @@ export async function isInside(
  * patients were resolved upstream before this unit's writes are sent, so a write can't widen
  * them. Write scopes carry no filter (refused in writeScope).
  */
-export function reachedBefore(resource: Resource, scope: UpstreamScope, replacing: boolean) {
+export function reachedBefore(resource: Resource, scope: UpstreamScope, kind: WriteKind) {
   if (scope.kind === 'everything') return true;
   if (scope.kind === 'nothing') return false;
   if (scope.patients === 'all') return true;
   const { patients } = scope;
-  const needed = patientsToReach(resource, scope.grant, replacing);
+  const needed = patientsToReach(resource, scope.grant, kind);
   const belongs = patientsOfResource(resource).size > 0;
   return belongs && needed.every((id) => patients.has(id));
 }

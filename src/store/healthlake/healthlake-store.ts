@@ -23,6 +23,7 @@ import type {
   RequestContext,
   SearchResult,
 } from '../store.js';
+import type { WriteKind } from '../../auth/write-reach.js';
 import {
   assertReachable,
   grantFor,
@@ -280,13 +281,8 @@ export class HealthLakeStore implements FhirStore {
     return scope;
   }
 
-  private assertInside(
-    resource: Resource,
-    scope: UpstreamScope,
-    access: string,
-    replacing: boolean,
-  ) {
-    if (reachedBefore(resource, scope, replacing)) return;
+  private assertInside(resource: Resource, scope: UpstreamScope, access: string, kind: WriteKind) {
+    if (reachedBefore(resource, scope, kind)) return;
     throw outside(resource.resourceType, resource.id!, access);
   }
 
@@ -295,7 +291,7 @@ export class HealthLakeStore implements FhirStore {
       const type = resource.resourceType;
       const scope = await store.writeScope(ctx, type, 'create');
       const stored = stamp(await store.prepare(type, id, resource), id, '1');
-      store.assertInside(stored, scope, 'create', false);
+      store.assertInside(stored, scope, 'create', 'new-id');
       await store.record(
         { kind: 'create', type, id, resource: stored, callerIfMatch: false },
         undefined,
@@ -334,7 +330,7 @@ export class HealthLakeStore implements FhirStore {
     }
     const next = version && /^\d+$/.test(version) ? String(Number(version) + 1) : '1';
     const stored = stamp(await this.prepare(type, id, resource, before), id, next);
-    this.assertInside(stored, scope, 'update', before !== undefined);
+    this.assertInside(stored, scope, 'update', before ? 'replacing' : 'client-id');
     const pendingCreate = this.pending(type, id)?.kind === 'create';
     await this.record(
       {

@@ -17,7 +17,7 @@ import type { Database, Sql } from './database.js';
 import { noIndexer, type ResourceIndexer } from './indexer.js';
 import { findMatches, runSearch, sightOf } from './search.js';
 import { accessCondition, patientsOutside, requireSome, type Visibility } from './access-sql.js';
-import { patientsToReach } from '../../auth/write-reach.js';
+import { patientsToReach, type WriteKind } from '../../auth/write-reach.js';
 import { listHistory } from './history.js';
 import { stamp, writeVersion } from './versions.js';
 import { Binds } from './search-sql.js';
@@ -171,11 +171,11 @@ export class PostgresStore implements FhirStore {
     resource: Resource,
     ctx: RequestContext,
     access: Access,
-    replacing: boolean,
+    kind: WriteKind,
   ) {
     const seen = requireSome(ctx, resource.resourceType, access);
     if (seen.kind !== 'restricted') return;
-    const patients = patientsToReach(resource, seen.grant, replacing);
+    const patients = patientsToReach(resource, seen.grant, kind);
     if (!patients.length) return;
     const b = new Binds();
     const rows = await sql.query(`${patientsOutside(b, patients, seen.grant)} LIMIT 1`, b.values);
@@ -191,7 +191,7 @@ export class PostgresStore implements FhirStore {
   ) {
     const prepared = await this.beforeWrite(sql, resource.resourceType, id, resource, undefined);
     const stored = stamp(prepared, id, 1, new Date().toISOString());
-    await this.assertReached(sql, stored, ctx, 'create', false);
+    await this.assertReached(sql, stored, ctx, 'create', 'new-id');
     if (
       !(await writeVersion(
         sql,
@@ -353,7 +353,8 @@ export class PostgresStore implements FhirStore {
       const version = (row?.version_id ?? 0) + 1;
       const prepared = await this.beforeWrite(sql, type, id, resource, row?.content ?? undefined);
       const stored = stamp(prepared, id, version, new Date().toISOString());
-      await this.assertReached(sql, stored, ctx, 'update', Boolean(row && !row.deleted));
+      const kind = row && !row.deleted ? 'replacing' : 'client-id';
+      await this.assertReached(sql, stored, ctx, 'update', kind);
       const method = 'PUT';
       if (await writeVersion(sql, type, id, version, method, stored, stored.meta!.lastUpdated!)) {
         await this.indexer.index(sql, type, id, stored);

@@ -22,6 +22,8 @@ const TABLES: Record<SearchParamType, string> = {
 
 const likeEscape = (value: string) => value.replace(/[\\%_]/g, (char) => `\\${char}`);
 const DAY = 86_400_000;
+const EARLIEST = Date.parse('0001-01-01T00:00:00.000Z');
+const LATEST = Date.parse('9999-12-31T23:59:59.999Z');
 
 function datePredicate(b: Binds, prefix: Prefix, start: string, end: string): string {
   // Bound only when used: an unreferenced bind parameter has no type and fails the query.
@@ -48,8 +50,11 @@ function datePredicate(b: Binds, prefix: Prefix, start: string, end: string): st
       // "Approximately": within 10% of the distance from now, and never less than a day.
       const from = Date.parse(start);
       const delta = Math.max(Math.abs(Date.now() - from) * 0.1, DAY);
-      const low = new Date(from - delta).toISOString();
-      const high = new Date(Date.parse(end) + delta).toISOString();
+      // Kept within years 1-9999, the range Postgres (and FHIR) dates have.
+      const clamp = (ms: number) =>
+        new Date(Math.min(Math.max(ms, EARLIEST), LATEST)).toISOString();
+      const low = clamp(from - delta);
+      const high = clamp(Date.parse(end) + delta);
       return `(i.start_at <= ${b.add(high)}::timestamptz AND i.end_at >= ${b.add(low)}::timestamptz)`;
     }
   }
