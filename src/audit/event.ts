@@ -29,7 +29,12 @@ export interface AuditInput {
   address?: string;
   requestId: string;
   /** What was touched, as `Type/id` references. */
-  entities: { reference: string; role?: 'patient' | 'domain' }[];
+  entities: {
+    reference: string;
+    role?: 'patient' | 'domain';
+    /** Practitioners a write assigns to the resource's patients (`Practitioner/id`). */
+    assigns?: string[];
+  }[];
   /** The patient whose data this is (`Patient/id`), when known. */
   patient?: string;
   /** Break-glass: v3-ActReason BTG (the default system), with the stated reason. */
@@ -125,10 +130,16 @@ function entities(input: AuditInput): AuditEventEntity[] {
     },
   ];
   const seen = new Set<string>();
-  for (const { reference, role } of input.entities) {
+  for (const { reference, role, assigns } of input.entities) {
     if (seen.has(reference)) continue;
     seen.add(reference);
-    list.push(entity(reference, role ?? (reference.startsWith('Patient/') ? 'patient' : 'domain')));
+    const made = entity(
+      reference,
+      role ?? (reference.startsWith('Patient/') ? 'patient' : 'domain'),
+    );
+    // Who gave a practitioner access to a patient: this event's agent, by this write.
+    if (assigns?.length) made.detail = assigns.map((p) => ({ type: 'assigns', valueString: p }));
+    list.push(made);
   }
   if (input.patient && !seen.has(input.patient)) list.push(entity(input.patient, 'patient'));
   if (input.query !== undefined) {

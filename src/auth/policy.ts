@@ -29,14 +29,20 @@ import type { Interaction, ResourceScope } from './scopes.js';
 /** history and vread are 'read'. */
 export type Access = 'create' | 'read' | 'update' | 'delete' | 'search';
 
+/** Patients whose generalPractitioner, or an Encounter/Appointment participant, is this one. */
+export type PractitionerLinked = { kind: 'practitioner-linked'; practitioner: string };
+/** Patients that RelatedPerson/<relatedPerson>.patient points at. */
+export type Guardianship = { kind: 'guardian'; relatedPerson: string };
+
 export type Compartment =
   | { kind: 'all' }
-  /** Resources in these patients' compartments. */
-  | { kind: 'patients'; ids: string[] }
-  /** Patients whose generalPractitioner, or an Encounter/Appointment participant, is this one. */
-  | { kind: 'practitioner-linked'; practitioner: string }
-  /** Patients that RelatedPerson/<relatedPerson>.patient points at. */
-  | { kind: 'guardian'; relatedPerson: string };
+  /**
+   * Resources in these patients' compartments; with `within`, only those of them that are
+   * also in that compartment (a launch patient checked against the user's own patients).
+   */
+  | { kind: 'patients'; ids: string[]; within?: PractitionerLinked | Guardianship }
+  | PractitionerLinked
+  | Guardianship;
 
 export interface TypeGrant {
   type: string;
@@ -192,6 +198,9 @@ function grantsFor(type: string, facts: Facts): Map<Access, TypeGrant> {
 function termsFor(ask: Ask): Term[] {
   const { type, access, principal } = ask;
   if (type === 'AuditEvent' && !ask.reading) return [];
+  // Break-glass is for reading in an emergency: under it nothing may be written, so nothing
+  // written under it can widen a later grant (an Appointment linking the patient, say).
+  if (ask.breakGlass && !ask.reading) return [];
   const roleCompartments = principal.roles.flatMap((role) => roleCompartment(role, ask) ?? []);
   const terms: Term[] = [];
   for (const scope of principal.scopes.resources) {
@@ -261,11 +270,11 @@ function roleCompartment(role: Role, ask: Ask): Compartment | undefined {
 }
 
 /**
- * The narrower of a scope's compartment (all, or the launch patient) and a role's. Against a
- * practitioner's assignment or a guardianship, the launch patient is taken as it is: checking
- * membership needs the database, and the `patient` claim is the authorization server's own
- * statement of which patient this user chose (SMART's launch context). Between two patient
- * lists (a PATIENT role) we can check, so we do: someone else's launch patient grants nothing.
+ * The narrower of a scope's compartment (all, or the launch patient) and a role's. The launch
+ * patient is never taken on trust: a token's `patient` claim grants only what the user's role
+ * reaches anyway. Between two patient lists (a PATIENT role) that is checked here; against a
+ * practitioner's assignment or a guardianship it needs the database, so the compartment
+ * carries the role's as `within` and the store checks membership in its query.
  */
 function intersect(scoped: Compartment, role: Compartment): Compartment | undefined {
   if (scoped.kind === 'all') return role;
@@ -274,7 +283,10 @@ function intersect(scoped: Compartment, role: Compartment): Compartment | undefi
     const ids = scoped.ids.filter((id) => role.ids.includes(id));
     return ids.length > 0 ? { kind: 'patients', ids } : undefined;
   }
-  return scoped;
+  if (scoped.kind === 'patients' && !scoped.within && role.kind !== 'patients') {
+    return { ...scoped, within: role };
+  }
+  return undefined;
 }
 
 /**
@@ -315,6 +327,8 @@ function covers(term: Term, compartment: Compartment, filter?: URLSearchParams):
     compartmentKey(held) === compartmentKey(compartment) ||
     (held.kind === 'patients' &&
       compartment.kind === 'patients' &&
+      (!held.within ||
+        compartmentKey(held.within) === compartmentKey(compartment.within ?? held)) &&
       compartment.ids.every((id) => held.ids.includes(id)));
   return (
     wide && (!term.filter || (filter !== undefined && filterKey(term.filter) === filterKey(filter)))
@@ -323,7 +337,8 @@ function covers(term: Term, compartment: Compartment, filter?: URLSearchParams):
 
 function compartmentKey(compartment: Compartment): string {
   if (compartment.kind === 'patients') {
-    return JSON.stringify({ kind: 'patients', ids: [...compartment.ids].sort() });
+    const { within } = compartment;
+    return JSON.stringify({ kind: 'patients', ids: [...compartment.ids].sort(), within });
   }
   return JSON.stringify(compartment);
 }
@@ -351,7 +366,9 @@ function copyGrant(grant: TypeGrant | undefined): TypeGrant | undefined {
     type: grant.type,
     access: new Set(grant.access),
     compartments: grant.compartments.map((c) =>
-      c.kind === 'patients' ? { kind: 'patients', ids: [...c.ids] } : { ...c },
+      c.kind === 'patients'
+        ? { kind: 'patients', ids: [...c.ids], ...(c.within ? { within: { ...c.within } } : {}) }
+        : { ...c },
     ),
     filters: grant.filters.map((filter) => new URLSearchParams(filter)),
   };

@@ -35,12 +35,18 @@ export function unrestrictedOn(ctx: RequestContext, access: Access): boolean {
  * Conditional update and delete find their Binary inside the store, past the securityContext
  * check; so they are left to callers who pass that check for every Binary anyway.
  */
-export function requireUnrestricted(ctx: RequestContext, access: Access): void {
+export function requireUnrestricted(
+  ctx: RequestContext,
+  access: Access,
+  what = `Conditional ${access} of Binary`,
+): void {
   if (!unrestrictedOn(ctx, access)) {
     throw new FhirError(
       403,
       'forbidden',
-      `Conditional ${access} of Binary needs access to every Binary; use Binary/[id]`,
+      `${what} needs access to every Binary; use Binary/[id]`,
+      undefined,
+      { 'www-authenticate': 'Bearer realm="telefhir", error="insufficient_scope"' },
     );
   }
 }

@@ -30,8 +30,8 @@ import {
   type StoredBytes,
 } from '../fhir/binary.js';
 import { FhirError } from '../fhir/errors.js';
-import type { SearchQuery } from '../search/query.js';
-import type { FhirStore, RequestContext } from '../store/store.js';
+import type { PagePosition, SearchQuery } from '../search/query.js';
+import type { FhirStore, HistoryQuery, RequestContext } from '../store/store.js';
 import {
   binaryNotFound,
   contextOwner,
@@ -39,6 +39,7 @@ import {
   mayReach,
   patientOf,
   requireUnrestricted,
+  unrestrictedOn,
 } from './binary-access.js';
 import { BlobTooLargeError, type BlobStore } from './blob-store.js';
 import type { BlobLog } from './open.js';
@@ -136,6 +137,17 @@ export class DocumentStore implements FhirStore {
 
   private async requireReach(binary: Binary, ctx: RequestContext, access: Access) {
     if (!(await this.mayReach(binary, ctx, access))) throw binaryNotFound(binary.id ?? '');
+  }
+
+  /** The current Binary, when the caller may read it; undefined when deleted or never made. */
+  private async currentForRead(id: string, ctx: RequestContext) {
+    try {
+      const current = (await this.inner.read('Binary', id, ctx)) as Binary;
+      return (await this.mayReach(current, ctx, 'read')) ? current : undefined;
+    } catch (error) {
+      if (isFhirError(error, 404, 410)) return undefined;
+      throw error;
+    }
   }
 
   /** The current Binary, when the caller may change it; undefined when there is none yet. */
@@ -302,12 +314,38 @@ export class DocumentStore implements FhirStore {
     return resource;
   }
 
-  search(...args: Parameters<FhirStore['search']>) {
-    return this.inner.search(...args);
+  /**
+   * A Binary is reached only as a Binary read is (binary-access.ts), and that rule can't be
+   * put into a search's SQL: so searching Binary and listing its type history need access to
+   * every Binary, as conditional writes do; a Binary an `_include`/`_revinclude` reaches is
+   * returned only when it passes the read rule; one Binary's history follows its read.
+   */
+  async search(query: SearchQuery, ctx: RequestContext, position?: PagePosition) {
+    if (query.type === 'Binary') requireUnrestricted(ctx, 'search', 'Searching Binary');
+    const result = await this.inner.search(query, ctx, position);
+    if (!result.included.some((r) => r.resourceType === 'Binary')) return result;
+    const included: Resource[] = [];
+    for (const resource of result.included) {
+      if (
+        resource.resourceType !== 'Binary' ||
+        (await this.mayReach(resource as Binary, ctx, 'read'))
+      )
+        included.push(resource);
+    }
+    return { ...result, included };
   }
 
-  history(...args: Parameters<FhirStore['history']>) {
-    return this.inner.history(...args);
+  async history(query: HistoryQuery, ctx: RequestContext) {
+    if (unrestrictedOn(ctx, 'read')) return this.inner.history(query, ctx);
+    if (query.type === 'Binary' && query.id === undefined) {
+      requireUnrestricted(ctx, 'read', 'The history of every Binary');
+    }
+    if (query.type === 'Binary' && query.id !== undefined) {
+      const current = await this.currentForRead(query.id, ctx);
+      if (!current) throw binaryNotFound(query.id);
+    }
+    const scoped = query.type ? query : { ...query, excludeTypes: ['Binary'] };
+    return this.inner.history(scoped, ctx);
   }
 
   audit(...args: Parameters<FhirStore['audit']>) {

@@ -11,6 +11,7 @@ import { DCM, purgeAudit, type PurgeResult } from '../audit/purge.js';
 import { ENTITY_TYPE, OBJECT_ROLE, TELEFHIR_SOURCE } from '../audit/event.js';
 import { appendAudit, type AuditIndex } from '../audit/writer.js';
 import type { BlobStore } from '../blob/blob-store.js';
+import { deleteQueuedBlobs, queueBlobDeletions } from './blob-deletions.js';
 import type { Database, Sql } from '../store/postgres/database.js';
 import { searchIndexer } from '../store/postgres/search-indexer.js';
 import { eraseResources, type ResourceKey } from './erase.js';
@@ -141,17 +142,12 @@ export async function runRetention(
       throw new Error('Binaries are due but no blob store was given; nothing was purged');
     }
     const index = opts.index ?? searchIndexer().extract;
+    await queueBlobDeletions(sql, erased.blobKeys);
     await appendAudit(sql, summaryEvent(opts.actor, now, due, policy), index);
     return { due, blobKeys: erased.blobKeys };
   });
-  const blobFailures: string[] = [];
-  for (const key of blobKeys) {
-    try {
-      await opts.blobs!.delete(key);
-    } catch {
-      blobFailures.push(key);
-    }
-  }
+  // After the commit: this run's bytes, and any an earlier run or $expunge failed to delete.
+  const blobFailures = opts.blobs ? await deleteQueuedBlobs(db, opts.blobs) : blobKeys;
   return { now, due, blobFailures, audit: await purgeAuditEvents() };
 }
 
@@ -163,6 +159,7 @@ export function describeRun(run: RetentionRun, dryRun: boolean): string[] {
       `${verb} ${item.type}/${item.id} (${item.deleted ? 'deleted' : 'last updated'} ${item.lastUpdated})`,
   );
   lines.push(`${verb} ${run.due.length} resources and ${run.audit.purged} audit events`);
-  for (const key of run.blobFailures) lines.push(`could not delete blob ${key}; delete it by hand`);
+  for (const key of run.blobFailures)
+    lines.push(`could not delete blob ${key}; it stays queued and the next purge retries it`);
   return lines;
 }

@@ -12,12 +12,29 @@ export const forbidden = (why: string) =>
     'www-authenticate': 'Bearer realm="telefhir", error="insufficient_scope"',
   });
 
-/** A scope of any context (patient/, user/, system/) allows `interaction` on `type`. */
-export function scopeAllows(principal: Principal, type: string, interaction: Interaction): boolean {
+/**
+ * A scope allows `interaction` on `type` for the patients the operation acts on: user/ and
+ * system/ scopes for any (the role decides), a patient/ scope only when the operation is about
+ * its launch patient (`patient/Appointment.c` books for that patient and nobody else).
+ */
+export function scopeAllows(
+  principal: Principal,
+  type: string,
+  interaction: Interaction,
+  patients: readonly string[],
+): boolean {
   return principal.scopes.resources.some(
-    (scope) => (scope.type === '*' || scope.type === type) && scope.interactions.has(interaction),
+    (scope) =>
+      (scope.type === '*' || scope.type === type) &&
+      scope.interactions.has(interaction) &&
+      (scope.context !== 'patient' ||
+        (principal.patient !== undefined && patients.includes(principal.patient))),
   );
 }
+
+/** The patient ids among references such as an Appointment's actors (`Patient/x`). */
+export const patientIds = (references: readonly string[]): string[] =>
+  references.flatMap((ref) => (ref.startsWith('Patient/') ? [ref.slice('Patient/'.length)] : []));
 
 /** A backend service: system/ scopes and no user role. */
 export function isBackend(principal: Principal): boolean {

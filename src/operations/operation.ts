@@ -17,6 +17,7 @@ import type { RequestContext } from '../store/store.js';
 import type { VideoProvider } from '../video/video-provider.js';
 import type { Workflow, WorkflowTx } from '../workflow/workflow.js';
 import { idempotent, type Replay } from './idempotency.js';
+import { forbidden } from './caller.js';
 
 /** The server acting for itself (after the operation has authorized the caller). */
 export const SERVER: RequestContext = { requestId: 'operation', access: 'unrestricted' };
@@ -45,6 +46,8 @@ export interface OperationResult {
   location?: string;
   /** What the audit trail should name besides `resource` (the patient is found from them). */
   touched?: Resource[];
+  /** Work for after the commit (deleting blob bytes); its failure doesn't change the answer. */
+  afterCommit?: () => Promise<void>;
 }
 
 export interface OperationSpec {
@@ -93,6 +96,10 @@ export function registerOperation(
       ...(id ? { id } : {}),
     };
     try {
+      // Every operation here writes; break-glass opens reading only.
+      if (ex.policy.breakGlass) {
+        throw forbidden('Break-glass grants read access only: operations are refused under it');
+      }
       const result = await workflow.run(async (tx) => {
         const params = readParameters(definition, parametersOf(request.body));
         const inner: Exchange = { ...ex, store: tx.store };
@@ -115,6 +122,9 @@ export function registerOperation(
         }
         await tx.store.audit(buildAuditEvent(audit));
         return outcome;
+      });
+      await result.afterCommit?.().catch((err: unknown) => {
+        request.log.error({ err }, 'after-commit work of an operation failed');
       });
       return send(reply, result);
     } catch (error) {

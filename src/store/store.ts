@@ -39,6 +39,11 @@ export interface HistoryQuery {
   /** Only versions updated at or after this instant. */
   since?: string;
   after?: HistoryCursor;
+  /**
+   * System history only: types left out (Binary, for a caller who may not reach every Binary).
+   * A store that can't leave types out refuses such a caller's system history instead.
+   */
+  excludeTypes?: string[];
 }
 
 export interface HistoryPage {

@@ -208,8 +208,32 @@ const CALLERS: Caller[] = [
       { 'x-break-glass': 'unconscious patient in ER' },
     ),
     clinical: PATIENTS,
-    writes: ['p1'],
+    writes: [], // break-glass opens reading only, even of its own patients
     patients: PATIENTS,
+  },
+  {
+    name: 'PROVIDER launched on a patient not theirs',
+    headers: bearer({
+      scope: 'patient/*.cruds',
+      role: 'PROVIDER',
+      fhirUser: 'Practitioner/dr1',
+      patient: 'p2',
+    }),
+    clinical: [],
+    writes: [],
+    patients: [],
+  },
+  {
+    name: 'GUARDIAN launched on a patient not their ward',
+    headers: bearer({
+      scope: 'patient/*.rs',
+      role: 'GUARDIAN',
+      fhirUser: 'RelatedPerson/g3',
+      patient: 'p1',
+    }),
+    clinical: [],
+    writes: [],
+    patients: [],
   },
   {
     name: 'system backend',
@@ -248,8 +272,13 @@ t.test('every caller × every interaction: status, and nothing of another patien
   for (const caller of CALLERS) {
     await t.test(caller.name, async (t) => {
       const seen = [...new Set([...(caller.clinical ?? []), ...caller.patients])];
-      const ask = async (method: string, path: string, body?: unknown) => {
-        const res = await fhir(base, method, path, body, caller.headers);
+      const ask = async (
+        method: string,
+        path: string,
+        body?: unknown,
+        headers: Record<string, string> = {},
+      ) => {
+        const res = await fhir(base, method, path, body, { ...caller.headers, ...headers });
         assertNoLeak(t, res.body, seen, `${method} ${path}`);
         return res;
       };
@@ -309,13 +338,52 @@ t.test('every caller × every interaction: status, and nothing of another patien
       else
         t.same(seededEncounters(all.body), clinical.map((p) => `Encounter/e${p.slice(1)}`).sort());
       const chained = await ask('GET', 'Encounter?subject.name=Bravo');
-      if (clinical !== null) {
+      const partialPatients = caller.patients.length < PATIENTS.length;
+      if (clinical !== null && partialPatients && process.env.TEST_STORE === 'healthlake') {
+        t.equal(chained.status, 403, 'HealthLake: no chain into a type seen in part');
+      } else if (clinical !== null) {
         t.same(
           seededEncounters(chained.body),
           clinical.includes('p2') ? ['Encounter/e2'] : [],
           'chain',
         );
       }
+
+      // _has and chains reach other types: each held to the caller's own grant on that type.
+      // Postgres matches only what the caller sees of it; HealthLake can't hold an upstream
+      // chain to a partial grant, so there it is 403 (README "Authorization").
+      const partial =
+        clinical !== null && (clinical.length < PATIENTS.length || caller.labsOnly === true);
+      const refusedUpstream = partial && process.env.TEST_STORE === 'healthlake';
+      const labs = await ask('GET', 'Patient?_has:Observation:patient:code=2339-0&_count=50');
+      if (clinical === null || refusedUpstream) t.equal(labs.status, 403, '_has into Observation');
+      else {
+        t.equal(labs.status, 200, '_has into Observation');
+        const expected = caller.patients.filter((p) => clinical.includes(p));
+        t.same(ids(labs.body), expected.map((p) => `Patient/${p}`).sort(), '_has matches');
+      }
+      const vitals = await ask('GET', 'Patient?_has:Observation:patient:category=vital-signs');
+      if (clinical !== null && !refusedUpstream) {
+        const expected = caller.labsOnly ? [] : caller.patients.filter((p) => clinical.includes(p));
+        t.same(ids(vitals.body), expected.map((p) => `Patient/${p}`).sort(), '_has, filtered');
+      }
+      const auditors = ['ADMIN', 'system backend'].includes(caller.name);
+      const audited = await ask('GET', 'Patient?_has:AuditEvent:patient:action=R');
+      t.equal(audited.status, auditors ? 200 : 403, '_has into AuditEvent');
+      const treating = await ask('GET', 'Practitioner?_has:Encounter:participant:subject=p2');
+      if (clinical === null || refusedUpstream)
+        t.equal(treating.status, 403, 'directory _has into Encounter');
+      else
+        t.same(
+          ids(treating.body),
+          clinical.includes('p2') ? ['Practitioner/dr2'] : [],
+          'who treats p2, only for those who may see it',
+        );
+      const criteria = await ask('POST', 'Patient', patient(), {
+        'if-none-exist': '_has:AuditEvent:patient:action=R',
+      });
+      if (!auditors) t.equal(criteria.status, 403, 'If-None-Exist reaching into AuditEvent');
+      t.ok(criteria.status < 500, 'criteria: no 5xx');
 
       // _include and _revinclude
       const included = await ask('GET', 'Encounter?_include=Encounter:subject&_count=50');

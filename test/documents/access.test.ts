@@ -116,13 +116,50 @@ t.test("a patient token reads its own documents' Binaries, and only those", asyn
   await expectReads(t, base, world, p1, ['b1', 'b1x', 'pb1']);
   const own = bearer({ scope: 'user/*.rs', role: 'PATIENT', fhirUser: 'Patient/p2' });
   await expectReads(t, base, world, own, ['b2']);
-  const listed = await fhir(base, 'GET', 'Binary', undefined, p1);
-  t.equal(listed.status, 200);
-  t.same(
-    listed.body.entry.map((e: Json) => e.resource.id).sort(),
-    [world.b1, world.b1x, world.pb1].sort(),
-    "a search finds only the patient's own",
+});
+
+t.test('Binary search, history and includes follow the read rule', async (t) => {
+  const notesOnly = bearer({
+    scope:
+      'patient/DocumentReference.rs?category=clinical-note patient/Binary.rs patient/Patient.rs',
+    patient: 'p1',
+    role: 'PATIENT',
+  });
+  // b1x belongs to p1 but to a document this token can't read: nothing of it may show.
+  const listed = await fhir(base, 'GET', 'Binary', undefined, notesOnly);
+  t.equal(listed.status, 403, 'searching Binary needs access to every Binary');
+  t.equal(listed.body.resourceType, 'OperationOutcome');
+  const typeHistory = await fhir(base, 'GET', 'Binary/_history', undefined, notesOnly);
+  t.ok(typeHistory.status >= 400 && typeHistory.status < 500, 'no Binary type history for it');
+  t.equal(typeHistory.body.resourceType, 'OperationOutcome');
+  const own = await fhir(base, 'GET', `Binary/${world.b1x}/_history`, undefined, notesOnly);
+  t.equal(own.status, 404, "an unreadable Binary's history is as if absent");
+  const readable = await fhir(base, 'GET', `Binary/${world.b1}/_history`, undefined, notesOnly);
+  t.equal(readable.status, 200, 'a readable one has its history');
+  const revincluded = await fhir(
+    base,
+    'GET',
+    'Patient?_id=p1&_revinclude=Binary:patient',
+    undefined,
+    notesOnly,
   );
+  t.equal(revincluded.status, 200);
+  const binaries = (revincluded.body.entry ?? [])
+    .map((e: Json) => e.resource)
+    .filter((r: Json) => r.resourceType === 'Binary')
+    .map((r: Json) => r.id)
+    .sort();
+  t.same(binaries, [world.b1, world.pb1].sort(), '_revinclude reaches only readable Binaries');
+  const everything = await fhir(base, 'GET', '_history?_count=500', undefined, notesOnly);
+  if (everything.status === 200) {
+    const ids = (everything.body.entry ?? []).map((e: Json) => e.fullUrl ?? '');
+    t.notOk(
+      ids.some((url: string) => url.includes(`Binary/${world.b1x}`)),
+      'system history leaves unreachable Binaries out',
+    );
+  } else t.equal(everything.status, 403, 'or refuses system history');
+  const admin = await fhir(base, 'GET', 'Binary?_count=50');
+  t.equal(admin.status, 200, 'an unrestricted caller searches Binary');
 });
 
 t.test('v2 fine-grained: DocumentReference filters apply to document contexts only', async (t) => {
@@ -176,6 +213,30 @@ t.test('a refused read is audited with the owning patient, and so is a granted o
   const [granted] = await eventsOf(base, grantedId);
   t.equal(granted?.outcome, '0');
   t.same(patientsIn(granted!), ['Patient/p1']);
+});
+
+t.test('a refused Binary entry in a batch is audited with its owning patient', async (t) => {
+  const p1 = bearer({ scope: 'patient/*.rs', patient: 'p1', role: 'PATIENT' });
+  const requestId = randomUUID();
+  const batch = await fhir(
+    base,
+    'POST',
+    '',
+    {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [{ request: { method: 'GET', url: `Binary/${world.b2}` } }],
+    },
+    { ...p1, 'x-request-id': requestId },
+  );
+  t.match(batch.body.entry[0].response.status, /^404/);
+  const events = await eventsOf(base, requestId);
+  const refused = events.find((event) =>
+    event.entity.some((e: Json) => e.what?.reference === `Binary/${world.b2}`),
+  );
+  t.ok(refused, 'the refused entry left an AuditEvent');
+  t.equal(refused?.outcome, '4');
+  t.same(patientsIn(refused!), ['Patient/p2'], 'naming the patient whose document it was');
 });
 
 t.test('a refused read of a deleted Binary still names its owner', async (t) => {

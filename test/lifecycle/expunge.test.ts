@@ -7,6 +7,7 @@ import { fhir, startTestServer, testToken } from '../helpers.js';
 import { sideDatabase } from '../identity/side-db.js';
 import { HOLD, traces } from './helpers.js';
 import { storedBinary } from '../../src/fhir/binary.js';
+import { deleteQueuedBlobs } from '../../src/lifecycle/blob-deletions.js';
 
 const SERVER: RequestContext = { requestId: 'test', access: 'unrestricted' };
 const admin = {
@@ -149,5 +150,37 @@ t.test('Patient $expunge', async (t) => {
       404,
       'not even 410: gone for good',
     );
+  });
+
+  t.test('bytes go after the commit; a failed delete stays queued and is retried', async (t) => {
+    await put('Patient', 'p20', { gender: 'female' });
+    await app.blobs.put('test/b20', Readable.from([Buffer.from('b20')]), {
+      contentType: 'text/plain',
+      maxBytes: 100,
+    });
+    await raw.create(storedForm('test/b20', 'Patient/p20'), SERVER, 'b20');
+    // The blob store fails once (an S3 outage, say): the expunge itself has committed.
+    const blobs = app.blobs;
+    const original = blobs.delete.bind(blobs);
+    blobs.delete = async () => {
+      throw Object.assign(new Error('unreachable'), { code: 'ECONNREFUSED' });
+    };
+    t.teardown(() => {
+      blobs.delete = original;
+    });
+    const res = await call('p20', reason('erasure 43'));
+    t.equal(res.status, 200, 'the expunge stands');
+    t.equal(await traces(db, 'Binary', 'b20'), 0, 'the Binary is gone');
+    t.ok(await blobs.exists('test/b20'), 'its bytes could not be deleted yet');
+    const [queued] = await db.query<{ attempts: number; last_error: string }>(
+      'SELECT attempts, last_error FROM blob_deletion WHERE blob_key = $1',
+      ['test/b20'],
+    );
+    t.match(queued, { attempts: 1, last_error: 'ECONNREFUSED' }, 'and the key is kept');
+    blobs.delete = original;
+    t.same(await deleteQueuedBlobs(db, blobs), [], 'the next run deletes it');
+    t.notOk(await blobs.exists('test/b20'));
+    const left = await db.query('SELECT 1 FROM blob_deletion WHERE blob_key = $1', ['test/b20']);
+    t.equal(left.length, 0, 'and forgets it');
   });
 });

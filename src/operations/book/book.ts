@@ -25,7 +25,7 @@ const unprocessable = (why: string) => new FhirError(422, 'processing', why);
 /** Who may book for whom; see README "Telehealth operations". */
 function authorizeBooking(call: OperationCall, patientId: string) {
   const { principal } = call.ex.policy;
-  if (!scopeAllows(principal, 'Appointment', 'c')) {
+  if (!scopeAllows(principal, 'Appointment', 'c', [patientId])) {
     throw forbidden('Booking needs a scope that allows creating Appointments');
   }
   if (isBackend(principal) || hasRole(principal, 'ADMIN', 'RECEPTIONIST', 'PROVIDER')) return;

@@ -10,6 +10,7 @@ import {
   hasRole,
   isBackend,
   ownPatient,
+  patientIds,
   scopeAllows,
   userReference,
 } from '../caller.js';
@@ -18,11 +19,11 @@ import { SERVER, valueOf, type OperationCall, type OperationResult } from '../op
 /** Its patient, its practitioners, the front desk, ADMIN, or a backend service. */
 function authorizeCancel(call: OperationCall, appointment: Appointment) {
   const { principal } = call.ex.policy;
-  if (!scopeAllows(principal, 'Appointment', 'u')) {
+  const actors = bookedActors(appointment);
+  if (!scopeAllows(principal, 'Appointment', 'u', patientIds(actors))) {
     throw forbidden('Cancelling needs a scope that allows updating Appointments');
   }
   if (isBackend(principal) || hasRole(principal, 'ADMIN', 'RECEPTIONIST', 'STAFF')) return;
-  const actors = bookedActors(appointment);
   const own = ownPatient(principal);
   if (hasRole(principal, 'PATIENT') && own && actors.includes(`Patient/${own}`)) return;
   const user = userReference(principal);

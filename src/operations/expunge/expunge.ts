@@ -11,6 +11,7 @@ import { DCM } from '../../audit/purge.js';
 import type { BlobStore } from '../../blob/blob-store.js';
 import { FhirError } from '../../fhir/errors.js';
 import { ID_PATTERN } from '../../fhir/resource-types.js';
+import { deleteQueuedBlobs, queueBlobDeletions } from '../../lifecycle/blob-deletions.js';
 import { eraseResources, type Erased } from '../../lifecycle/erase.js';
 import { PostgresStore } from '../../store/postgres/postgres-store.js';
 import { forbidden, hasRole, scopeAllows, userReference } from '../caller.js';
@@ -27,7 +28,7 @@ export interface ExpungeServices extends OperationServices {
 function authorizeExpunge(call: OperationCall) {
   const { principal } = call.ex.policy;
   if (!hasRole(principal, 'ADMIN')) throw forbidden('Only ADMIN may expunge a patient');
-  if (!scopeAllows(principal, 'Patient', 'd')) {
+  if (!scopeAllows(principal, 'Patient', 'd', [call.id!])) {
     throw forbidden('Expunging needs a scope that allows deleting Patients');
   }
 }
@@ -102,9 +103,10 @@ export async function expunge(call: OperationCall): Promise<OperationResult> {
   if (erased.blobKeys.length && !blobs) {
     throw new FhirError(500, 'exception', 'No blob store is configured; nothing was expunged');
   }
-  // Before the commit: if a delete fails, the whole expunge rolls back and can be retried
-  // (delete is idempotent), rather than leaving bytes no resource names any more.
-  for (const key of erased.blobKeys) await blobs!.delete(key);
+  // The bytes go after the commit (a rolled-back expunge must leave them); queued here so a
+  // delete that fails then is retried, never forgotten (lifecycle/blob-deletions.ts).
+  await queueBlobDeletions(sql, erased.blobKeys);
+  const database = call.tx.store.database;
   await call.tx.store.audit(expungeEvent(call, `Patient/${id}`, reason, erased));
   const total = Object.values(erased.counts).reduce((a, b) => a + b, 0);
   const outcome: OperationOutcome = {
@@ -117,5 +119,14 @@ export async function expunge(call: OperationCall): Promise<OperationResult> {
       },
     ],
   };
-  return { status: 200, resource: outcome };
+  return {
+    status: 200,
+    resource: outcome,
+    afterCommit: async () => {
+      const failed = await deleteQueuedBlobs(database, blobs!, erased.blobKeys);
+      if (failed.length) {
+        call.ex.log?.error({ blobs: failed.length }, 'expunged blobs left queued for deletion');
+      }
+    },
+  };
 }

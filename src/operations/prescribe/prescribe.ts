@@ -32,9 +32,9 @@ export const US_CORE_MEDICATION_REQUEST =
 const unprocessable = (why: string) => new FhirError(422, 'processing', why);
 
 /** A PROVIDER prescribes as themself; a backend service must say who the prescriber is. */
-function prescriber(call: OperationCall): string {
+function prescriber(call: OperationCall, patientId: string): string {
   const { principal } = call.ex.policy;
-  if (!scopeAllows(principal, 'MedicationRequest', 'c')) {
+  if (!scopeAllows(principal, 'MedicationRequest', 'c', [patientId])) {
     throw forbidden('Prescribing needs a scope that allows creating MedicationRequests');
   }
   const named = referenceId(call, 'requester', 'Practitioner');
@@ -129,8 +129,8 @@ async function activeDuplicate(call: OperationCall, patientId: string, rxnorm: s
 
 export async function prescribe(call: OperationCall): Promise<OperationResult> {
   const { ex, tx, now } = call;
-  const requester = prescriber(call);
   const patientId = referenceId(call, 'patient', 'Patient')!;
+  const requester = prescriber(call, patientId);
   await readOr422(call, 'Patient', patientId, true);
   await readOr422(call, requester.split('/')[0]!, requester.split('/')[1]!);
   const encounterId = referenceId(call, 'encounter', 'Encounter');

@@ -5,7 +5,14 @@
 import type { Appointment, Encounter, Resource } from 'fhir/r4.js';
 import { FhirError } from '../../fhir/errors.js';
 import { bookedActors } from '../../workflow/appointment-ledger.js';
-import { forbidden, hasRole, isBackend, scopeAllows, userReference } from '../caller.js';
+import {
+  forbidden,
+  hasRole,
+  isBackend,
+  patientIds,
+  scopeAllows,
+  userReference,
+} from '../caller.js';
 import { SERVER, type OperationCall, type OperationResult } from '../operation.js';
 import { video } from './visit-errors.js';
 
@@ -17,7 +24,7 @@ interface VisitRow {
 
 function authorizeEnd(call: OperationCall, appointment: Appointment) {
   const { principal } = call.ex.policy;
-  if (!scopeAllows(principal, 'Encounter', 'u')) {
+  if (!scopeAllows(principal, 'Encounter', 'u', patientIds(bookedActors(appointment)))) {
     throw forbidden('Ending a visit needs a scope that allows updating Encounters');
   }
   if (isBackend(principal) || hasRole(principal, 'ADMIN')) return;

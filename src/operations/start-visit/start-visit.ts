@@ -8,7 +8,14 @@ import type { Appointment, Encounter, Parameters, Resource } from 'fhir/r4.js';
 import { FhirError } from '../../fhir/errors.js';
 import type { Meeting } from '../../video/video-provider.js';
 import { bookedActors } from '../../workflow/appointment-ledger.js';
-import { forbidden, hasRole, ownPatient, scopeAllows, userReference } from '../caller.js';
+import {
+  forbidden,
+  hasRole,
+  ownPatient,
+  patientIds,
+  scopeAllows,
+  userReference,
+} from '../caller.js';
 import { SERVER, type OperationCall, type OperationResult } from '../operation.js';
 import { video } from './visit-errors.js';
 
@@ -37,10 +44,10 @@ async function appointmentOf(call: OperationCall): Promise<Appointment> {
 /** The caller as a participant: `Patient/x` or `Practitioner/y`; ADMIN has no need to be one. */
 export function participantOf(call: OperationCall, appointment: Appointment): string {
   const { principal } = call.ex.policy;
-  if (!scopeAllows(principal, 'Appointment', 'r')) {
+  const actors = bookedActors(appointment);
+  if (!scopeAllows(principal, 'Appointment', 'r', patientIds(actors))) {
     throw forbidden('A visit needs a scope that allows reading Appointments');
   }
-  const actors = bookedActors(appointment);
   const own = ownPatient(principal);
   if (hasRole(principal, 'PATIENT') && own && actors.includes(`Patient/${own}`)) {
     return `Patient/${own}`;

@@ -12,7 +12,10 @@ import {
   type AuditOutcome,
 } from '../../audit/event.js';
 import { patientsOf } from '../../audit/patients.js';
+import { assignedPractitioners } from '../../auth/write-reach.js';
+import { ownerOf } from '../../fhir/binary.js';
 import { FhirError } from '../../fhir/errors.js';
+import { ID_PATTERN } from '../../fhir/resource-types.js';
 import type { Exchange, InteractionResult } from './types.js';
 
 /** What a request asked for, known before it runs (so a refusal can say so too). */
@@ -22,6 +25,8 @@ export interface AuditTarget {
   id?: string;
   /** A search's parameters: only their names are recorded. */
   query?: URLSearchParams;
+  /** A vread's version. */
+  versionId?: string;
 }
 
 const WRITES: ReadonlySet<AuditInteraction> = new Set(['create', 'update', 'delete', 'patch']);
@@ -52,8 +57,15 @@ export function auditInput(
 ): AuditInput {
   const { principal, breakGlass } = ex.policy;
   const entities: AuditInput['entities'] = [];
+  const writing = ['create', 'update', 'patch', 'operation'].includes(target.interaction);
   for (const resource of touched(result)) {
-    entities.push({ reference: `${resource.resourceType}/${resource.id}` });
+    const assigns = writing
+      ? [...assignedPractitioners(resource)].map((id) => `Practitioner/${id}`)
+      : [];
+    entities.push({
+      reference: `${resource.resourceType}/${resource.id}`,
+      ...(assigns.length ? { assigns } : {}),
+    });
     for (const patient of patientsOf(resource, ex.baseUrl)) {
       entities.push({ reference: patient, role: 'patient' });
     }
@@ -79,13 +91,38 @@ export function auditInput(
 }
 
 /**
+ * The owner of the Binary a refused request named, found with the server's own access: the
+ * version asked for, else the newest stored version (a deleted Binary still has one).
+ */
+async function binaryOwner(ex: Exchange, target: AuditTarget): Promise<string | undefined> {
+  const { id, versionId } = target;
+  if (!id || !ID_PATTERN.test(id)) return undefined;
+  const server = { ...ex.ctx, access: 'unrestricted' as const };
+  const found: Resource | undefined = await (
+    versionId
+      ? ex.store.vread('Binary', id, versionId, server)
+      : ex.store.read('Binary', id, server)
+  ).catch(() => undefined);
+  if (found) return ownerOf(found);
+  const page = await ex.store
+    .history({ type: 'Binary', id, count: 10 }, server)
+    .catch(() => undefined);
+  const last = page?.versions.find((version) => version.resource)?.resource;
+  return last && ownerOf(last);
+}
+
+/**
  * Records a refusal or failure in a transaction of its own (the change, if any, rolled back).
  * If even that can't be written, the client still hears the original error; the lost event is
  * logged, without its content.
  */
 export async function auditFailure(ex: Exchange, target: AuditTarget, error: unknown) {
   try {
-    await ex.store.audit(buildAuditEvent(auditInput(ex, target, outcomeOf(error))));
+    const input = auditInput(ex, target, outcomeOf(error));
+    // A refused Binary still says whose document someone tried to reach (never told to them).
+    const owner = target.type === 'Binary' ? await binaryOwner(ex, target) : undefined;
+    if (owner) input.entities.push({ reference: owner, role: 'patient' });
+    await ex.store.audit(buildAuditEvent(input));
   } catch (failure) {
     ex.log?.error(
       { err: failure, interaction: target.interaction },

@@ -5,8 +5,8 @@
  * owning patient even when the read is refused.
  */
 import type { Readable } from 'node:stream';
-import type { Binary, Resource } from 'fhir/r4.js';
-import { buildAuditEvent, type AuditOutcome } from '../../audit/event.js';
+import type { Binary } from 'fhir/r4.js';
+import { buildAuditEvent } from '../../audit/event.js';
 import { authorize } from '../../auth/authorize.js';
 import {
   BlobTooLargeError,
@@ -15,9 +15,8 @@ import {
   type StoredBlob,
 } from '../../blob/blob-store.js';
 import { DocumentStore, newBlobKey, withPrestoredBytes } from '../../blob/documents.js';
-import { blobKeyOf, clientView, ownerOf, requireMediaType } from '../../fhir/binary.js';
+import { blobKeyOf, clientView, requireMediaType } from '../../fhir/binary.js';
 import { FhirError } from '../../fhir/errors.js';
-import { ID_PATTERN } from '../../fhir/resource-types.js';
 import { requireId, requireInteraction } from '../guards.js';
 import { audited, auditFailure, auditInput, type AuditTarget } from './audited.js';
 import { resourceResult, type Exchange, type InteractionResult } from './types.js';
@@ -130,10 +129,6 @@ export interface BinaryRead {
   content: BlobContent | undefined;
 }
 
-function outcomeOf(error: unknown): AuditOutcome {
-  return error instanceof FhirError && error.statusCode < 500 ? 'minor' : 'serious';
-}
-
 /**
  * read or vread. Every one is audited with the owning patient, refusals too: a refused read
  * still says whose document someone tried to reach (found without the caller's restrictions,
@@ -165,7 +160,7 @@ export async function readBinary(
       content,
     };
   } catch (error) {
-    await auditRefusal(ex, target, error, versionId);
+    await auditFailure(ex, { ...target, ...(versionId ? { versionId } : {}) }, error);
     throw error;
   }
   try {
@@ -177,38 +172,4 @@ export async function readBinary(
     throw error;
   }
   return read;
-}
-
-/**
- * The owner of the Binary a refused read asked for, found with the server's own access: the
- * version asked for, else the newest stored version (a deleted Binary still has one).
- */
-async function ownerForAudit(ex: Exchange, id: string | undefined, versionId?: string) {
-  if (!id || !ID_PATTERN.test(id)) return undefined;
-  const server = { ...ex.ctx, access: 'unrestricted' as const };
-  const found: Resource | undefined = await (
-    versionId
-      ? ex.store.vread('Binary', id, versionId, server)
-      : ex.store.read('Binary', id, server)
-  ).catch(() => undefined);
-  if (found) return ownerOf(found);
-  const page = await ex.store
-    .history({ type: 'Binary', id, count: 10 }, server)
-    .catch(() => undefined);
-  const last = page?.versions.find((version) => version.resource)?.resource;
-  return last && ownerOf(last);
-}
-
-async function auditRefusal(ex: Exchange, target: AuditTarget, error: unknown, versionId?: string) {
-  const owner = await ownerForAudit(ex, target.id, versionId);
-  const input = auditInput(ex, target, outcomeOf(error));
-  if (owner) input.entities.push({ reference: owner, role: 'patient' });
-  try {
-    await ex.store.audit(buildAuditEvent(input));
-  } catch (failure) {
-    ex.log?.error(
-      { err: failure, interaction: target.interaction },
-      'could not record the AuditEvent of a failed request',
-    );
-  }
 }

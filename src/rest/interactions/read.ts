@@ -37,7 +37,7 @@ export function vreadResource(
   id: string,
   versionId: string,
 ): Promise<InteractionResult> {
-  return audited(ex, { interaction: 'vread', type, id }, async (ex) => {
+  return audited(ex, { interaction: 'vread', type, id, versionId }, async (ex) => {
     requireInteraction(type, 'vread');
     requireId(id);
     authorize(ex.policy, type, 'read');

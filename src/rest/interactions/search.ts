@@ -1,5 +1,6 @@
 import type { Bundle, BundleEntry, BundleLink, FhirResource, Resource } from 'fhir/r4.js';
 import { authorize } from '../../auth/authorize.js';
+import type { AccessPolicy } from '../../auth/policy.js';
 import { openCursor, sealCursor } from '../../fhir/cursor.js';
 import { FhirError } from '../../fhir/errors.js';
 import { single } from '../../fhir/params.js';
@@ -62,6 +63,24 @@ function includedTypes(query: SearchQuery): Set<string> {
   return types;
 }
 
+/**
+ * Every type a query's conditions reach into (a chain's targets, a `_has` source) needs a
+ * search grant of its own: a chain or `_has` into a type the token can't search at all is 403,
+ * like searching that type directly. Into a type it may search in part, the store matches only
+ * that part (its guard), so nothing about the rest can be learnt from which resources match.
+ */
+export function authorizeReach(policy: AccessPolicy, query: SearchQuery): void {
+  for (const condition of query.conditions) {
+    if (condition.kind === 'has') authorize(policy, condition.sourceType, 'search');
+    if (condition.kind === 'chain') {
+      const types = condition.links.map((link) => link.type);
+      if (!types.some((type) => policy.grant(type, 'search'))) {
+        authorize(policy, types[0]!, 'search'); // throws the 403 naming the first target
+      }
+    }
+  }
+}
+
 /** Type-level search: GET [type]?..., POST [type]/_search, and search entries in bundles. */
 export function searchType(
   ex: Exchange,
@@ -84,6 +103,7 @@ async function search(
     baseUrl: ex.baseUrl,
     strict: ex.strict,
   });
+  authorizeReach(ex.policy, query);
   for (const included of includedTypes(query)) authorize(ex.policy, included, 'read');
   const key = await ex.store.sharedSecret('paging');
   const token = single(params, '_cursor');
@@ -127,5 +147,6 @@ export function criteriaQuery(ex: Exchange, type: string, params: URLSearchParam
       'Conditional criteria must contain at least one search parameter',
     );
   }
+  authorizeReach(ex.policy, query);
   return query;
 }

@@ -17,7 +17,9 @@ import { PATIENT_ITSELF, patientCompartmentParams } from '../../auth/compartment
 import { FhirError } from '../../fhir/errors.js';
 import { extractIndexValues } from '../../search/extract.js';
 import { parseSearch } from '../../search/parse.js';
+import type { SearchQuery } from '../../search/query.js';
 import type { RequestContext } from '../store.js';
+import { patientsOfResource, patientsToReach } from '../../auth/write-reach.js';
 
 /** What a caller may see of a type, in upstream terms. */
 export type UpstreamScope =
@@ -59,25 +61,38 @@ export function grantFor(
   return open ? 'everything' : grant;
 }
 
+/**
+ * A chain or `_has` is sent upstream as it is, and HealthLake can't hold what it reaches to the
+ * caller's grant on that type. So here it may reach only types the caller sees whole: into a
+ * type seen in part (a compartment, a filter) it is refused with 403, never run unguarded.
+ */
+export function assertReachable(ctx: RequestContext, query: SearchQuery): void {
+  for (const condition of query.conditions) {
+    const types =
+      condition.kind === 'has'
+        ? [condition.sourceType]
+        : condition.kind === 'chain'
+          ? condition.links.map((link) => link.type)
+          : [];
+    for (const type of types) {
+      if (grantFor(ctx, type, 'search') === 'everything') continue;
+      throw new FhirError(
+        403,
+        'forbidden',
+        `A chain or _has into ${type} needs search access to every ${type} on the HealthLake store`,
+        undefined,
+        { 'www-authenticate': 'Bearer realm="telefhir", error="insufficient_scope"' },
+      );
+    }
+  }
+}
+
 /** The compartment parameter used upstream for `type`, or undefined outside the compartment. */
 export function compartmentParam(type: string): string | undefined {
   const params = patientCompartmentParams(type);
   if (params.includes(PATIENT_ITSELF)) return '_id';
   for (const preferred of ['patient', 'subject']) if (params.includes(preferred)) return preferred;
   return params[0];
-}
-
-/** Patient ids whose compartments a resource of its type is in (its own id for a Patient). */
-export function patientsOfResource(resource: Resource): Set<string> {
-  const params = patientCompartmentParams(resource.resourceType);
-  const ids = new Set<string>();
-  if (params.includes(PATIENT_ITSELF) && resource.id) ids.add(resource.id);
-  const values = extractIndexValues(resource as Resource & Record<string, unknown>);
-  for (const ref of values.references) {
-    if (params.includes(ref.code) && ref.targetType === 'Patient' && ref.targetId)
-      ids.add(ref.targetId);
-  }
-  return ids;
 }
 
 /** Resolutions are per request: the same grant objects come back for every call of one. */
@@ -88,7 +103,12 @@ async function resolvePatients(
   compartment: Exclude<Compartment, { kind: 'all' }>,
   resolver: AccessResolver,
 ): Promise<string[]> {
-  if (compartment.kind === 'patients') return compartment.ids;
+  if (compartment.kind === 'patients') {
+    if (!compartment.within) return compartment.ids;
+    // A launch patient counts only when the user's role reaches it too.
+    const reached = new Set(await resolvePatients(ctx, compartment.within, resolver));
+    return compartment.ids.filter((id) => reached.has(id));
+  }
   const key = JSON.stringify(compartment);
   const holder = typeof ctx.access === 'object' ? ctx.access : undefined;
   let cache = holder ? resolved.get(holder) : undefined;
@@ -204,31 +224,17 @@ export async function isInside(
 }
 
 /**
- * A write can create the link that puts it in a practitioner's compartment (a new Patient
- * naming them as GP, an Encounter they take part in): the Postgres store sees that in its index
- * after the write, and so must we, before the write exists upstream.
+ * Does a write stay inside the scope as it stood before the write (see auth/write-reach.ts)?
+ * Every patient the new version belongs to must be one the caller already reaches; the scope's
+ * patients were resolved upstream before this unit's writes are sent, so a write can't widen
+ * them. Write scopes carry no filter (refused in writeScope).
  */
-export function linksItself(resource: Resource, scope: UpstreamScope): boolean {
-  if (scope.kind !== 'constrained') return false;
-  const mine = new Set(
-    scope.grant.compartments.flatMap((c) =>
-      c.kind === 'practitioner-linked' ? [c.practitioner] : [],
-    ),
-  );
-  if (!mine.size) return false;
-  const codes: Record<string, string[]> = {
-    Patient: ['general-practitioner'],
-    Encounter: ['participant', 'practitioner'],
-    Appointment: ['actor', 'practitioner'],
-  };
-  const wanted = codes[resource.resourceType];
-  if (!wanted) return false;
-  const refs = extractIndexValues(resource as Resource & Record<string, unknown>).references;
-  return refs.some(
-    (ref) =>
-      wanted.includes(ref.code) &&
-      ref.targetType === 'Practitioner' &&
-      ref.targetId !== null &&
-      mine.has(ref.targetId),
-  );
+export function reachedBefore(resource: Resource, scope: UpstreamScope, replacing: boolean) {
+  if (scope.kind === 'everything') return true;
+  if (scope.kind === 'nothing') return false;
+  if (scope.patients === 'all') return true;
+  const { patients } = scope;
+  const needed = patientsToReach(resource, scope.grant, replacing);
+  const belongs = patientsOfResource(resource).size > 0;
+  return belongs && needed.every((id) => patients.has(id));
 }

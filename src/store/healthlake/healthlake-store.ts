@@ -23,7 +23,14 @@ import type {
   RequestContext,
   SearchResult,
 } from '../store.js';
-import { grantFor, isInside, linksItself, upstreamScope, type UpstreamScope } from './access.js';
+import {
+  assertReachable,
+  grantFor,
+  isInside,
+  reachedBefore,
+  upstreamScope,
+  type UpstreamScope,
+} from './access.js';
 import { entriesByMode, linkOf, positionOf, searchParams } from './bundles.js';
 import {
   MERGED,
@@ -151,6 +158,7 @@ export class HealthLakeStore implements FhirStore {
     position?: PagePosition,
   ): Promise<SearchResult> {
     if (LOCAL_TYPES.has(query.type)) return this.local.search(query, ctx, position);
+    assertReachable(ctx, query);
     const scope = await this.scope(ctx, query.type, 'search');
     if (scope.kind === 'nothing') {
       return { matches: [], included: [], total: 0, next: undefined, previous: undefined };
@@ -272,8 +280,13 @@ export class HealthLakeStore implements FhirStore {
     return scope;
   }
 
-  private async assertInside(resource: Resource, scope: UpstreamScope, access: string) {
-    if ((await this.inside(resource, scope)) || linksItself(resource, scope)) return;
+  private assertInside(
+    resource: Resource,
+    scope: UpstreamScope,
+    access: string,
+    replacing: boolean,
+  ) {
+    if (reachedBefore(resource, scope, replacing)) return;
     throw outside(resource.resourceType, resource.id!, access);
   }
 
@@ -282,7 +295,7 @@ export class HealthLakeStore implements FhirStore {
       const type = resource.resourceType;
       const scope = await store.writeScope(ctx, type, 'create');
       const stored = stamp(await store.prepare(type, id, resource), id, '1');
-      await store.assertInside(stored, scope, 'create');
+      store.assertInside(stored, scope, 'create', false);
       await store.record(
         { kind: 'create', type, id, resource: stored, callerIfMatch: false },
         undefined,
@@ -321,7 +334,7 @@ export class HealthLakeStore implements FhirStore {
     }
     const next = version && /^\d+$/.test(version) ? String(Number(version) + 1) : '1';
     const stored = stamp(await this.prepare(type, id, resource, before), id, next);
-    await this.assertInside(stored, scope, 'update');
+    this.assertInside(stored, scope, 'update', before !== undefined);
     const pendingCreate = this.pending(type, id)?.kind === 'create';
     await this.record(
       {

@@ -10,7 +10,7 @@ import { FhirError } from '../../fhir/errors.js';
 import { RESOURCE_TYPES } from '../../fhir/resource-types.js';
 import { parseSearch } from '../../search/parse.js';
 import type { RequestContext } from '../store.js';
-import { matchSet, type Binds } from './search-sql.js';
+import { matchSet, type Binds, type Guard } from './search-sql.js';
 
 /** What one caller holds for one (type, access): a condition to AND in, or nothing to add. */
 export type Visibility =
@@ -22,6 +22,19 @@ export function visibility(ctx: RequestContext, type: string, access: Access): V
   if (!grant) return { kind: 'nothing' };
   const open = grant.compartments.some((c) => c.kind === 'all') && grant.filters.length === 0;
   return open ? { kind: 'everything' } : { kind: 'restricted', grant };
+}
+
+/**
+ * What a chain or `_has` reaches is held to the caller's search grant on that type: a type
+ * they can't search matches nothing, one they see in part matches only that part. (The REST
+ * layer already refuses, 403, a chain or `_has` into a type with no search grant at all.)
+ */
+export function reachGuard(ctx: RequestContext): Guard | undefined {
+  if (ctx.access === 'unrestricted') return undefined;
+  return (b, alias, type) => {
+    const seen = visibility(ctx, type, 'search');
+    return seen.kind === 'everything' ? undefined : accessCondition(b, alias, type, seen);
+  };
 }
 
 /** The store's own guard: the REST layer authorizes first, so this is never the first refusal. */
@@ -81,6 +94,18 @@ export function accessConditionByType(
   return arms.length ? `(CASE ${alias}.resource_type ${arms.join(' ')} ELSE FALSE END)` : 'FALSE';
 }
 
+/**
+ * SQL listing those of `patients` that no compartment of the grant reaches, as the database
+ * holds it now: run before a write, it is the grant as it stood before the write.
+ */
+export function patientsOutside(b: Binds, patients: string[], grant: TypeGrant): string {
+  const reached = grant.compartments.map((c) =>
+    c.kind === 'all' ? 'TRUE' : `x.id IN (${patientSet(b, c)})`,
+  );
+  return `SELECT x.id FROM unnest(${b.add(patients)}::text[]) x (id)
+    WHERE NOT (${reached.join(' OR ') || 'FALSE'})`;
+}
+
 /** The rows of `type` in the compartment of any patient in `compartment`. */
 function memberOf(b: Binds, alias: string, type: string, compartment: Compartment): string {
   if (compartment.kind === 'all') return 'TRUE';
@@ -107,8 +132,13 @@ function memberOf(b: Binds, alias: string, type: string, compartment: Compartmen
  */
 function patientSet(b: Binds, compartment: Exclude<Compartment, { kind: 'all' }>): string {
   switch (compartment.kind) {
-    case 'patients':
-      return `SELECT unnest(${b.add(compartment.ids)}::text[])`;
+    case 'patients': {
+      const listed = `SELECT unnest(${b.add(compartment.ids)}::text[])`;
+      // A launch patient counts only when the user's role reaches it too.
+      return compartment.within
+        ? `${listed} INTERSECT (${patientSet(b, compartment.within)})`
+        : listed;
+    }
     case 'practitioner-linked': {
       const me = b.add(compartment.practitioner);
       const via = (type: string, codes: string[]) =>

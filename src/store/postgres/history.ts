@@ -51,7 +51,11 @@ export async function listHistory(
   // AuditEvents record accesses, this one included: listing them with the changes would grow
   // system history on every read of it. They have their own, AuditEvent/_history.
   if (type) where.push(`h.resource_type = ${b.add(type)}`);
-  else where.push(`h.resource_type <> 'AuditEvent'`);
+  else {
+    where.push(`h.resource_type <> 'AuditEvent'`);
+    if (query.excludeTypes?.length)
+      where.push(`h.resource_type <> ALL(${b.add(query.excludeTypes)}::text[])`);
+  }
   if (id) where.push(`h.id = ${b.add(id)}`);
   if (query.since) where.push(`h.last_updated >= ${b.add(query.since)}::timestamptz`);
   const restricted = ctx.access !== 'unrestricted';

@@ -15,8 +15,9 @@ import type {
 } from '../store.js';
 import type { Database, Sql } from './database.js';
 import { noIndexer, type ResourceIndexer } from './indexer.js';
-import { findMatches, runSearch } from './search.js';
-import { accessCondition, requireSome, type Visibility } from './access-sql.js';
+import { findMatches, runSearch, sightOf } from './search.js';
+import { accessCondition, patientsOutside, requireSome, type Visibility } from './access-sql.js';
+import { patientsToReach } from '../../auth/write-reach.js';
 import { listHistory } from './history.js';
 import { stamp, writeVersion } from './versions.js';
 import { Binds } from './search-sql.js';
@@ -159,6 +160,28 @@ export class PostgresStore implements FhirStore {
     if (!row?.visible) throw outside(type, id, access);
   }
 
+  /**
+   * Before a write: every patient the new version belongs to must be inside the caller's grant
+   * as it is before the write, so a write can't bring a patient into the grant by linking the
+   * caller to them (auth/write-reach.ts). After the write, assertInside checks the rest (the
+   * stored version inside the grant's compartments and filters).
+   */
+  private async assertReached(
+    sql: Sql,
+    resource: Resource,
+    ctx: RequestContext,
+    access: Access,
+    replacing: boolean,
+  ) {
+    const seen = requireSome(ctx, resource.resourceType, access);
+    if (seen.kind !== 'restricted') return;
+    const patients = patientsToReach(resource, seen.grant, replacing);
+    if (!patients.length) return;
+    const b = new Binds();
+    const rows = await sql.query(`${patientsOutside(b, patients, seen.grant)} LIMIT 1`, b.values);
+    if (rows.length) throw outside(resource.resourceType, resource.id!, access);
+  }
+
   private async insertFirst(
     sql: Sql,
     resource: Resource,
@@ -168,6 +191,7 @@ export class PostgresStore implements FhirStore {
   ) {
     const prepared = await this.beforeWrite(sql, resource.resourceType, id, resource, undefined);
     const stored = stamp(prepared, id, 1, new Date().toISOString());
+    await this.assertReached(sql, stored, ctx, 'create', false);
     if (
       !(await writeVersion(
         sql,
@@ -207,7 +231,7 @@ export class PostgresStore implements FhirStore {
       .sort()
       .join('&')}`;
     await sql.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
-    const found = await findMatches(sql, criteria, 2, requireSome(ctx, criteria.type, 'search'));
+    const found = await findMatches(sql, criteria, 2, sightOf(ctx, criteria.type));
     if (found.length > 1) {
       throw new FhirError(412, 'duplicate', `The criteria match more than one ${criteria.type}`);
     }
@@ -329,6 +353,7 @@ export class PostgresStore implements FhirStore {
       const version = (row?.version_id ?? 0) + 1;
       const prepared = await this.beforeWrite(sql, type, id, resource, row?.content ?? undefined);
       const stored = stamp(prepared, id, version, new Date().toISOString());
+      await this.assertReached(sql, stored, ctx, 'update', Boolean(row && !row.deleted));
       const method = 'PUT';
       if (await writeVersion(sql, type, id, version, method, stored, stored.meta!.lastUpdated!)) {
         await this.indexer.index(sql, type, id, stored);

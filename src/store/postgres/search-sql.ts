@@ -122,8 +122,28 @@ function valuePredicate(b: Binds, modifier: string | undefined, value: SearchVal
 const live = (b: Binds, type: string) =>
   `SELECT c.id FROM resource_current c WHERE c.resource_type = ${b.add(type)} AND NOT c.deleted`;
 
-/** SQL listing the ids of `type` that satisfy one condition (an id may repeat). */
-export function matchSet(b: Binds, type: string, condition: Condition): string {
+/**
+ * The caller's grant on a type a condition reaches into (a chain's target, a `_has` source), as
+ * a condition over the `resource_current` row `alias`; undefined when it restricts nothing.
+ */
+export type Guard = (b: Binds, alias: string, type: string) => string | undefined;
+
+/**
+ * The ids of `type` matching `inner` that the guard lets the caller see: a chain or `_has`
+ * must never tell a caller anything about resources of another type it may not read.
+ */
+function guarded(b: Binds, type: string, inner: string, guard: Guard | undefined): string {
+  const allowed = guard?.(b, 'g', type);
+  if (allowed === undefined) return inner;
+  return `SELECT g.id FROM resource_current g WHERE g.resource_type = ${b.add(type)}
+    AND NOT g.deleted AND g.id IN (${inner}) AND ${allowed}`;
+}
+
+/**
+ * SQL listing the ids of `type` that satisfy one condition (an id may repeat). `guard` holds
+ * what a chain or `_has` reaches to the caller's grant on that type.
+ */
+export function matchSet(b: Binds, type: string, condition: Condition, guard?: Guard): string {
   switch (condition.kind) {
     case 'values': {
       const { param, modifier } = condition;
@@ -145,12 +165,12 @@ export function matchSet(b: Binds, type: string, condition: Condition): string {
     case 'chain': {
       const links = condition.links.map(
         (link) =>
-          `(ref.target_type = ${b.add(link.type)} AND ref.target_id IN (${matchSet(b, link.type, link.next)}))`,
+          `(ref.target_type = ${b.add(link.type)} AND ref.target_id IN (${guarded(b, link.type, matchSet(b, link.type, link.next), guard)}))`,
       );
       return `SELECT ref.id FROM idx_reference ref WHERE ref.resource_type = ${b.add(type)} AND ref.code = ${b.add(condition.param.code)} AND (${links.join(' OR ')})`;
     }
     case 'has':
-      return `SELECT ref.target_id FROM idx_reference ref WHERE ref.resource_type = ${b.add(condition.sourceType)} AND ref.code = ${b.add(condition.param.code)} AND ref.target_type = ${b.add(type)} AND ref.id IN (${matchSet(b, condition.sourceType, condition.next)})`;
+      return `SELECT ref.target_id FROM idx_reference ref WHERE ref.resource_type = ${b.add(condition.sourceType)} AND ref.code = ${b.add(condition.param.code)} AND ref.target_type = ${b.add(type)} AND ref.id IN (${guarded(b, condition.sourceType, matchSet(b, condition.sourceType, condition.next), guard)})`;
   }
 }
 
@@ -158,10 +178,16 @@ export function matchSet(b: Binds, type: string, condition: Condition): string {
  * The WHERE clause over `resource_current r` for a query's conditions, but `satisfied`: one
  * the caller has made hold some other way (by joining its matches).
  */
-export function whereClause(b: Binds, query: SearchQuery, satisfied?: Condition): string {
+export function whereClause(
+  b: Binds,
+  query: SearchQuery,
+  satisfied?: Condition,
+  guard?: Guard,
+): string {
   const parts = [`r.resource_type = ${b.add(query.type)}`, 'NOT r.deleted'];
   for (const condition of query.conditions)
-    if (condition !== satisfied) parts.push(`r.id IN (${matchSet(b, query.type, condition)})`);
+    if (condition !== satisfied)
+      parts.push(`r.id IN (${matchSet(b, query.type, condition, guard)})`);
   return parts.join(' AND ');
 }
 

@@ -4,6 +4,7 @@ import type { RequestContext, SearchResult } from '../store.js';
 import {
   accessCondition,
   accessConditionByType,
+  reachGuard,
   requireSome,
   type Visibility,
 } from './access-sql.js';
@@ -15,6 +16,7 @@ import {
   probeCondition,
   sortColumn,
   whereClause,
+  type Guard,
   type Ordered,
 } from './search-sql.js';
 
@@ -34,9 +36,20 @@ const asKey = (value: unknown): string | null =>
       ? value.toISOString()
       : String(value);
 
+/** What one caller may see: of the searched type (`seen`) and of the types it reaches (`guard`). */
+export interface Sight {
+  seen: Visibility;
+  guard: Guard | undefined;
+}
+
+export function sightOf(ctx: RequestContext, type: string): Sight {
+  return { seen: requireSome(ctx, type, 'search'), guard: reachGuard(ctx) };
+}
+
 /** The query's conditions and the caller's grant, over `resource_current r`. */
-function matching(b: Binds, query: SearchQuery, seen: Visibility, satisfied?: Condition): string {
-  const where = whereClause(b, query, satisfied);
+function matching(b: Binds, query: SearchQuery, sight: Sight, satisfied?: Condition): string {
+  const { seen, guard } = sight;
+  const where = whereClause(b, query, satisfied, guard);
   return seen.kind === 'everything'
     ? where
     : `${where} AND ${accessCondition(b, 'r', query.type, seen)}`;
@@ -47,10 +60,10 @@ export async function findMatches(
   sql: Sql,
   query: SearchQuery,
   limit: number,
-  seen: Visibility,
+  sight: Sight,
 ): Promise<Resource[]> {
   const b = new Binds();
-  const where = matching(b, query, seen);
+  const where = matching(b, query, sight);
   const rows = await sql.query<{ content: Resource }>(
     `SELECT r.content FROM resource_current r WHERE ${where} LIMIT ${b.add(limit)}`,
     b.values,
@@ -58,10 +71,10 @@ export async function findMatches(
   return rows.map((row) => row.content);
 }
 
-async function countMatches(sql: Sql, query: SearchQuery, seen: Visibility): Promise<number> {
+async function countMatches(sql: Sql, query: SearchQuery, sight: Sight): Promise<number> {
   const b = new Binds();
   const rows = await sql.query<{ total: number }>(
-    `SELECT count(*)::int AS total FROM resource_current r WHERE ${matching(b, query, seen)}`,
+    `SELECT count(*)::int AS total FROM resource_current r WHERE ${matching(b, query, sight)}`,
     b.values,
   );
   return rows[0]?.total ?? 0;
@@ -97,7 +110,7 @@ async function page(
   sql: Sql,
   query: SearchQuery,
   position: PagePosition | undefined,
-  seen: Visibility,
+  sight: Sight,
   fewMatches: number,
 ) {
   const b = new Binds();
@@ -139,7 +152,7 @@ async function page(
   const walk = (gate?: string) =>
     select(
       { tables: 'resource_current r', columns: '' },
-      matching(b, query, seen),
+      matching(b, query, sight),
       keysOn('m.id'),
       (key) => key.column,
       gate,
@@ -149,13 +162,13 @@ async function page(
   if (!probe) statement = walk();
   else {
     const few = b.add(fewMatches);
-    const probed = `SELECT p.id FROM (${matchSet(b, query.type, probe)}) p (id) LIMIT ${few} + 1`;
+    const probed = `SELECT p.id FROM (${matchSet(b, query.type, probe, sight.guard)}) p (id) LIMIT ${few} + 1`;
     // The probed ids, distinct and in page order; `k` is the id as a term no index gives.
     const sorted = `(SELECT DISTINCT id, id || '' AS k FROM probe ORDER BY k ${backwards ? 'DESC' : 'ASC'}) p
        JOIN resource_current r ON r.id = p.id`;
     const taken = select(
       { tables: sorted, columns: 'p.k, ' },
-      matching(b, query, seen, probe),
+      matching(b, query, sight, probe),
       keysOn('m.k'),
       (key) => (key.column === 'm.k' ? key.column : unindexed(key)),
       `(SELECT count(*) FROM probe) <= ${few}`,
@@ -289,14 +302,14 @@ export async function runSearch(
   ctx: RequestContext,
   fewMatches = FEW_MATCHES,
 ): Promise<SearchResult> {
-  const seen = requireSome(ctx, query.type, 'search');
+  const sight = sightOf(ctx, query.type);
   const counted =
     query.summary === 'count' || query.total === 'accurate' || query.total === 'estimate';
-  const total = counted ? await countMatches(sql, query, seen) : undefined;
+  const total = counted ? await countMatches(sql, query, sight) : undefined;
   if (query.summary === 'count' || query.count === 0) {
     return { matches: [], included: [], total, next: undefined, previous: undefined };
   }
-  const found = await page(sql, query, position, seen, fewMatches);
+  const found = await page(sql, query, position, sight, fewMatches);
   const complete = !position && !found.next && query.total !== 'none';
   return {
     ...found,
