@@ -1,0 +1,34 @@
+/**
+ * The built-in authorization server's state, all of it in Postgres (the workflow's database:
+ * the store's own, or DATABASE_URL / DATA_DIR's PGlite beside HealthLake), so any number of
+ * replicas behave as one. Opened once at start-up; its numbered migrations are its own.
+ */
+import type { Config } from '../config.js';
+import type { KeyWrapper } from '../identity/key-wrapper.js';
+import { fromRoot } from '../paths.js';
+import type { Database } from '../store/postgres/database.js';
+import { migrate } from '../store/postgres/migrate.js';
+import { loadKeyCipher } from './key-encryption.js';
+import { SigningKeys } from './signing-keys.js';
+
+export const OAUTH_MIGRATIONS = fromRoot('src', 'oauth', 'migrations');
+
+/**
+ * Whether this server issues its own tokens: when neither an external issuer's JWKS
+ * (AUTH_JWKS_URI) nor a shared HS256 secret (AUTH_HS256_SECRET, tests) says where they come from.
+ */
+export function builtInIssuer(config: Pick<Config, 'auth'>): boolean {
+  return !config.auth.jwksUri && !config.auth.hs256Secret;
+}
+
+export interface OAuthServer {
+  readonly db: Database;
+  readonly keys: SigningKeys;
+}
+
+export async function openOAuth(db: Database, wrapper: KeyWrapper): Promise<OAuthServer> {
+  await migrate(db, OAUTH_MIGRATIONS, 'oauth_migrations');
+  const keys = new SigningKeys(db, await loadKeyCipher(db, wrapper));
+  await keys.start();
+  return { db, keys };
+}
