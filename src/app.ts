@@ -27,7 +27,7 @@ import { PatientIdentity } from './identity/identity.js';
 import { openKeyWrapper } from './identity/key-wrapper.js';
 import { patientIdentity } from './identity/plugin.js';
 import { PostgresStore } from './store/postgres/postgres-store.js';
-import { builtInIssuer, openOAuth, type OAuthServer } from './oauth/oauth.js';
+import { builtInIssuer, builtInVerification, openOAuth, type OAuthServer } from './oauth/oauth.js';
 import { oauthRoutes } from './oauth/plugin.js';
 
 export interface AppParts {
@@ -135,7 +135,12 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     await app.register(contentNegotiation);
     await app.register(health);
     if (identity) await app.register(patientIdentity, { identity });
-    await app.register(authentication, { auth: config.auth, secret, store });
+    await app.register(authentication, {
+      auth: config.auth,
+      secret,
+      store,
+      builtIn: oauth && builtInVerification(oauth, config),
+    });
     await app.register(smartConfigurationRoutes, { prefix: '/fhir' });
     if (oauth) await app.register(oauthRoutes, { prefix: '/auth', oauth });
     await app.register(restApi, {

@@ -5,13 +5,19 @@
  * with an OperationOutcome. Unknown paths under /auth are OAuth JSON 404s too.
  */
 import type { FastifyInstance } from 'fastify';
+import { RemoteKeySets } from './client-auth.js';
+import { registerRoutes } from './register.js';
+import { tokenRoutes } from './token.js';
 import { discoveryRoutes } from './discovery.js';
 import { OAuthError, oauthErrors } from './errors.js';
 import type { OAuthServer } from './oauth.js';
 
 export async function oauthRoutes(app: FastifyInstance, options: { oauth: OAuthServer }) {
   oauthErrors(app);
+  const keySets = new RemoteKeySets();
   await app.register(discoveryRoutes, { oauth: options.oauth });
+  await app.register(tokenRoutes, { oauth: options.oauth, keySets });
+  await app.register(registerRoutes, { oauth: options.oauth });
   app.all('/*', { config: { public: true } }, async () => {
     throw new OAuthError(404, 'invalid_request', 'No such endpoint of the authorization server');
   });

@@ -37,3 +37,47 @@ export function devToken(config: Config, claims: Record<string, unknown> = {}): 
     ...claims,
   });
 }
+
+export type BuiltIn = Awaited<ReturnType<typeof startBuiltIn>>;
+
+/** POSTs JSON to an /auth endpoint with a bearer token. */
+export async function postJson(url: string, body: unknown, token?: string) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, headers: response.headers, json: await response.json() };
+}
+
+/** POSTs a form to an /auth endpoint. */
+export async function postForm(
+  url: string,
+  form: Record<string, string> | string,
+  headers: Record<string, string> = {},
+) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: typeof form === 'string' ? form : new URLSearchParams(form).toString(),
+  });
+  const text = await response.text();
+  let json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, json, text };
+}
+
+/** Registers a client through POST /auth/register with an ADMIN development token. */
+export async function registerClient(server: BuiltIn, metadata: Record<string, unknown>) {
+  const admin = devToken(server.config, { role: 'ADMIN', scope: 'user/*.*' });
+  const response = await postJson(`${server.auth}/register`, metadata, admin);
+  if (response.status !== 201) throw new Error(`register: ${JSON.stringify(response.json)}`);
+  return response.json as { client_id: string; client_secret?: string };
+}
