@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { RemoteKeySets } from './client-auth.js';
+import { introspectRevokeRoutes } from './introspect-revoke.js';
 import { registerRoutes } from './register.js';
 import { tokenRoutes } from './token.js';
 import { discoveryRoutes } from './discovery.js';
@@ -18,6 +19,7 @@ export async function oauthRoutes(app: FastifyInstance, options: { oauth: OAuthS
   await app.register(discoveryRoutes, { oauth: options.oauth });
   await app.register(tokenRoutes, { oauth: options.oauth, keySets });
   await app.register(registerRoutes, { oauth: options.oauth });
+  await app.register(introspectRevokeRoutes, { oauth: options.oauth, keySets });
   app.all('/*', { config: { public: true } }, async () => {
     throw new OAuthError(404, 'invalid_request', 'No such endpoint of the authorization server');
   });
