@@ -29,6 +29,8 @@ import { PatientIdentity } from './identity/identity.js';
 import { openKeyWrapper } from './identity/key-wrapper.js';
 import { patientIdentity } from './identity/plugin.js';
 import { PostgresStore } from './store/postgres/postgres-store.js';
+import { builtInIssuer, builtInVerification, openOAuth, type OAuthServer } from './oauth/oauth.js';
+import { oauthRoutes } from './oauth/plugin.js';
 
 export interface AppParts {
   /** A store to use instead of opening the configured one (it is still closed with the app). */
@@ -60,6 +62,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   const store = parts.store ?? (await openStore(config, hooks));
   let workflow: Workflow;
   let video: VideoProvider;
+  let oauth: OAuthServer | undefined;
   try {
     workflow = await openWorkflow(store, config, {
       hooks,
@@ -67,7 +70,10 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     });
     const ownDb = store instanceof PostgresStore;
     const kek = { ...config.identity, dataDir: config.dataDir, region: config.video.region };
-    await identity?.load(ownDb ? store.database : workflow.db, await openKeyWrapper(kek), !ownDb);
+    const keyWrapper = await openKeyWrapper(kek);
+    await identity?.load(ownDb ? store.database : workflow.db, keyWrapper, !ownDb);
+    // The built-in authorization server, unless tokens come from elsewhere (src/oauth/).
+    if (builtInIssuer(config)) oauth = await openOAuth(workflow.db, keyWrapper);
     video = await openVideo(config.video, workflow.db, await store.sharedSecret('local-video'));
   } catch (err) {
     await store.close();
@@ -133,8 +139,14 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     await app.register(contentNegotiation);
     await app.register(health);
     if (identity) await app.register(patientIdentity, { identity });
-    await app.register(authentication, { auth: config.auth, secret, store });
+    await app.register(authentication, {
+      auth: config.auth,
+      secret,
+      store,
+      builtIn: oauth && builtInVerification(oauth, config),
+    });
     await app.register(smartConfigurationRoutes, { prefix: '/fhir' });
+    if (oauth) await app.register(oauthRoutes, { prefix: '/auth', oauth });
     await app.register(restApi, {
       prefix: '/fhir',
       workflow,

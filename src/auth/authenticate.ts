@@ -2,6 +2,7 @@ import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import buildGetJwks from 'get-jwks';
+import { decodeProtectedHeader } from 'jose';
 import { buildAuditEvent, type AuditInteraction } from '../audit/event.js';
 import type { AuthConfig } from '../config.js';
 import { FhirError } from '../fhir/errors.js';
@@ -15,6 +16,14 @@ declare module '@fastify/jwt' {
 }
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Verifies the request's bearer token as the gate does (signature, issuer, audience, expiry,
+     * revocation) and returns its claims; throws a FhirError 401 otherwise. For public routes
+     * that take a token of their own accord (the authorization server's registration).
+     */
+    verifyBearer(request: FastifyRequest): Promise<TokenClaims>;
+  }
   interface FastifyContextConfig {
     /** Answered without a token (discovery, health). Set on the route, never derived from a URL. */
     public?: boolean;
@@ -60,10 +69,26 @@ function checkAudience(claims: TokenClaims, audience: string): void {
   if (!audiences.includes(audience)) throw invalidToken('wrong audience');
 }
 
+/**
+ * The built-in authorization server (src/oauth/), as the resource server needs it: its keys,
+ * looked up in process (no HTTP), its issuer, and its revocation list.
+ */
+export interface BuiltInIssuer {
+  /** `{origin of FHIR_BASE_URL}/auth`, computed when asked (the base URL is known late in tests). */
+  issuer(): string;
+  /** The SPKI PEM of a signing key, or undefined when no such key is published. */
+  publicKey(kid: string | undefined): Promise<string | undefined>;
+  isRevoked(jti: string): Promise<boolean>;
+}
+
 export interface AuthenticationOptions {
   auth: AuthConfig;
-  /** The HS256 secret in force (configured or the development one). */
+  /**
+   * The HS256 secret in force (configured or the development one). With `builtIn`, the
+   * development secret, still accepted beside the built-in keys outside production.
+   */
   secret: string | undefined;
+  builtIn?: BuiltInIssuer;
   /** Where refused requests are audited. */
   store: FhirStore;
 }
@@ -124,9 +149,10 @@ async function auditRefusal(store: FhirStore, request: FastifyRequest): Promise<
  * request.user.
  */
 export const authentication = fp(async (app: FastifyInstance, options: AuthenticationOptions) => {
-  const { auth, secret, store } = options;
+  const { auth, secret, store, builtIn } = options;
   const common = {
-    allowedIss: auth.issuer,
+    // With the built-in issuer, the issuer depends on the algorithm (checkBuiltInIssuer).
+    allowedIss: builtIn ? undefined : auth.issuer,
     clockTolerance: 60_000,
     requiredClaims: ['exp'],
     // A client sends the same token on every request until it expires: fast-jwt keeps a token
@@ -151,6 +177,22 @@ export const authentication = fp(async (app: FastifyInstance, options: Authentic
       },
       verify: { ...common, algorithms: ['RS256', 'ES256'] },
     });
+  } else if (builtIn) {
+    // The key follows the token's alg: RS256 → the built-in key its kid names; HS256 → the
+    // development secret, when there is one. A token can't pick the key's type (no public key
+    // used as an HMAC secret), and no other alg (none among them) is accepted.
+    await app.register(fastifyJwt, {
+      decode: { complete: true },
+      secret: async (_request: FastifyRequest, token: unknown) => {
+        const { header } = token as { header: { kid?: string; alg?: string } };
+        if (header.alg === 'RS256') {
+          const key = await builtIn.publicKey(header.kid);
+          if (key) return key;
+        } else if (header.alg === 'HS256' && secret) return secret;
+        throw new Error('no key for this signature');
+      },
+      verify: { ...common, algorithms: secret ? ['RS256', 'HS256'] : ['RS256'] },
+    });
   } else {
     await app.register(fastifyJwt, {
       secret: secret!,
@@ -158,14 +200,36 @@ export const authentication = fp(async (app: FastifyInstance, options: Authentic
     });
   }
 
-  app.addHook('onRequest', async (request) => {
-    if (isPublic(request)) return;
+  /** Built-in tokens name the built-in issuer and may be revoked; development ones name ours. */
+  async function checkBuiltIn(request: FastifyRequest, claims: TokenClaims): Promise<void> {
+    const bearer = request.headers.authorization?.replace(/^Bearer\s+/i, '') ?? '';
+    const alg = decodeProtectedHeader(bearer).alg;
+    const issuer = alg === 'RS256' ? builtIn!.issuer() : auth.issuer;
+    if (claims.iss !== issuer) throw invalidToken('wrong issuer');
+    if (alg !== 'RS256') return;
+    if (typeof claims.jti !== 'string') throw invalidToken('token has no jti');
+    if (await builtIn!.isRevoked(claims.jti)) throw invalidToken('token revoked');
+  }
+
+  const verifyBearer = async (request: FastifyRequest): Promise<TokenClaims> => {
     try {
       await request.jwtVerify();
       checkAudience(request.user, auth.audience);
+      if (builtIn) await checkBuiltIn(request, request.user);
+      return request.user;
+    } catch (error) {
+      throw error instanceof FhirError ? error : invalidToken(reason(error));
+    }
+  };
+  app.decorate('verifyBearer', verifyBearer);
+
+  app.addHook('onRequest', async (request) => {
+    if (isPublic(request)) return;
+    try {
+      await verifyBearer(request);
     } catch (error) {
       await auditRefusal(store, request);
-      throw error instanceof FhirError ? error : invalidToken(reason(error));
+      throw error;
     }
   });
 });

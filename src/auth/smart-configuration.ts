@@ -1,3 +1,5 @@
+import { builtInSmartConfiguration } from '../oauth/discovery.js';
+import { builtInIssuer } from '../oauth/oauth.js';
 import type { FastifyInstance } from 'fastify';
 
 export const SMART_CAPABILITIES = [
@@ -12,8 +14,12 @@ export const SMART_CAPABILITIES = [
   'sso-openid-connect',
 ];
 
-/** What SMART App Launch 2 discovery advertises: the authorization server and what we accept. */
+/**
+ * What SMART App Launch 2 discovery advertises: the authorization server and what we accept.
+ * With the built-in server (src/oauth/), exactly its endpoints; else the configured ones.
+ */
 export function smartConfiguration(app: FastifyInstance) {
+  if (builtInIssuer(app.config)) return builtInSmartConfiguration(app.config.baseUrl);
   const { auth } = app.config;
   return {
     issuer: auth.issuer,

@@ -1,3 +1,5 @@
+import { oauthEndpoints } from '../oauth/issuer.js';
+import { builtInIssuer } from '../oauth/oauth.js';
 import { readFileSync } from 'node:fs';
 import type {
   CapabilityStatement,
@@ -65,8 +67,28 @@ function resourceCapability(
  * its version, its base URL and, from the resource-type table the routes use, every type and
  * interaction.
  */
+/**
+ * The oauth-uris the smart-configuration advertises too: the built-in server's endpoints (no
+ * authorize: it has none yet), or the configured authorization server's.
+ */
+function oauthUris(auth: AuthConfig, baseUrl: string) {
+  if (!builtInIssuer({ auth })) {
+    return [
+      { url: 'authorize', valueUri: auth.authorizationEndpoint },
+      { url: 'token', valueUri: auth.tokenEndpoint },
+    ];
+  }
+  const endpoints = oauthEndpoints(baseUrl);
+  return [
+    { url: 'token', valueUri: endpoints.token_endpoint },
+    { url: 'register', valueUri: endpoints.registration_endpoint },
+    { url: 'revoke', valueUri: endpoints.revocation_endpoint },
+    { url: 'introspect', valueUri: endpoints.introspection_endpoint },
+  ];
+}
+
 /** SMART on FHIR security, with the same OAuth URLs the smart-configuration advertises. */
-function security(auth: AuthConfig): CapabilityStatementRest['security'] {
+function security(auth: AuthConfig, baseUrl: string): CapabilityStatementRest['security'] {
   return {
     cors: true,
     service: [
@@ -83,10 +105,7 @@ function security(auth: AuthConfig): CapabilityStatementRest['security'] {
     extension: [
       {
         url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
-        extension: [
-          { url: 'authorize', valueUri: auth.authorizationEndpoint },
-          { url: 'token', valueUri: auth.tokenEndpoint },
-        ],
+        extension: oauthUris(auth, baseUrl),
       },
     ],
   };
@@ -102,7 +121,7 @@ export function buildCapabilityStatement(
   const [rest = { mode: 'server' }] = statement.rest ?? [];
   const completedRest: CapabilityStatementRest = {
     ...rest,
-    security: security(auth),
+    security: security(auth, baseUrl),
     resource: [
       ...[...RESOURCE_TYPES.keys()]
         .sort()

@@ -34,7 +34,7 @@ export function readMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
 export async function migrate(
   db: Database,
   dir: string = MIGRATIONS_DIR,
-  ledger: 'schema_migrations' | 'workflow_migrations' = 'schema_migrations',
+  ledger: 'schema_migrations' | 'workflow_migrations' | 'oauth_migrations' = 'schema_migrations',
 ): Promise<number[]> {
   const migrations = readMigrations(dir);
   return db.transaction(async (tx) => {

@@ -1,0 +1,102 @@
+/**
+ * POST /auth/introspect (RFC 7662) and POST /auth/revoke (RFC 7009). Either caller: a
+ * registered client authenticating as at the token endpoint, or an ADMIN or system/ bearer
+ * token (a resource server of ours, an operator). Only this server's own access tokens are
+ * ever active; anything else introspects as `{"active": false}` and revokes as a no-op 200.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { verifyOwnToken } from './access-tokens.js';
+import { adminCaller } from './caller.js';
+import { authenticateClient, type RemoteKeySets } from './client-auth.js';
+import { invalidRequest, OAuthError } from './errors.js';
+import { formParams, NO_STORE } from './form.js';
+import { oauthEndpoints } from './issuer.js';
+import type { OAuthServer } from './oauth.js';
+
+interface Options {
+  oauth: OAuthServer;
+  keySets: RemoteKeySets;
+}
+
+/** The caller's client id, or undefined for an ADMIN or system/ bearer (who may act on any token). */
+async function caller(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  params: URLSearchParams,
+  options: Options,
+): Promise<string | undefined> {
+  if (/^Bearer\s/i.test(request.headers.authorization ?? '')) {
+    await adminCaller(app, request);
+    return undefined;
+  }
+  const client = await authenticateClient(params, request.headers.authorization, {
+    clients: options.oauth.clients,
+    sql: options.oauth.db,
+    keySets: options.keySets,
+    tokenUrl: oauthEndpoints(app.config.baseUrl).token_endpoint,
+  });
+  return client.clientId;
+}
+
+const CLAIMS = [
+  'scope',
+  'client_id',
+  'exp',
+  'iat',
+  'sub',
+  'iss',
+  'aud',
+  'jti',
+  'patient',
+  'encounter',
+  'fhirUser',
+];
+
+export async function introspectRevokeRoutes(app: FastifyInstance, options: Options) {
+  const { oauth } = options;
+  const json = 'application/json; charset=utf-8';
+
+  async function liveToken(token: string) {
+    const claims = await verifyOwnToken(
+      oauth.keys,
+      token,
+      oauthEndpoints(app.config.baseUrl).issuer,
+    );
+    if (!claims || (await oauth.revocations.isRevoked(claims.jti!))) return undefined;
+    return claims;
+  }
+
+  app.post('/introspect', { config: { public: true } }, async (request, reply) => {
+    const params = formParams(request);
+    await caller(app, request, params, options);
+    const token = params.get('token');
+    if (!token) throw invalidRequest('token is missing');
+    const claims = await liveToken(token);
+    const body: Record<string, unknown> = { active: claims !== undefined };
+    if (claims) {
+      for (const name of CLAIMS) if (claims[name] !== undefined) body[name] = claims[name];
+      body.token_type = 'Bearer';
+    }
+    return reply.headers(NO_STORE).type(json).send(body);
+  });
+
+  app.post('/revoke', { config: { public: true } }, async (request, reply) => {
+    const params = formParams(request);
+    const clientId = await caller(app, request, params, options);
+    const token = params.get('token');
+    if (!token) throw invalidRequest('token is missing');
+    const hint = params.get('token_type_hint');
+    if (hint !== null && hint !== 'access_token') {
+      throw new OAuthError(400, 'unsupported_token_type', 'only access tokens can be revoked');
+    }
+    const claims = await liveToken(token);
+    if (claims) {
+      if (clientId !== undefined && claims.client_id !== clientId) {
+        throw new OAuthError(400, 'unauthorized_client', 'a client may revoke only its own tokens');
+      }
+      await oauth.revocations.revoke(claims.jti!, claims.exp!);
+      request.log.info({ clientId: claims.client_id }, 'access token revoked');
+    }
+    return reply.headers(NO_STORE).type(json).send({});
+  });
+}

@@ -1,0 +1,52 @@
+/**
+ * The built-in authorization server's state, all of it in Postgres (the workflow's database:
+ * the store's own, or DATABASE_URL / DATA_DIR's PGlite beside HealthLake), so any number of
+ * replicas behave as one. Opened once at start-up; its numbered migrations are its own.
+ */
+import type { BuiltInIssuer } from '../auth/authenticate.js';
+import type { Config } from '../config.js';
+import { oauthIssuer } from './issuer.js';
+import type { KeyWrapper } from '../identity/key-wrapper.js';
+import { fromRoot } from '../paths.js';
+import type { Database } from '../store/postgres/database.js';
+import { migrate } from '../store/postgres/migrate.js';
+import { loadKeyCipher } from './key-encryption.js';
+import { Clients } from './clients.js';
+import { Revocations } from './revocations.js';
+import { SigningKeys } from './signing-keys.js';
+
+export const OAUTH_MIGRATIONS = fromRoot('src', 'oauth', 'migrations');
+
+/**
+ * Whether this server issues its own tokens: when neither an external issuer's JWKS
+ * (AUTH_JWKS_URI) nor a shared HS256 secret (AUTH_HS256_SECRET, tests) says where they come from.
+ */
+export function builtInIssuer(config: Pick<Config, 'auth'>): boolean {
+  return !config.auth.jwksUri && !config.auth.hs256Secret;
+}
+
+export interface OAuthServer {
+  readonly db: Database;
+  readonly keys: SigningKeys;
+  readonly clients: Clients;
+  readonly revocations: Revocations;
+}
+
+export async function openOAuth(db: Database, wrapper: KeyWrapper): Promise<OAuthServer> {
+  await migrate(db, OAUTH_MIGRATIONS, 'oauth_migrations');
+  const keys = new SigningKeys(db, await loadKeyCipher(db, wrapper));
+  await keys.start();
+  return { db, keys, clients: new Clients(db), revocations: new Revocations(db) };
+}
+
+/** What the resource server needs of the built-in issuer to accept its tokens, in process. */
+export function builtInVerification(
+  oauth: OAuthServer,
+  config: Pick<Config, 'baseUrl'>,
+): BuiltInIssuer {
+  return {
+    issuer: () => oauthIssuer(config.baseUrl),
+    publicKey: async (kid) => (await oauth.keys.publicKey(kid))?.publicPem,
+    isRevoked: (jti) => oauth.revocations.isRevoked(jti),
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * POST /auth/token: the client credentials grant (SMART Backend Services), the one grant this
+ * server implements so far. A client authenticates (client-auth.ts), asks for system/ scopes,
+ * and gets what it asked for of what it registered: the granted `scope` may be less than asked.
+ */
+import type { FastifyInstance } from 'fastify';
+import { issueAccessToken } from './access-tokens.js';
+import { authenticateClient, RemoteKeySets } from './client-auth.js';
+import { OAuthError } from './errors.js';
+import { formParams, NO_STORE } from './form.js';
+import { oauthEndpoints } from './issuer.js';
+import type { OAuthServer } from './oauth.js';
+
+/** The scopes granted: those asked for (all registered when none are) that are system/ and registered. */
+export function grantedScopes(requested: string | null, registered: string): string[] {
+  const allowed = registered.split(' ').filter((scope) => scope.startsWith('system/'));
+  if (requested === null) return allowed;
+  const asked = requested.split(' ').filter(Boolean);
+  return [...new Set(asked.filter((scope) => allowed.includes(scope)))];
+}
+
+export async function tokenRoutes(
+  app: FastifyInstance,
+  options: { oauth: OAuthServer; keySets: RemoteKeySets },
+) {
+  const { oauth, keySets } = options;
+  app.post('/token', { config: { public: true } }, async (request, reply) => {
+    const params = formParams(request);
+    const grantType = params.get('grant_type');
+    if (!grantType) throw new OAuthError(400, 'invalid_request', 'grant_type is missing');
+    if (grantType !== 'client_credentials') {
+      throw new OAuthError(400, 'unsupported_grant_type', 'only client_credentials is supported');
+    }
+    const endpoints = oauthEndpoints(app.config.baseUrl);
+    const client = await authenticateClient(params, request.headers.authorization, {
+      clients: oauth.clients,
+      sql: oauth.db,
+      keySets,
+      tokenUrl: endpoints.token_endpoint,
+    });
+    if (!client.grantTypes.includes('client_credentials')) {
+      throw new OAuthError(
+        400,
+        'unauthorized_client',
+        'this client may not use client_credentials',
+      );
+    }
+    const scopes = grantedScopes(params.get('scope'), client.scope);
+    if (scopes.length === 0) {
+      throw new OAuthError(400, 'invalid_scope', 'none of the requested scopes may be granted');
+    }
+    const scope = scopes.join(' ');
+    const token = await issueAccessToken(oauth.keys, {
+      iss: endpoints.issuer,
+      aud: app.config.auth.audience,
+      sub: client.clientId,
+      client_id: client.clientId,
+      scope,
+    });
+    request.log.info({ clientId: client.clientId, scope }, 'access token issued');
+    return reply.headers(NO_STORE).type('application/json; charset=utf-8').send({
+      access_token: token.accessToken,
+      token_type: 'Bearer',
+      expires_in: token.expiresIn,
+      scope: token.scope,
+    });
+  });
+}
