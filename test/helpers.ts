@@ -8,6 +8,7 @@ import { createSigner } from 'fast-jwt';
 import pg from 'pg';
 import { buildApp, type AppParts } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
+import { copyTestTemplate, type TemplateKind } from './embedded-template.js';
 
 type Tap = {
   teardown(fn: () => unknown): void;
@@ -21,13 +22,30 @@ export function tempDataDir(t: Tap): string {
 }
 
 /**
- * A database of this test's own: with DATABASE_URL, a new schema on that server (dropped at
- * the end), reached through search_path; without, a fresh embedded PGlite directory. Either
- * way a DATA_DIR of its own (keys, local blobs), never the checkout's `.data`.
+ * A fresh DATA_DIR whose embedded database is a copy of one of the suite's templates
+ * (embedded-template.ts): `migrated` for a server, `empty` for a test that migrates itself.
  */
-export async function isolatedDatabase(t: Tap, forcePglite = false): Promise<Partial<Config>> {
+export async function embeddedDataDir(t: Tap, kind: TemplateKind = 'empty'): Promise<string> {
+  const dataDir = tempDataDir(t);
+  await copyTestTemplate(join(dataDir, 'pgdata'), kind);
+  return dataDir;
+}
+
+/**
+ * A database of this test's own: with DATABASE_URL, a new schema on that server (dropped at
+ * the end), reached through search_path; without, an embedded PGlite directory of its own,
+ * copied from a template. Either way a DATA_DIR of its own (keys, local blobs), never the
+ * checkout's `.data`. Empty, as the schema is, unless `embedded` is 'migrated': a test server
+ * migrates at start, and on PGlite may as well start from the migrated copy.
+ */
+export async function isolatedDatabase(
+  t: Tap,
+  forcePglite = false,
+  embedded: TemplateKind = 'empty',
+): Promise<Partial<Config>> {
   const url = process.env.DATABASE_URL;
-  if (!url || forcePglite) return { databaseUrl: undefined, dataDir: tempDataDir(t) };
+  if (!url || forcePglite)
+    return { databaseUrl: undefined, dataDir: await embeddedDataDir(t, embedded) };
   const schema = `t_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
@@ -83,7 +101,7 @@ export async function startServer(t: Tap, config: Config, parts: AppParts = {}):
  * gender for :missing, say).
  */
 export async function testConfig(t: Tap, overrides: Partial<Config> = {}, forcePglite = false) {
-  const db = await isolatedDatabase(t, forcePglite);
+  const db = await isolatedDatabase(t, forcePglite, 'migrated');
   return {
     ...loadConfig({
       LOG_LEVEL: 'silent',
