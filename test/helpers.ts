@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -14,9 +14,25 @@ type Tap = {
   teardown(fn: () => unknown): void;
 };
 
+/**
+ * Where test data directories go: /dev/shm (memory) when it has room and TMPDIR names no other
+ * place. An embedded database there is a ~40 MB copy per test; on a disk shared with other
+ * work, copying and removing it took longer than many tests (measured: ~2 s against ~4 s).
+ */
+const TEST_TMP = ((): string => {
+  if (process.env.TMPDIR) return tmpdir();
+  try {
+    const shm = statfsSync('/dev/shm');
+    if (shm.bavail * shm.bsize > 2 * 1024 ** 3) return '/dev/shm';
+  } catch {
+    // no /dev/shm here (macOS, Windows)
+  }
+  return tmpdir();
+})();
+
 /** A fresh embedded database directory, removed when the test ends. */
 export function tempDataDir(t: Tap): string {
-  const dir = mkdtempSync(join(tmpdir(), 'telefhir-test-'));
+  const dir = mkdtempSync(join(TEST_TMP, 'telefhir-test-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
