@@ -3,7 +3,9 @@
  * data in telefhir's own Postgres store on a schema of its own). test/helpers.ts calls this when
  * TEST_STORE=healthlake, so the REST suites run unchanged against HealthLake.
  */
+import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config.js';
+import { copyTestTemplate } from '../embedded-template.js';
 import { startHealthLakeEmulator, type HealthLakeEmulator } from '../emulators/healthlake.js';
 import { testConfig, testToken } from '../helpers.js';
 
@@ -53,6 +55,10 @@ export async function backWithHealthLake(
     HEALTHLAKE_TIMEOUT_MS: '30000',
     ...env,
   }).healthlake;
+  // Embedded, the HealthLake store keeps its Postgres side in DATA_DIR/healthlake, apart from
+  // the workflow's DATA_DIR/pgdata: a copy of the template too, not an initdb.
+  if (!config.databaseUrl)
+    await copyTestTemplate(join(config.dataDir, 'healthlake', 'pgdata'), 'migrated');
   // In place: tests keep their config object, and startServer updates its baseUrl.
   Object.assign(config, { store: 'healthlake', healthlake });
   emulators.set(config, emulator);

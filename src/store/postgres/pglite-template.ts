@@ -19,7 +19,9 @@ import { fromRoot } from '../../paths.js';
 /** Where the build keeps templates: each in `pglite-template-<digest>`, made once. */
 export const TEMPLATE_DIR = fromRoot('dist');
 const PREFIX = 'pglite-template-';
-const templateIn = (base: string) => join(base, `${PREFIX}${templateDigest().slice(0, 32)}`);
+/** The template's directory in `base`, named by the digest of what it is made from. */
+export const templateIn = (base: string): string =>
+  join(base, `${PREFIX}${templateDigest().slice(0, 32)}`);
 
 /** What the template depends on: the PGlite build, and every migration's name and text. */
 export function templateDigest(): string {
