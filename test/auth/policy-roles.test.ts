@@ -173,13 +173,25 @@ t.test('role allows but scope does not: no grant', async (t) => {
 
 t.test('several roles add up, each with its own compartment', async (t) => {
   const policy = policyFor({
-    ...provider,
-    role: ['PROVIDER', 'PATIENT'],
-    patient: 'me',
+    role: ['PATIENT', 'RECEPTIONIST'],
+    fhirUser: 'Patient/me',
     scope: 'user/*.*',
   });
-  t.same(where(policy, 'Observation', 'read'), [...linked('dr-1'), ...patients('me')]);
-  t.same(where(policy, 'Observation', 'update'), linked('dr-1'), 'a patient does not write');
+  t.same(where(policy, 'Observation', 'read'), patients('me'), 'their own record');
+  t.same(where(policy, 'Appointment', 'update'), ALL, 'and the front desk');
+  t.same(where(policy, 'Patient', 'read'), ALL);
+});
+
+t.test('PATIENT as a second role is the patient the user is, not a launch claim', async (t) => {
+  const policy = policyFor({
+    ...provider,
+    role: ['PROVIDER', 'PATIENT'],
+    patient: 'someone',
+    scope: 'user/*.*',
+  });
+  t.same(where(policy, 'Observation', 'read'), linked('dr-1'), 'a Practitioner is no patient');
+  const bare = policyFor({ role: 'PATIENT', patient: 'me', scope: 'user/*.rs' });
+  t.same(where(bare, 'Observation', 'read'), patients('me'), 'with no fhirUser, the claim');
 });
 
 t.test('break-glass: PROVIDER reads and searches every patient, and writes nothing', async (t) => {

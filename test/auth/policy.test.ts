@@ -200,13 +200,16 @@ t.test('mixed compartments and filters are narrowed rather than widened', async 
 
 t.test('an exact union of compartments is kept whole', async (t) => {
   const policy = policyFor({
-    role: ['PROVIDER', 'PATIENT'],
+    role: 'PROVIDER',
     fhirUser: 'Practitioner/dr-1',
     patient: 'me',
-    scope: 'user/Observation.rs?category=laboratory',
+    scope: 'user/Observation.rs?category=laboratory patient/Observation.rs?category=laboratory',
   });
   const grant = policy.grant('Observation', 'read')!;
-  t.same(grant.compartments, [...linked('dr-1'), ...patients('me')]);
+  t.same(grant.compartments, [
+    ...linked('dr-1'),
+    { kind: 'patients', ids: ['me'], within: linked('dr-1')[0] },
+  ]);
   t.same(grant.filters.map(String), ['category=laboratory']);
 });
 
