@@ -273,8 +273,11 @@ t.test(
       'store create',
     );
     const patient = await store.create({ resourceType: 'Patient' } as Patient, ctx);
-    await store.delete('Patient', patient.id!, ctx);
-    t.pass('other resources are unaffected');
+    t.match(
+      await store.delete('Patient', patient.id!, ctx),
+      { resourceType: 'Patient', id: patient.id },
+      'other resources are written and deleted as usual',
+    );
     t.same(await verifyChain(db), { ok: true, count: 1 });
   },
 );

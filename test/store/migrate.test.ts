@@ -30,8 +30,10 @@ t.test('migrations are numbered files applied once, in order', async (t) => {
 
 t.test('replicas migrating at once do not race', async (t) => {
   const where = await isolatedDatabase(t);
-  if (!where.databaseUrl)
-    return t.pass('one embedded database has one connection: nothing to race');
+  if (!where.databaseUrl) {
+    t.skip('needs DATABASE_URL: one embedded database has one connection, nothing races', () => {});
+    return;
+  }
   const a = await openDatabase({ databaseUrl: where.databaseUrl, dataDir: '' });
   const b = await openDatabase({ databaseUrl: where.databaseUrl, dataDir: '' });
   t.teardown(async () => {
