@@ -29,6 +29,13 @@ export type Condition =
   | { kind: 'chain'; param: SearchParamDef; links: { type: string; next: Condition }[] }
   | { kind: 'has'; sourceType: string; param: SearchParamDef; next: Condition };
 
+/** The types a condition reaches into besides its own: a `_has` source, a chain's targets. */
+export function reachedTypes(condition: Condition): string[] {
+  if (condition.kind === 'has') return [condition.sourceType];
+  if (condition.kind === 'chain') return condition.links.map((link) => link.type);
+  return [];
+}
+
 export interface SortKey {
   /** `_id`, `_lastUpdated` or a parameter of the searched type. */
   code: string;

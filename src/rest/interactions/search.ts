@@ -9,7 +9,7 @@ import { subset } from '../../fhir/subset.js';
 import { RESOURCE_TYPES } from '../../fhir/resource-types.js';
 import { parseSearch } from '../../search/parse.js';
 import { searchParamsFor } from '../../search/registry.js';
-import type { PagePosition, SearchQuery } from '../../search/query.js';
+import { reachedTypes, type PagePosition, type SearchQuery } from '../../search/query.js';
 import { requireInteraction } from '../guards.js';
 import { audited } from './audited.js';
 import type { Exchange, InteractionResult } from './types.js';
@@ -90,12 +90,7 @@ function includedTypes(query: SearchQuery): Set<string> {
  */
 export function authorizeReach(policy: AccessPolicy, query: SearchQuery): void {
   for (const condition of query.conditions) {
-    const types =
-      condition.kind === 'has'
-        ? [condition.sourceType]
-        : condition.kind === 'chain'
-          ? condition.links.map((link) => link.type)
-          : [];
+    const types = reachedTypes(condition);
     if (!types.length) continue;
     if (!types.some((type) => policy.grant(type, 'search'))) {
       authorize(policy, types[0]!, 'search'); // throws the 403 naming the first target

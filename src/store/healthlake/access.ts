@@ -17,7 +17,7 @@ import { PATIENT_ITSELF, patientCompartmentParams } from '../../auth/compartment
 import { FhirError } from '../../fhir/errors.js';
 import { extractIndexValues } from '../../search/extract.js';
 import { parseSearch } from '../../search/parse.js';
-import type { SearchQuery } from '../../search/query.js';
+import { reachedTypes, type SearchQuery } from '../../search/query.js';
 import type { RequestContext } from '../store.js';
 import { patientsOfResource, patientsToReach, type WriteKind } from '../../auth/write-reach.js';
 
@@ -68,13 +68,7 @@ export function grantFor(
  */
 export function assertReachable(ctx: RequestContext, query: SearchQuery): void {
   for (const condition of query.conditions) {
-    const types =
-      condition.kind === 'has'
-        ? [condition.sourceType]
-        : condition.kind === 'chain'
-          ? condition.links.map((link) => link.type)
-          : [];
-    for (const type of types) {
+    for (const type of reachedTypes(condition)) {
       if (grantFor(ctx, type, 'search') === 'everything') continue;
       throw new FhirError(
         403,
