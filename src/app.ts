@@ -104,7 +104,8 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   });
 
   let secret = config.auth.hs256Secret;
-  if (!secret && !config.auth.jwksUri) {
+  // Production never makes or accepts the development secret: built-in tokens only (config.ts).
+  if (!secret && !config.auth.jwksUri && !config.auth.production) {
     const dev = developmentSecret(config.dataDir);
     secret = dev.secret;
     app.log.warn(

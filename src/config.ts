@@ -75,9 +75,10 @@ export interface VideoConfig {
 }
 
 /**
- * Token verification. Production: RS256/ES256 keys from a JWKS (Cognito, say). Development and
- * tests: an HS256 shared secret; with nothing configured outside production, the server makes
- * one in DATA_DIR and `npm run token` signs with it.
+ * Token verification: RS256/ES256 keys from an external JWKS (Cognito, say); an HS256 shared
+ * secret (tests); or, with neither, the built-in authorization server's RS256 keys (src/oauth/),
+ * beside which, outside production only, the server also accepts a development HS256 secret it
+ * makes in DATA_DIR (what `npm run token` signs with when it can't open the database).
  */
 export interface AuthConfig {
   issuer: string;
@@ -160,8 +161,12 @@ function identityKek(env: Env, production: boolean): Buffer | undefined {
   const raw = env.IDENTITY_KEK?.trim();
   if (!raw) {
     if (production && !env.KMS_KEY_ID) {
+      // Without AUTH_JWKS_URI the same KEK wraps the built-in server's signing keys too.
+      const wrapped = env.AUTH_JWKS_URI
+        ? 'the SSN data key'
+        : "the SSN and signing keys' data keys";
       throw new ConfigError(
-        'NODE_ENV=production needs KMS_KEY_ID or IDENTITY_KEK to wrap the SSN data key ' +
+        `NODE_ENV=production needs KMS_KEY_ID or IDENTITY_KEK to wrap ${wrapped} ` +
           '(the DATA_DIR key file is lost with the container)',
       );
     }
@@ -204,6 +209,38 @@ function oauthBase(env: Env, baseUrl: string): string {
   return new URL(baseUrl).origin;
 }
 
+/**
+ * What production needs of its token issuer. An external one (AUTH_JWKS_URI) needs nothing
+ * more here; without it the built-in authorization server issues the tokens, which is safe only
+ * with its signing keys in a shared, lasting Postgres (not DATA_DIR's embedded database, lost
+ * with the container and not seen by other replicas), their data key wrapped by a managed KEK
+ * (identityKek checks that), and an https: issuer (`{origin of FHIR_BASE_URL}/auth`). A shared
+ * HS256 secret, configured or the development one, is never accepted in production.
+ */
+function productionAuth(
+  env: Env,
+  { jwksUri, databaseUrl, baseUrl }: { jwksUri?: string; databaseUrl?: string; baseUrl: string },
+): void {
+  if (env.AUTH_HS256_SECRET) {
+    throw new ConfigError(
+      'NODE_ENV=production refuses AUTH_HS256_SECRET (a shared secret is for development and tests)',
+    );
+  }
+  if (jwksUri) return;
+  const builtIn =
+    'NODE_ENV=production without AUTH_JWKS_URI runs the built-in authorization server';
+  if (!databaseUrl) {
+    throw new ConfigError(
+      `${builtIn}, which needs DATABASE_URL (its signing keys live in Postgres, shared by every replica)`,
+    );
+  }
+  if (new URL(baseUrl).protocol !== 'https:') {
+    throw new ConfigError(
+      `${builtIn}, which needs an https: FHIR_BASE_URL (its issuer is that origin + /auth)`,
+    );
+  }
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, 'PORT', 8080, 0, 65535);
   const host = env.HOST || '127.0.0.1';
@@ -219,11 +256,7 @@ export function loadConfig(env: Env = process.env): Config {
   const jwksUri = env.AUTH_JWKS_URI
     ? url('AUTH_JWKS_URI', env.AUTH_JWKS_URI, ['https:', 'http:'])
     : undefined;
-  if (production && !jwksUri) {
-    throw new ConfigError(
-      'NODE_ENV=production needs AUTH_JWKS_URI (and AUTH_ISSUER, AUTH_AUDIENCE)',
-    );
-  }
+  if (production) productionAuth(env, { jwksUri, databaseUrl, baseUrl });
   if (jwksUri && !env.AUTH_ISSUER) throw new ConfigError('AUTH_JWKS_URI needs AUTH_ISSUER');
   if (env.AUTH_HS256_SECRET !== undefined && env.AUTH_HS256_SECRET.length < 32) {
     throw new ConfigError('AUTH_HS256_SECRET must be at least 32 characters');

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { builtInIssuer } from '../src/oauth/oauth.js';
 
 t.test('defaults give a laptop server on 127.0.0.1:8080 with embedded storage', async (t) => {
   const config = loadConfig({});
@@ -108,6 +109,53 @@ t.test('auth settings: development defaults, and production with a JWKS', async 
     prod.auth.authorizationEndpoint,
     'https://cognito-idp.us-east-1.amazonaws.com/pool/oauth2/authorize',
   );
+});
+
+t.test('production without AUTH_JWKS_URI runs the built-in authorization server', async (t) => {
+  const prod = {
+    NODE_ENV: 'production',
+    DATABASE_URL: 'postgres://fhir@db:5432/telefhir',
+    FHIR_BASE_URL: 'https://fhir.example.org/fhir',
+    IDENTITY_KEK: Buffer.alloc(32, 3).toString('base64'),
+  };
+  const config = loadConfig(prod);
+  t.equal(config.auth.production, true);
+  t.equal(config.auth.jwksUri, undefined);
+  t.equal(config.auth.hs256Secret, undefined);
+  t.ok(builtInIssuer(config), 'the built-in issuer is on');
+  const { IDENTITY_KEK: _kek, ...withoutKek } = prod;
+  t.ok(builtInIssuer(loadConfig({ ...withoutKek, KMS_KEY_ID: 'alias/telefhir' })), 'or KMS');
+
+  const { DATABASE_URL: _db, ...embedded } = prod;
+  const { FHIR_BASE_URL: _base, ...defaultBase } = prod;
+  const refusals: [Record<string, string>, RegExp][] = [
+    [embedded, /built-in authorization server, which needs DATABASE_URL/],
+    [{ ...prod, FHIR_BASE_URL: 'http://fhir.example.org/fhir' }, /needs an https: FHIR_BASE_URL/],
+    [defaultBase, /needs an https: FHIR_BASE_URL/],
+    [withoutKek, /needs KMS_KEY_ID or IDENTITY_KEK to wrap the SSN and signing keys' data keys/],
+    [{ ...prod, AUTH_HS256_SECRET: 'x'.repeat(40) }, /refuses AUTH_HS256_SECRET/],
+    [
+      {
+        ...prod,
+        AUTH_HS256_SECRET: 'x'.repeat(40),
+        AUTH_JWKS_URI: 'https://idp.example/jwks.json',
+        AUTH_ISSUER: 'https://idp.example',
+      },
+      /refuses AUTH_HS256_SECRET/,
+    ],
+  ];
+  for (const [env, message] of refusals) {
+    let error: unknown;
+    try {
+      loadConfig(env);
+    } catch (err) {
+      error = err;
+    }
+    t.type(error, ConfigError, String(message));
+    t.match((error as Error).message, message);
+    t.notMatch((error as Error).message, /\n/, 'on one line');
+    t.notMatch((error as Error).message, /x{40}/, 'never the secret');
+  }
 });
 
 t.test('blob store: local by default with a 100 MB Binary limit; S3 settings read', async (t) => {

@@ -7,7 +7,8 @@ export const DEV_SECRET_FILE = 'dev-auth-secret';
 /**
  * The development signing secret in DATA_DIR, made on first use (readable by the owner only),
  * so `npm start` and `npm run token` agree without any configuration. Never used in production:
- * config refuses to start there without a JWKS.
+ * the server doesn't make it there (app.ts) and `npm run token` refuses to (it signs with the
+ * built-in key, or config refuses to start).
  */
 export function developmentSecret(dataDir: string): { secret: string; created: boolean } {
   const file = join(dataDir, DEV_SECRET_FILE);

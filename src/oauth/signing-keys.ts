@@ -167,3 +167,31 @@ export class SigningKeys {
     return this.signer!.kid;
   }
 }
+
+/** A signing key as `npm run auth-keys -- list` shows it: never any key material. */
+export interface SigningKeyInfo {
+  kid: string;
+  created: Date;
+  /** When a newer key replaced it; undefined for the key that signs. */
+  retired: Date | undefined;
+  /** Until when a retired key stays in the JWKS (retired + MAX_TOKEN_SECONDS). */
+  publishedUntil: Date | undefined;
+}
+
+/** Every signing key, oldest first, with when it was made and retired. */
+export async function listSigningKeys(db: Sql): Promise<SigningKeyInfo[]> {
+  const rows = await db.query<{
+    kid: string;
+    created_at: Date | string;
+    retired_at: Date | string | null;
+  }>('SELECT kid, created_at, retired_at FROM oauth_signing_key ORDER BY created_at, kid');
+  return rows.map((row) => {
+    const retired = row.retired_at === null ? undefined : new Date(row.retired_at);
+    return {
+      kid: row.kid,
+      created: new Date(row.created_at),
+      retired,
+      publishedUntil: retired && new Date(retired.getTime() + MAX_TOKEN_SECONDS * 1000),
+    };
+  });
+}

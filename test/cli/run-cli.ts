@@ -1,0 +1,55 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fromRoot } from '../../src/paths.js';
+import type { Running } from '../helpers.js';
+
+/** Settings a CLI must get from the test alone, never from the suite's own environment. */
+const SERVER_SETTINGS =
+  /^(DATABASE_URL|DATA_DIR|FHIR_BASE_URL|NODE_ENV|KMS_KEY_ID|IDENTITY_KEK|AUTH_\w+)$/;
+
+/**
+ * A CLI of src/cli/ run from source under tap's TypeScript loader (no build), as `npm run NAME`
+ * would run it, with `env` on top of a clean copy of the environment. Asynchronous, so a
+ * server in this process keeps answering while it runs.
+ */
+export async function runCli(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  const loader = process.execArgv.filter((arg) => arg.includes('@tapjs/typescript'));
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !SERVER_SETTINGS.test(key)),
+  );
+  const child = spawn(process.execPath, [...loader, fromRoot(`src/cli/${name}.ts`), ...args], {
+    env: { ...inherited, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const [status] = (await once(child, 'exit')) as [number];
+  return { status, stdout, stderr };
+}
+
+/** What a CLI needs to reach a test server's database, keys and issuer. */
+export function serverEnv(server: Running): Record<string, string> {
+  return {
+    DATABASE_URL: server.config.databaseUrl!,
+    DATA_DIR: server.config.dataDir,
+    FHIR_BASE_URL: server.base,
+    AUTH_AUDIENCE: server.config.auth.audience,
+  };
+}
+
+export function jwtParts(jwt: string): {
+  header: Record<string, unknown>;
+  claims: Record<string, unknown>;
+} {
+  const [header, claims] = jwt
+    .split('.')
+    .slice(0, 2)
+    .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8')));
+  return { header, claims };
+}
