@@ -17,10 +17,15 @@ export async function closeWithin(
   // close() drops the connections idle at that moment; one whose request finishes later stays
   // open as keep-alive, and would hold the drain to the grace. Reap those as they go idle.
   const reap = setInterval(() => app.server.closeIdleConnections(), 100);
+  // The grace is for requests in flight, not for closing the store after them (a slow disk
+  // under load): only connections still open when it elapses count as cut.
   const grace = setTimeout(() => {
-    cut = true;
-    app.log.warn({ graceMs }, 'shutdown grace elapsed: cutting the requests still in flight');
-    app.server.closeAllConnections();
+    app.server.getConnections((err, open) => {
+      if (!err && open === 0) return;
+      cut = true;
+      app.log.warn({ graceMs, open }, 'shutdown grace elapsed: cutting the requests in flight');
+      app.server.closeAllConnections();
+    });
   }, graceMs);
   try {
     await app.close();
