@@ -5,6 +5,7 @@
  * with an OperationOutcome. Unknown paths under /auth are OAuth JSON 404s too.
  */
 import type { FastifyInstance } from 'fastify';
+import { authorizeRoutes } from './authorize.js';
 import { RemoteKeySets } from './client-auth.js';
 import { introspectRevokeRoutes } from './introspect-revoke.js';
 import { registerRoutes } from './register.js';
@@ -18,6 +19,7 @@ export async function oauthRoutes(app: FastifyInstance, options: { oauth: OAuthS
   const keySets = new RemoteKeySets();
   await app.register(discoveryRoutes, { oauth: options.oauth });
   await app.register(tokenRoutes, { oauth: options.oauth, keySets });
+  await app.register(authorizeRoutes, { oauth: options.oauth });
   await app.register(registerRoutes, { oauth: options.oauth });
   await app.register(introspectRevokeRoutes, { oauth: options.oauth, keySets });
   app.all('/*', { config: { public: true } }, async () => {
