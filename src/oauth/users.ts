@@ -15,7 +15,9 @@ const FHIR_USER = /^(Patient|Practitioner|RelatedPerson)\/[A-Za-z0-9.-]{1,64}$/;
 const DUMMY_HASH =
   'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
-export class UserError extends Error {}
+export class UserError extends Error {
+  override name = 'UserError';
+}
 
 export interface User {
   username: string;
