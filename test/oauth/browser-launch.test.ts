@@ -1,0 +1,126 @@
+/**
+ * The whole standalone patient launch as a real SMART app does it: the SMART `fhirclient`
+ * library in headless Chromium (Debian's `chromium`, driven by playwright-core), against the
+ * real server. A tiny app on another loopback port calls FHIR.oauth2.authorize(), the user
+ * signs in and approves on the server's pages, and FHIR.oauth2.ready() reads the Patient.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import t from 'tap';
+import { registerClient } from './helpers.js';
+import { APP_SCOPE, launchSetup, PASSWORD } from './launch-helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const require = createRequire(import.meta.url);
+
+/** The test app: fhirclient's browser build, a launch page and a redirect page. No server-side state. */
+function startApp(t: Parameters<typeof launchSetup>[0], settings: () => Record<string, string>) {
+  const library = readFileSync(require.resolve('fhirclient/build/fhir-client.js'));
+  const page = (script: string) =>
+    `<!doctype html><html><head><meta charset="utf-8"><title>app</title></head>
+<body><pre id="out">waiting</pre><script src="/fhir-client.js"></script><script src="/${script}"></script></body></html>`;
+  const scripts: Record<string, () => string> = {
+    'launch.js': () =>
+      `FHIR.oauth2.authorize(${JSON.stringify({ ...settings(), pkceMode: 'required' })})
+        .catch(function (e) { document.getElementById('out').textContent = 'error: ' + e.message; });`,
+    'ready.js': () =>
+      `FHIR.oauth2.ready().then(function (client) {
+         return client.patient.read().then(function (patient) {
+           document.getElementById('out').textContent = JSON.stringify({
+             context: client.patient.id, read: patient.id, family: patient.name[0].family,
+             user: client.getFhirUser(), scope: client.state.tokenResponse.scope
+           });
+         });
+       }).catch(function (e) { document.getElementById('out').textContent = 'error: ' + e.message; });`,
+  };
+  const server = createServer((request, response) => {
+    const path = new URL(request.url ?? '/', 'http://x').pathname.slice(1);
+    if (path === 'fhir-client.js') {
+      response.writeHead(200, { 'content-type': 'text/javascript' }).end(library);
+    } else if (scripts[path]) {
+      response.writeHead(200, { 'content-type': 'text/javascript' }).end(scripts[path]!());
+    } else if (path === 'launch.html' || path === 'index.html') {
+      const html = page(path === 'launch.html' ? 'launch.js' : 'ready.js');
+      response.writeHead(200, { 'content-type': 'text/html' }).end(html);
+    } else response.writeHead(404).end();
+  });
+  return new Promise<string>((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      t.teardown(() => new Promise<void>((done) => server.close(() => done())));
+      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    });
+  });
+}
+
+t.test('fhirclient in headless Chromium: standalone patient launch', async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} is not installed (apt-get install -y chromium): cannot run a real browser`);
+    return;
+  }
+  const { chromium } = await import('playwright-core');
+  const { server } = await launchSetup(t);
+  let clientId = '';
+  const app = await startApp(t, () => ({
+    clientId,
+    scope: APP_SCOPE,
+    redirectUri: `${app}/index.html`,
+    iss: server.base,
+  }));
+  clientId = (
+    await registerClient(server, {
+      client_name: 'browser app',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: [`${app}/index.html`],
+      grant_types: ['authorization_code', 'refresh_token'],
+      scope: APP_SCOPE,
+    })
+  ).client_id;
+
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage();
+  const violations: string[] = [];
+  page.on('console', (message) => {
+    if (/Content Security Policy|Refused/i.test(message.text())) violations.push(message.text());
+  });
+
+  await page.goto(`${app}/launch.html`);
+  await page.waitForURL(/\/auth\/authorize\?/, { timeout: 20_000 });
+  t.match(page.url(), /code_challenge_method=S256/, 'fhirclient used PKCE S256');
+  await page.fill('input[name="username"]', 'amy');
+  await page.fill('input[name="password"]', PASSWORD);
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('button[value="approve"]', { timeout: 20_000 });
+  await page.click('button[value="approve"]');
+  await page.waitForURL(new RegExp(`^${app}/index.html`), { timeout: 20_000 });
+  await page.waitForFunction(
+    () => document.getElementById('out')?.textContent !== 'waiting',
+    null,
+    {
+      timeout: 20_000,
+    },
+  );
+  const out = (await page.textContent('#out')) ?? '';
+  t.notMatch(out, /^error/, out);
+  const result = JSON.parse(out.startsWith('{') ? out : '{}');
+  t.match(result, {
+    context: 'p1',
+    read: 'p1',
+    family: 'Amy',
+    user: 'Patient/p1',
+    scope: APP_SCOPE,
+  });
+  t.same(violations, [], 'no CSP violations on the way');
+});
