@@ -7,7 +7,7 @@
  * go back to the app as `error=` on the redirect.
  */
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Resource } from 'fhir/r4.js';
 import { parseFhirUser, type Principal } from '../auth/claims.js';
 import { buildPolicy } from '../auth/policy.js';
@@ -25,6 +25,8 @@ import { Users, type User } from './users.js';
 
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 const MAX_PARAM = 2000;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** The parameters of a GET (query) or a form POST, none repeated; undefined when unreadable. */
 function requestParams(request: FastifyRequest): URLSearchParams | undefined {
@@ -38,7 +40,8 @@ function requestParams(request: FastifyRequest): URLSearchParams | undefined {
   const params = new URLSearchParams(text);
   const seen = new Set<string>();
   for (const [name, value] of params) {
-    if (seen.has(name) || value.length > MAX_PARAM) return undefined;
+    // No control characters: no form field here has a use for them, and Postgres refuses NUL.
+    if (seen.has(name) || value.length > MAX_PARAM || CONTROL.test(name + value)) return undefined;
     seen.add(name);
   }
   return params;
@@ -79,6 +82,21 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
 
   const showError = (reply: FastifyReply, status: number, message: string) =>
     pageHeaders(reply).code(status).send(errorPage(message));
+
+  // A browser gets pages here, not OAuth JSON: a body Fastify can't read (wrong media type,
+  // too large, bad JSON) is an error page; anything unexpected is logged and one too.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      return showError(
+        reply,
+        status === 413 || status === 415 ? status : 400,
+        'The request could not be read.',
+      );
+    }
+    request.log.error({ err: error }, 'unexpected error on an authorization page');
+    return showError(reply, 500, `Something went wrong (request ${request.id}).`);
+  });
 
   async function start(request: FastifyRequest, reply: FastifyReply) {
     const params = requestParams(request);

@@ -20,8 +20,12 @@ export function pkce() {
 }
 
 /** A server with a patient (Patient/p1, Amy) who can sign in, and a public app registered. */
-export async function launchSetup(t: Tap, overrides: Parameters<typeof startBuiltIn>[1] = {}) {
-  const server = await startBuiltIn(t, overrides);
+export async function launchSetup(
+  t: Tap,
+  overrides: Parameters<typeof startBuiltIn>[1] = {},
+  parts: Parameters<typeof startBuiltIn>[2] = {},
+) {
+  const server = await startBuiltIn(t, overrides, parts);
   const admin = devToken(server.config, { scope: 'system/*.*' });
   for (const [id, family] of [
     ['p1', 'Amy'],
