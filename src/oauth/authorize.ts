@@ -236,8 +236,8 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
     return showConsent(request, reply, { ...found, csrf, username: user.username }, client, user);
   });
 
-  /** Patients a non-patient user may pick for launch/patient: what their role lets them see. */
-  async function visiblePatients(request: FastifyRequest, user: User) {
+  /** What a user's role lets them see of Patients: the access policy the FHIR API applies. */
+  function patientPolicy(user: User) {
     const principal: Principal = {
       subject: user.username,
       roles: [user.role],
@@ -245,7 +245,26 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
     };
     const fhirUser = parseFhirUser(user.fhirUser);
     if (fhirUser) principal.fhirUser = fhirUser;
-    const policy = buildPolicy(principal, { providerScope: app.config.providerAccess });
+    return buildPolicy(principal, { providerScope: app.config.providerAccess });
+  }
+
+  /** Whether the user may see Patient/id: a read under their policy (the store filters). */
+  async function maySee(request: FastifyRequest, user: User, id: string): Promise<boolean> {
+    const policy = patientPolicy(user);
+    if (!/^[A-Za-z0-9.-]{1,64}$/.test(id) || !policy.grant('Patient', 'read')) return false;
+    try {
+      await app.store.read('Patient', id, { requestId: request.id, access: policy });
+      return true;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return false;
+      if ((error as { statusCode?: number }).statusCode === 410) return false;
+      throw error;
+    }
+  }
+
+  /** Patients a non-patient user may pick for launch/patient (the first 100 they may see). */
+  async function visiblePatients(request: FastifyRequest, user: User) {
+    const policy = patientPolicy(user);
     if (!policy.grant('Patient', 'search')) return [];
     const query = parseSearch('Patient', new URLSearchParams({ _count: '100' }), {
       baseUrl: app.config.baseUrl,
@@ -309,8 +328,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
       if (user.role === 'PATIENT') patient = user.fhirUser.slice('Patient/'.length);
       else {
         const pick = params.get('patient') ?? '';
-        const visible = await visiblePatients(request, user);
-        if (!visible.some((p) => p.id === pick)) {
+        if (!(await maySee(request, user, pick))) {
           const retry = { ...found, username: user.username };
           return showConsent(request, reply, retry, client, user, 'Choose a patient.');
         }

@@ -94,10 +94,13 @@ export class UserTokens {
     if (!VERIFIER.test(verifier) || challenge !== redeemed.codeChallenge) {
       throw invalidGrant('code_verifier does not match the code_challenge');
     }
-    return this.respond(grant, grant.scope, true);
+    return this.respond(client, grant, grant.scope, true);
   }
 
   async refresh(params: URLSearchParams, client: Client) {
+    if (!client.grantTypes.includes('refresh_token')) {
+      throw new OAuthError(400, 'unauthorized_client', 'this client may not use refresh tokens');
+    }
     const token = params.get('refresh_token');
     if (!token || token.length > 200) throw invalidRequest('refresh_token is missing');
     const rotated = await this.grants.rotate(token, client.clientId);
@@ -119,10 +122,10 @@ export class UserTokens {
       }
       scope = wanted.join(' ');
     }
-    return this.respond(grant, scope, false);
+    return this.respond(client, grant, scope, false);
   }
 
-  private async respond(grant: Grant, scope: string, withIdToken: boolean) {
+  private async respond(client: Client, grant: Grant, scope: string, withIdToken: boolean) {
     const user = await this.users.get(grant.username);
     if (!user || user.disabled) throw invalidGrant('the user is disabled');
     const scopes = scope.split(' ');
@@ -165,7 +168,8 @@ export class UserTokens {
         ...(grant.nonce ? { nonce: grant.nonce } : {}),
       });
     }
-    if (scopes.includes('offline_access') || scopes.includes('online_access')) {
+    const refreshable = scopes.includes('offline_access') || scopes.includes('online_access');
+    if (refreshable && client.grantTypes.includes('refresh_token')) {
       body.refresh_token = await this.grants.newRefreshToken(grant);
     }
     return body;

@@ -162,3 +162,36 @@ t.test('a provider picks the patient for launch/patient among those they may see
   });
   t.equal(await apiStatus(server, token.json.access_token, 'Patient/p2'), 200);
 });
+
+t.test('a provider may not pick a patient their policy hides', async (t) => {
+  const { server, users, clientId } = await launchSetup(t); // PROVIDER_ACCESS=assigned
+  await users.add({
+    username: 'dr-no',
+    password: 'provider-password',
+    fhirUser: 'Practitioner/d2',
+    role: 'PROVIDER',
+  });
+  const { challenge } = pkce();
+  const url = authorizeUrl(server, clientId, challenge, { scope: 'launch/patient patient/*.rs' });
+  const picked = await signInAndApprove(server, url, 'dr-no', 'provider-password', {
+    patient: 'p1',
+  });
+  t.notMatch(picked.loginHtml, /name="patient" value="p1"/, 'not offered');
+  t.equal(picked.consent.status, 400, 'and refused when sent anyway');
+  t.notOk(picked.consent.headers.get('location'));
+});
+
+t.test('a client without the refresh_token grant gets no refresh token', async (t) => {
+  const { server } = await launchSetup(t);
+  const client = await registerClient(server, {
+    client_name: 'no refresh',
+    token_endpoint_auth_method: 'none',
+    redirect_uris: [REDIRECT],
+    grant_types: ['authorization_code'],
+  });
+  const { code, verifier } = await codeFor(server, client.client_id);
+  const token = await exchange(server, client.client_id, code, verifier);
+  t.equal(token.status, 200);
+  t.match(token.json.scope, /offline_access/);
+  t.notOk(token.json.refresh_token);
+});
