@@ -1,5 +1,5 @@
 /**
- * The authorization endpoint (SMART App Launch 2.2, standalone launch): `GET|POST /auth/authorize`
+ * The authorization endpoint (SMART App Launch 2.2, standalone and EHR launch): `GET|POST /auth/authorize`
  * validates the request and shows a sign-in page; `POST /auth/login` signs the user in (rate
  * limited, audited) and shows what the app asks for; `POST /auth/consent` records the approval
  * and redirects to the app with a code. Until the redirect URI is known to be the client's,
@@ -17,6 +17,7 @@ import { parseSearch } from '../search/parse.js';
 import type { Client } from './clients.js';
 import { Grants, OFFLINE_SECONDS, ONLINE_SECONDS } from './grants.js';
 import { oauthIssuer } from './issuer.js';
+import { Launches } from './launch.js';
 import { LoginLimits, loginAuditEvent } from './login.js';
 import type { OAuthServer } from './oauth.js';
 import { consentPage, errorPage, loginPage, pageHeaders } from './pages.js';
@@ -77,6 +78,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
   const users = new Users(oauth.db);
   const limits = new LoginLimits(oauth.db);
   const grants = new Grants(oauth.db);
+  const launches = new Launches(oauth.db);
   const secureCookie = () => app.config.baseUrl.startsWith('https:');
   const path = () => new URL(oauthIssuer(app.config.baseUrl)).pathname;
 
@@ -127,12 +129,19 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
     if (!CHALLENGE.test(codeChallenge)) {
       return fail('invalid_request', 'code_challenge must be a base64url SHA-256 (43 characters)');
     }
-    if (params.has('launch')) {
-      return fail('invalid_request', 'EHR launch is not supported by this server yet');
-    }
-    const scopes = offerableScopes(params.get('scope') ?? '', client.scope);
-    if (scopes.length === 0)
+    const launch = params.get('launch');
+    const scopes = offerableScopes(params.get('scope') ?? '', client.scope, launch !== null);
+    if (scopes.length === 0) {
       return fail('invalid_scope', 'none of the requested scopes may be granted');
+    }
+    let context: { patient: string; encounter?: string } | undefined;
+    if (launch !== null) {
+      if (!scopes.includes('launch')) {
+        return fail('invalid_scope', 'an EHR launch needs the launch scope');
+      }
+      context = await launches.spend(launch, client.clientId);
+      if (!context) return fail('invalid_request', 'unknown, expired or already used launch');
+    }
     const binding = cookie(request, BINDING_COOKIE);
     const browser =
       binding && /^[A-Za-z0-9_-]{43}$/.test(binding)
@@ -146,6 +155,8 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
         state,
         nonce: params.get('nonce') ?? undefined,
         codeChallenge,
+        launchPatient: context?.patient,
+        launchEncounter: context?.encounter,
       },
       browser,
     );
@@ -288,7 +299,8 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
     message?: string,
   ) {
     const scopes = found.scope.split(' ');
-    const picks = scopes.includes('launch/patient') && user.role !== 'PATIENT';
+    const picks =
+      scopes.includes('launch/patient') && user.role !== 'PATIENT' && !found.launchPatient;
     return pageHeaders(reply, new URL(found.redirectUri).origin)
       .code(message ? 400 : 200)
       .send(
@@ -324,7 +336,21 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
     );
     const granted = offered.filter((scope) => chosen.has(scope));
     let patient: string | undefined;
-    if (granted.includes('launch/patient')) {
+    let encounter: string | undefined;
+    if (found.launchPatient) {
+      // EHR launch: the context was chosen in the EHR; the user who signed in must be able to
+      // see its patient (a patient only themself).
+      const own = user.role === 'PATIENT' && user.fhirUser === `Patient/${found.launchPatient}`;
+      if (
+        !own &&
+        (user.role === 'PATIENT' || !(await maySee(request, user, found.launchPatient)))
+      ) {
+        if (!(await pending.finish(found.id))) return showError(reply, 400, expired);
+        return back('access_denied', "the signed-in user may not see the launch's patient");
+      }
+      patient = found.launchPatient;
+      encounter = found.launchEncounter;
+    } else if (granted.includes('launch/patient')) {
       if (user.role === 'PATIENT') patient = user.fhirUser.slice('Patient/'.length);
       else {
         const pick = params.get('patient') ?? '';
@@ -348,6 +374,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
       username: user.username,
       scope: granted.join(' '),
       patient,
+      encounter,
       nonce: found.nonce,
       redirectUri: found.redirectUri,
       codeChallenge: found.codeChallenge,

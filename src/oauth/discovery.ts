@@ -8,7 +8,7 @@ const CLIENT_AUTH_METHODS = ['client_secret_basic', 'private_key_jwt'];
 
 /**
  * What the authorization server does, as RFC 8414 / OpenID discovery says it: only what works.
- * The standalone launch (authorization code with PKCE S256, refresh, id tokens) and backend
+ * The standalone and EHR launches (authorization code with PKCE S256, refresh, id tokens) and backend
  * services (client_credentials). Public clients authenticate at the token endpoint with
  * `none`; introspection and revocation need a confidential client.
  */
@@ -32,7 +32,9 @@ export function openidConfiguration(baseUrl: string) {
 const USER_SCOPES = [
   'openid',
   'fhirUser',
+  'launch',
   'launch/patient',
+  'launch/encounter',
   'offline_access',
   'online_access',
   'patient/*.rs',
@@ -58,6 +60,9 @@ export function builtInSmartConfiguration(baseUrl: string) {
     ...openidConfiguration(baseUrl),
     capabilities: [
       'launch-standalone',
+      'launch-ehr',
+      'context-ehr-patient',
+      'context-ehr-encounter',
       'authorize-post',
       'client-public',
       'client-confidential-asymmetric',

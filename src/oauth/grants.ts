@@ -23,6 +23,7 @@ export interface Grant {
   username: string;
   scope: string;
   patient?: string;
+  encounter?: string;
   nonce?: string;
   expiresAt: Date;
   revoked: boolean;
@@ -34,6 +35,7 @@ interface GrantRow {
   username: string;
   scope: string;
   patient: string | null;
+  encounter: string | null;
   nonce: string | null;
   expires_at: Date | string;
   revoked_at: Date | string | null;
@@ -45,6 +47,7 @@ const fromRow = (row: GrantRow): Grant => ({
   username: row.username,
   scope: row.scope,
   patient: row.patient ?? undefined,
+  encounter: row.encounter ?? undefined,
   nonce: row.nonce ?? undefined,
   expiresAt: new Date(row.expires_at),
   revoked: row.revoked_at !== null,
@@ -72,6 +75,7 @@ export class Grants {
     username: string;
     scope: string;
     patient?: string;
+    encounter?: string;
     nonce?: string;
     redirectUri: string;
     codeChallenge: string;
@@ -81,8 +85,9 @@ export class Grants {
     const code = newToken();
     await this.db.transaction(async (tx) => {
       await tx.query(
-        `INSERT INTO oauth_grant (id, client_id, username, scope, patient, nonce, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))`,
+        `INSERT INTO oauth_grant (id, client_id, username, scope, patient, nonce, expires_at,
+           encounter)
+         VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8)`,
         [
           id,
           spec.clientId,
@@ -91,6 +96,7 @@ export class Grants {
           spec.patient ?? null,
           spec.nonce ?? null,
           spec.lifetimeSeconds,
+          spec.encounter ?? null,
         ],
       );
       await tx.query(

@@ -22,20 +22,24 @@ const OTHER_SCOPES = new Set([
   'online_access',
 ]);
 
+/** Scopes only an EHR launch (a request with `launch=`) may be granted. */
+const EHR_SCOPES = new Set(['launch', 'launch/encounter']);
+
 /**
  * What an app may be offered of what it asked: patient/ and user/ resource scopes this server
  * can read, and the launch and identity scopes it implements — limited, when the client
- * registered scopes, to those. Never system/ (that's backend services), never `launch` (no EHR
- * launch here).
+ * registered scopes, to those. Never system/ (that's backend services); `launch` and
+ * `launch/encounter` only in an EHR launch.
  */
-export function offerableScopes(requested: string, registered: string): string[] {
+export function offerableScopes(requested: string, registered: string, ehr = false): string[] {
   const allowed = registered.split(' ').filter(Boolean);
   const offered: string[] = [];
   for (const scope of new Set(requested.split(' ').filter(Boolean))) {
     if (scope.length > 200) continue;
     if (allowed.length && !allowed.includes(scope)) continue;
     const resource = parseScopes(scope).resources[0];
-    if (OTHER_SCOPES.has(scope) || (resource && resource.context !== 'system')) {
+    const known = OTHER_SCOPES.has(scope) || (ehr && EHR_SCOPES.has(scope));
+    if (known || (resource && resource.context !== 'system')) {
       offered.push(scope);
     }
   }
@@ -52,6 +56,9 @@ export interface Pending {
   nonce?: string;
   codeChallenge: string;
   username?: string;
+  /** The EHR launch's context, when the request named one. */
+  launchPatient?: string;
+  launchEncounter?: string;
 }
 
 interface Row {
@@ -65,6 +72,8 @@ interface Row {
   nonce: string | null;
   code_challenge: string;
   username: string | null;
+  launch_patient: string | null;
+  launch_encounter: string | null;
 }
 
 const newCsrf = () => randomBytes(32).toString('base64url');
@@ -87,8 +96,8 @@ export class PendingAuthorizations {
     await this.sql.query('DELETE FROM oauth_pending_authorization WHERE expires_at < now()');
     await this.sql.query(
       `INSERT INTO oauth_pending_authorization (id, csrf, binding_hash, client_id, redirect_uri,
-         scope, state, nonce, code_challenge, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))`,
+         scope, state, nonce, code_challenge, launch_patient, launch_encounter, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() + make_interval(secs => $12))`,
       [
         id,
         csrf,
@@ -99,6 +108,8 @@ export class PendingAuthorizations {
         request.state ?? null,
         request.nonce ?? null,
         request.codeChallenge,
+        request.launchPatient ?? null,
+        request.launchEncounter ?? null,
         PENDING_SECONDS,
       ],
     );
@@ -132,6 +143,8 @@ export class PendingAuthorizations {
       nonce: row.nonce ?? undefined,
       codeChallenge: row.code_challenge,
       username: row.username ?? undefined,
+      launchPatient: row.launch_patient ?? undefined,
+      launchEncounter: row.launch_encounter ?? undefined,
     };
   }
 

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { authorizeRoutes } from './authorize.js';
 import { RemoteKeySets } from './client-auth.js';
 import { introspectRevokeRoutes } from './introspect-revoke.js';
+import { launchRoutes } from './launch.js';
 import { registerRoutes } from './register.js';
 import { tokenRoutes } from './token.js';
 import { discoveryRoutes } from './discovery.js';
@@ -20,6 +21,7 @@ export async function oauthRoutes(app: FastifyInstance, options: { oauth: OAuthS
   await app.register(discoveryRoutes, { oauth: options.oauth });
   await app.register(tokenRoutes, { oauth: options.oauth, keySets });
   await app.register(authorizeRoutes, { oauth: options.oauth });
+  await app.register(launchRoutes, { oauth: options.oauth });
   await app.register(registerRoutes, { oauth: options.oauth });
   await app.register(introspectRevokeRoutes, { oauth: options.oauth, keySets });
   app.all('/*', { config: { public: true } }, async () => {

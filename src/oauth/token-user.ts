@@ -142,19 +142,29 @@ export class UserTokens {
         role: user.role,
         fhirUser,
         ...(grant.patient ? { patient: grant.patient } : {}),
+        ...(grant.encounter ? { encounter: grant.encounter } : {}),
       },
       USER_TOKEN_SECONDS,
     );
     await this.grants.recordToken(grant.id, issued.jti, issued.exp);
-    const inContext = grant.patient && scopes.includes('launch/patient');
+    // Launch context: the patient with launch/patient (standalone) or launch (EHR); the
+    // encounter with launch or launch/encounter, when the EHR launch named one.
+    const ehr = scopes.includes('launch');
+    const patient = grant.patient && (ehr || scopes.includes('launch/patient'));
+    const encounter =
+      grant.encounter && (ehr || scopes.includes('launch/encounter')) ? grant.encounter : undefined;
+    const fhirContext = [
+      ...(patient ? [{ reference: `Patient/${grant.patient}` }] : []),
+      ...(encounter ? [{ reference: `Encounter/${encounter}` }] : []),
+    ];
     const body: Record<string, unknown> = {
       access_token: issued.accessToken,
       token_type: 'Bearer',
       expires_in: issued.expiresIn,
       scope,
-      ...(inContext
-        ? { patient: grant.patient, fhirContext: [{ reference: `Patient/${grant.patient}` }] }
-        : {}),
+      ...(patient ? { patient: grant.patient } : {}),
+      ...(encounter ? { encounter } : {}),
+      ...(fhirContext.length ? { fhirContext } : {}),
     };
     if (withIdToken && scopes.includes('openid')) {
       const now = Math.floor(Date.now() / 1000);

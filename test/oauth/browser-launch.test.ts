@@ -1,15 +1,16 @@
 /**
- * The whole standalone patient launch as a real SMART app does it: the SMART `fhirclient`
- * library in headless Chromium (Debian's `chromium`, driven by playwright-core), against the
- * real server. A tiny app on another loopback port calls FHIR.oauth2.authorize(), the user
- * signs in and approves on the server's pages, and FHIR.oauth2.ready() reads the Patient.
+ * The standalone patient launch and the EHR launch as a real SMART app does them: the SMART
+ * `fhirclient` library in headless Chromium (Debian's `chromium`, driven by playwright-core),
+ * against the real server. A tiny app on another loopback port calls FHIR.oauth2.authorize(),
+ * the user signs in and approves on the server's pages, and FHIR.oauth2.ready() reads the
+ * Patient.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import t from 'tap';
-import { registerClient } from './helpers.js';
+import { devToken, postJson, registerClient } from './helpers.js';
 import { APP_SCOPE, launchSetup, PASSWORD } from './launch-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -30,7 +31,8 @@ function startApp(t: Parameters<typeof launchSetup>[0], settings: () => Record<s
          return client.patient.read().then(function (patient) {
            document.getElementById('out').textContent = JSON.stringify({
              context: client.patient.id, read: patient.id, family: patient.name[0].family,
-             user: client.getFhirUser(), scope: client.state.tokenResponse.scope
+             user: client.getFhirUser(), scope: client.state.tokenResponse.scope,
+             encounter: client.encounter.id
            });
          });
        }).catch(function (e) { document.getElementById('out').textContent = 'error: ' + e.message; });`,
@@ -54,13 +56,29 @@ function startApp(t: Parameters<typeof launchSetup>[0], settings: () => Record<s
   });
 }
 
+async function openBrowser(t: Parameters<typeof launchSetup>[0]) {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
+  t.teardown(() => browser.close());
+  return browser;
+}
+
 // Never a silent pass: without a browser the test is reported as skipped, with the reason.
 const skip = existsSync(CHROMIUM)
   ? false
   : `${CHROMIUM} is not installed (apt-get install -y chromium): cannot run a real browser`;
 
 t.test('fhirclient in headless Chromium: standalone patient launch', { skip }, async (t) => {
-  const { chromium } = await import('playwright-core');
   const { server } = await launchSetup(t);
   let clientId = '';
   const app = await startApp(t, () => ({
@@ -79,18 +97,7 @@ t.test('fhirclient in headless Chromium: standalone patient launch', { skip }, a
     })
   ).client_id;
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-    ],
-  });
-  t.teardown(() => browser.close());
+  const browser = await openBrowser(t);
   const page = await browser.newPage();
   const violations: string[] = [];
   page.on('console', (message) => {
@@ -125,3 +132,84 @@ t.test('fhirclient in headless Chromium: standalone patient launch', { skip }, a
   });
   t.same(violations, [], 'no CSP violations on the way');
 });
+
+t.test(
+  'fhirclient in headless Chromium: EHR launch with patient and encounter',
+  { skip },
+  async (t) => {
+    const { server, users, admin } = await launchSetup(t, { providerAccess: 'all' });
+    await users.add({
+      username: 'dr-who',
+      password: 'provider-password',
+      fhirUser: 'Practitioner/d1',
+      role: 'PROVIDER',
+    });
+    const encounter = await fetch(`${server.base}/Encounter/e1`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({
+        resourceType: 'Encounter',
+        id: 'e1',
+        status: 'in-progress',
+        class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'VR' },
+        subject: { reference: 'Patient/p1' },
+      }),
+    });
+    t.ok(encounter.status < 300, 'an encounter');
+    const scope = 'launch openid fhirUser patient/*.rs';
+    let clientId = '';
+    // No iss here: fhirclient takes iss and launch from the launch URL.
+    const app = await startApp(t, () => ({ clientId, scope, redirectUri: `${app}/index.html` }));
+    clientId = (
+      await server.app.oauthServer!.clients.add({
+        name: 'ehr browser app',
+        redirectUris: [`${app}/index.html`],
+        launchUri: `${app}/launch.html`,
+        authMethod: 'none',
+        scope: '',
+        grantTypes: ['authorization_code'],
+      })
+    ).client.clientId;
+    const provider = devToken(server.config, {
+      sub: 'dr-who',
+      role: 'PROVIDER',
+      fhirUser: 'Practitioner/d1',
+      scope: 'user/*.rs',
+    });
+    const minted = await postJson(
+      `${server.auth}/launch`,
+      { client_id: clientId, patient: 'p1', encounter: 'e1' },
+      provider,
+    );
+    t.equal(minted.status, 201);
+
+    const browser = await openBrowser(t);
+    const page = await browser.newPage();
+    await page.goto(minted.json.launch_url);
+    await page.waitForURL(/\/auth\/authorize\?/, { timeout: 20_000 });
+    t.match(page.url(), /[?&]launch=/, 'fhirclient passed the launch on');
+    await page.fill('input[name="username"]', 'dr-who');
+    await page.fill('input[name="password"]', 'provider-password');
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('button[value="approve"]', { timeout: 20_000 });
+    t.equal(await page.locator('input[name="patient"]').count(), 0, 'no patient picker');
+    await page.click('button[value="approve"]');
+    await page.waitForURL(new RegExp(`^${app}/index.html`), { timeout: 20_000 });
+    await page.waitForFunction(
+      () => document.getElementById('out')?.textContent !== 'waiting',
+      null,
+      {
+        timeout: 20_000,
+      },
+    );
+    const out = (await page.textContent('#out')) ?? '';
+    t.notMatch(out, /^error/, out);
+    t.match(JSON.parse(out.startsWith('{') ? out : '{}'), {
+      context: 'p1',
+      read: 'p1',
+      encounter: 'e1',
+      user: 'Practitioner/d1',
+      scope,
+    });
+  },
+);
