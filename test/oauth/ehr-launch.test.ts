@@ -193,3 +193,41 @@ t.test(
     t.notOk(location.searchParams.get('code'));
   },
 );
+
+t.test(
+  'dynamic registration takes launch_uri, and redirect URIs default to the code flow',
+  async (t) => {
+    const { server, provider } = await ehrSetup(t);
+    const admin = devToken(server.config, { role: 'ADMIN', scope: 'user/*.*' });
+    const registered = await postJson(
+      `${server.auth}/register`,
+      {
+        client_name: 'registered ehr app',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: [REDIRECT],
+        launch_uri: LAUNCH_URI,
+      },
+      admin,
+    );
+    t.equal(registered.status, 201, JSON.stringify(registered.json));
+    t.same(registered.json.grant_types, ['authorization_code', 'refresh_token']);
+    t.equal(registered.json.launch_uri, LAUNCH_URI);
+    const minted = await mint(
+      server,
+      { client_id: registered.json.client_id, patient: 'p1' },
+      provider,
+    );
+    t.equal(minted.status, 201);
+    const bad = await postJson(
+      `${server.auth}/register`,
+      {
+        client_name: 'x',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: [REDIRECT],
+        launch_uri: 'http://evil.example/launch',
+      },
+      admin,
+    );
+    t.equal(bad.status, 400, 'a launch URI is https or loopback http');
+  },
+);
