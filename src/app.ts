@@ -147,7 +147,10 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
       builtIn: oauth && builtInVerification(oauth, config),
     });
     await app.register(smartConfigurationRoutes, { prefix: '/fhir' });
-    if (oauth) await app.register(oauthRoutes, { prefix: '/auth', oauth });
+    if (oauth) {
+      app.decorate('oauthServer', oauth);
+      await app.register(oauthRoutes, { prefix: '/auth', oauth });
+    }
     await app.register(restApi, {
       prefix: '/fhir',
       workflow,

@@ -16,8 +16,10 @@ const USAGE = `Usage: npm run client -- <command> [options]
   add --name N [--redirect-uri URI ...] [--launch-uri URI]
       [--public | --secret | --jwks-uri URI | --jwks-file F] [--scope "..."]
         registers a client and prints its client_id (and, with --secret, the secret: once).
-        --secret: client_secret_basic; --jwks-uri/--jwks-file: private_key_jwt (SMART
-        Backend Services, client_credentials); --public: no client authentication.
+        --secret: client_secret_basic; --jwks-uri/--jwks-file: private_key_jwt;
+        --public: no client authentication (a browser app, with PKCE). With --redirect-uri
+        the client signs users in (authorization_code, refresh_token); without, it is a
+        backend service (client_credentials).
         --scope: the scopes it may be granted, e.g. "system/*.rs"
   list  the clients, one a line (id, method, name, scopes, disabled)
   disable CLIENT_ID  it gets no more tokens
@@ -84,7 +86,11 @@ async function main() {
         jwks,
         jwksUri: values['jwks-uri'],
         scope: values.scope ?? '',
-        grantTypes: method === 'none' ? ['authorization_code'] : ['client_credentials'],
+        // A redirect URI means an app users sign in to; without one, a backend service.
+        grantTypes:
+          method === 'none' || values['redirect-uri']?.length
+            ? ['authorization_code', 'refresh_token']
+            : ['client_credentials'],
       });
       console.log(`client_id: ${client.clientId}`);
       if (secret) console.log(`client_secret: ${secret}   (shown once: keep it now)`);

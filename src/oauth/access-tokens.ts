@@ -13,6 +13,9 @@ export interface IssuedToken {
   accessToken: string;
   expiresIn: number;
   scope: string;
+  /** Its id and expiry (seconds since the epoch), for revocation. */
+  jti: string;
+  exp: number;
 }
 
 export async function issueAccessToken(
@@ -24,8 +27,10 @@ export async function issueAccessToken(
   lifetime = BACKEND_TOKEN_SECONDS,
 ): Promise<IssuedToken> {
   const now = Math.floor(Date.now() / 1000);
-  const accessToken = await keys.sign({ ...claims, jti: randomUUID(), exp: now + lifetime });
-  return { accessToken, expiresIn: lifetime, scope: claims.scope };
+  const jti = randomUUID();
+  const exp = now + lifetime;
+  const accessToken = await keys.sign({ ...claims, jti, exp });
+  return { accessToken, expiresIn: lifetime, scope: claims.scope, jti, exp };
 }
 
 /**

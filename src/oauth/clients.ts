@@ -10,9 +10,12 @@ import { hashSecret, newSecret } from './secrets.js';
 export const AUTH_METHODS = ['none', 'client_secret_basic', 'private_key_jwt'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 /** The grants the token endpoint implements; a client may register only these. */
-export const SUPPORTED_GRANTS = ['client_credentials'] as const;
-/** Grants recorded for clients of flows still to come (a public client's authorization code). */
-const KNOWN_GRANTS = ['client_credentials', 'authorization_code'];
+export const SUPPORTED_GRANTS = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+] as const;
+const KNOWN_GRANTS: readonly string[] = SUPPORTED_GRANTS;
 
 export interface ClientSpec {
   name: string;

@@ -17,8 +17,10 @@ export function formParams(request: FastifyRequest): URLSearchParams {
   if (body.text.length > MAX_FORM_BYTES) throw invalidRequest('the form is too large');
   const params = new URLSearchParams(body.text);
   const seen = new Set<string>();
-  for (const name of params.keys()) {
+  for (const [name, value] of params) {
     if (seen.has(name)) throw invalidRequest(`parameter ${name.slice(0, 40)} is repeated`);
+    // Postgres refuses NUL in text: refused here, as the client's error, not a 500.
+    if ((name + value).includes('\u0000')) throw invalidRequest('a parameter contains NUL');
     seen.add(name);
   }
   return params;

@@ -12,6 +12,7 @@ export function oauthEndpoints(baseUrl: string) {
   return {
     issuer,
     jwks_uri: `${issuer}/jwks`,
+    authorization_endpoint: `${issuer}/authorize`,
     token_endpoint: `${issuer}/token`,
     introspection_endpoint: `${issuer}/introspect`,
     revocation_endpoint: `${issuer}/revoke`,

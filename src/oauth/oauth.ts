@@ -25,6 +25,13 @@ export function builtInIssuer(config: Pick<Config, 'auth'>): boolean {
   return !config.auth.jwksUri && !config.auth.hs256Secret;
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The built-in authorization server, when this server issues its own tokens. */
+    oauthServer?: OAuthServer;
+  }
+}
+
 export interface OAuthServer {
   readonly db: Database;
   readonly keys: SigningKeys;

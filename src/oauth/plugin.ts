@@ -5,8 +5,10 @@
  * with an OperationOutcome. Unknown paths under /auth are OAuth JSON 404s too.
  */
 import type { FastifyInstance } from 'fastify';
+import { authorizeRoutes } from './authorize.js';
 import { RemoteKeySets } from './client-auth.js';
 import { introspectRevokeRoutes } from './introspect-revoke.js';
+import { launchRoutes } from './launch.js';
 import { registerRoutes } from './register.js';
 import { tokenRoutes } from './token.js';
 import { discoveryRoutes } from './discovery.js';
@@ -18,6 +20,8 @@ export async function oauthRoutes(app: FastifyInstance, options: { oauth: OAuthS
   const keySets = new RemoteKeySets();
   await app.register(discoveryRoutes, { oauth: options.oauth });
   await app.register(tokenRoutes, { oauth: options.oauth, keySets });
+  await app.register(authorizeRoutes, { oauth: options.oauth });
+  await app.register(launchRoutes, { oauth: options.oauth });
   await app.register(registerRoutes, { oauth: options.oauth });
   await app.register(introspectRevokeRoutes, { oauth: options.oauth, keySets });
   app.all('/*', { config: { public: true } }, async () => {

@@ -22,6 +22,7 @@ export function clientMetadata(client: Client) {
     scope: client.scope,
     ...(client.jwks ? { jwks: client.jwks } : {}),
     ...(client.jwksUri ? { jwks_uri: client.jwksUri } : {}),
+    ...(client.launchUri ? { launch_uri: client.launchUri } : {}),
   };
 }
 
@@ -48,19 +49,26 @@ export async function registerRoutes(app: FastifyInstance, options: { oauth: OAu
         }
         return value;
       };
+      const redirectUris = strings(body.redirect_uris, 'redirect_uris');
       const { client, secret } = await options.oauth.clients.add(
         {
           name: optionalString('client_name') ?? 'unnamed client',
-          redirectUris: strings(body.redirect_uris, 'redirect_uris'),
+          redirectUris,
+          // Not RFC 7591 metadata: where an EHR launch opens the app (POST /auth/launch).
+          launchUri: optionalString('launch_uri'),
           authMethod: (optionalString('token_endpoint_auth_method') ??
             'client_secret_basic') as AuthMethod,
           jwks: body.jwks as Client['jwks'],
           jwksUri: optionalString('jwks_uri'),
           scope: optionalString('scope') ?? '',
+          // Without grant_types: an app users sign in to when it has redirect URIs (RFC 7591's
+          // default, authorization_code), else a backend service.
           grantTypes:
-            body.grant_types === undefined
-              ? ['client_credentials']
-              : strings(body.grant_types, 'grant_types'),
+            body.grant_types !== undefined
+              ? strings(body.grant_types, 'grant_types')
+              : redirectUris.length
+                ? ['authorization_code', 'refresh_token']
+                : ['client_credentials'],
         },
         SUPPORTED_GRANTS,
       );

@@ -1,7 +1,8 @@
 /**
- * POST /auth/token: the client credentials grant (SMART Backend Services), the one grant this
- * server implements so far. A client authenticates (client-auth.ts), asks for system/ scopes,
- * and gets what it asked for of what it registered: the granted `scope` may be less than asked.
+ * POST /auth/token: the client credentials grant (SMART Backend Services) here — a client
+ * authenticates (client-auth.ts), asks for system/ scopes, and gets what it asked for of what
+ * it registered: the granted `scope` may be less than asked — and the user grants
+ * (authorization_code, refresh_token) in token-user.ts.
  */
 import type { FastifyInstance } from 'fastify';
 import { issueAccessToken } from './access-tokens.js';
@@ -10,6 +11,7 @@ import { OAuthError } from './errors.js';
 import { formParams, NO_STORE } from './form.js';
 import { oauthEndpoints } from './issuer.js';
 import type { OAuthServer } from './oauth.js';
+import { userGrantClient, UserTokens } from './token-user.js';
 
 /** The scopes granted: those asked for (all registered when none are) that are system/ and registered. */
 export function grantedScopes(requested: string | null, registered: string): string[] {
@@ -24,20 +26,35 @@ export async function tokenRoutes(
   options: { oauth: OAuthServer; keySets: RemoteKeySets },
 ) {
   const { oauth, keySets } = options;
+  const userTokens = new UserTokens(app, oauth, () => oauthEndpoints(app.config.baseUrl).issuer);
   app.post('/token', { config: { public: true } }, async (request, reply) => {
     const params = formParams(request);
     const grantType = params.get('grant_type');
     if (!grantType) throw new OAuthError(400, 'invalid_request', 'grant_type is missing');
-    if (grantType !== 'client_credentials') {
-      throw new OAuthError(400, 'unsupported_grant_type', 'only client_credentials is supported');
-    }
     const endpoints = oauthEndpoints(app.config.baseUrl);
-    const client = await authenticateClient(params, request.headers.authorization, {
+    const context = {
       clients: oauth.clients,
       sql: oauth.db,
       keySets,
       tokenUrl: endpoints.token_endpoint,
-    });
+    };
+    if (grantType === 'authorization_code' || grantType === 'refresh_token') {
+      const client = await userGrantClient(params, request.headers.authorization, context);
+      const body =
+        grantType === 'authorization_code'
+          ? await userTokens.authorizationCode(params, client)
+          : await userTokens.refresh(params, client);
+      request.log.info({ clientId: client.clientId, grantType }, 'access token issued');
+      return reply.headers(NO_STORE).type('application/json; charset=utf-8').send(body);
+    }
+    if (grantType !== 'client_credentials') {
+      throw new OAuthError(
+        400,
+        'unsupported_grant_type',
+        'grant_type must be authorization_code, refresh_token or client_credentials',
+      );
+    }
+    const client = await authenticateClient(params, request.headers.authorization, context);
     if (!client.grantTypes.includes('client_credentials')) {
       throw new OAuthError(
         400,

@@ -68,8 +68,8 @@ function resourceCapability(
  * interaction.
  */
 /**
- * The oauth-uris the smart-configuration advertises too: the built-in server's endpoints (no
- * authorize: it has none yet), or the configured authorization server's.
+ * The oauth-uris the smart-configuration advertises too: the built-in server's endpoints, or
+ * the configured authorization server's.
  */
 function oauthUris(auth: AuthConfig, baseUrl: string) {
   if (!builtInIssuer({ auth })) {
@@ -80,6 +80,7 @@ function oauthUris(auth: AuthConfig, baseUrl: string) {
   }
   const endpoints = oauthEndpoints(baseUrl);
   return [
+    { url: 'authorize', valueUri: endpoints.authorization_endpoint },
     { url: 'token', valueUri: endpoints.token_endpoint },
     { url: 'register', valueUri: endpoints.registration_endpoint },
     { url: 'revoke', valueUri: endpoints.revocation_endpoint },

@@ -1,6 +1,6 @@
 /**
- * Discovery lists exactly what works: every advertised endpoint answers, nothing unbuilt
- * (authorize, PKCE, launch) is advertised, and the CapabilityStatement agrees. Then the token
+ * Discovery lists exactly what works: every advertised endpoint answers, and the
+ * CapabilityStatement agrees. Then the token
  * endpoint is fuzzed: whatever comes in, OAuth JSON comes out, never a 5xx.
  */
 import t from 'tap';
@@ -15,19 +15,43 @@ t.test(
     const openid = await (await fetch(`${server.auth}/.well-known/openid-configuration`)).json();
     t.equal(smart.issuer, server.auth);
     t.equal(openid.issuer, server.auth);
-    t.same(smart.grant_types_supported, ['client_credentials']);
-    t.same(smart.token_endpoint_auth_methods_supported, ['client_secret_basic', 'private_key_jwt']);
+    t.same(smart.grant_types_supported, [
+      'authorization_code',
+      'refresh_token',
+      'client_credentials',
+    ]);
+    t.same(smart.token_endpoint_auth_methods_supported, [
+      'none',
+      'client_secret_basic',
+      'private_key_jwt',
+    ]);
     t.same(smart.token_endpoint_auth_signing_alg_values_supported, ['RS384', 'ES384']);
+    t.same(smart.response_types_supported, ['code']);
+    t.same(smart.code_challenge_methods_supported, ['S256']);
+    t.same(openid.code_challenge_methods_supported, ['S256']);
     t.same(smart.capabilities.sort(), [
+      'authorize-post',
       'client-confidential-asymmetric',
       'client-confidential-symmetric',
+      'client-public',
+      'context-ehr-encounter',
+      'context-ehr-patient',
+      'context-standalone-patient',
+      'launch-ehr',
+      'launch-standalone',
+      'permission-offline',
+      'permission-online',
+      'permission-patient',
+      'permission-user',
       'permission-v1',
       'permission-v2',
+      'sso-openid-connect',
     ]);
-    for (const unbuilt of ['authorization_endpoint', 'code_challenge_methods_supported']) {
-      t.notOk(unbuilt in smart, `no ${unbuilt}`);
-      t.notOk(unbuilt in openid, `no ${unbuilt}`);
-    }
+    t.equal(smart.authorization_endpoint, `${server.auth}/authorize`);
+    t.equal(openid.authorization_endpoint, smart.authorization_endpoint);
+    const authorize = await fetch(smart.authorization_endpoint);
+    t.equal(authorize.status, 400, 'authorize answers (an error page without a client)');
+    t.match(authorize.headers.get('content-type'), /^text\/html/);
     t.equal((await fetch(smart.jwks_uri)).status, 200, 'jwks_uri');
     for (const name of [
       'token_endpoint',
@@ -49,6 +73,7 @@ t.test(
       ),
     );
     t.same(uris, {
+      authorize: smart.authorization_endpoint,
       token: smart.token_endpoint,
       register: smart.registration_endpoint,
       revoke: smart.revocation_endpoint,

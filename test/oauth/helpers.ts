@@ -1,3 +1,4 @@
+import type { AppParts } from '../../src/app.js';
 import type { Config } from '../../src/config.js';
 import { developmentSecret } from '../../src/auth/dev-secret.js';
 import { createSigner } from 'fast-jwt';
@@ -12,9 +13,9 @@ export async function builtInConfig(t: Tap, overrides: Partial<Config> = {}): Pr
 }
 
 /** A server issuing its own tokens; `origin` is where /auth lives. */
-export async function startBuiltIn(t: Tap, overrides: Partial<Config> = {}) {
+export async function startBuiltIn(t: Tap, overrides: Partial<Config> = {}, parts: AppParts = {}) {
   const config = await builtInConfig(t, overrides);
-  const running = await startServer(t, config);
+  const running = await startServer(t, config, parts);
   const origin = new URL(running.base).origin;
   return { ...running, origin, auth: `${origin}/auth` };
 }

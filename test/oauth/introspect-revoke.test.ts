@@ -164,7 +164,8 @@ t.test('registration needs an ADMIN or system/ bearer, in OAuth words', async (t
 
   const admin = devToken(server.config, { role: 'ADMIN', scope: 'user/*.*' });
   const invalid = [
-    { ...metadata, grant_types: ['authorization_code'], redirect_uris: ['https://app/cb'] },
+    { ...metadata, grant_types: ['implicit'], redirect_uris: ['https://app/cb'] },
+    { ...metadata, grant_types: ['authorization_code'] }, // no redirect URI
     { ...metadata, token_endpoint_auth_method: 'private_key_jwt' },
     {
       ...metadata,
