@@ -5,6 +5,7 @@ import { contentNegotiation } from './http/content-negotiation.js';
 import './http/decorations.js';
 import { errorHandling, frameworkError } from './http/error-handler.js';
 import { health } from './http/health.js';
+import { launchMinter } from './oauth/launch.js';
 import { requestTimeout } from './http/request-timeout.js';
 import { refuseWhileClosing } from './http/closing.js';
 import { securityHeaders } from './http/security-headers.js';
@@ -156,6 +157,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
       workflow,
       video,
       visitEarlyMinutes: config.video.earlyMinutes,
+      ...(oauth ? { mintLaunch: launchMinter(() => config.baseUrl) } : {}),
     });
     await app.ready();
   } catch (err) {

@@ -13,6 +13,7 @@ import type { Sql } from '../store/postgres/database.js';
 import { OAuthError } from './errors.js';
 import { NO_STORE } from './form.js';
 import { sha256 } from './grants.js';
+import { Clients } from './clients.js';
 import type { OAuthServer } from './oauth.js';
 
 export const LAUNCH_SECONDS = 300;
@@ -56,13 +57,50 @@ export class Launches {
   }
 }
 
+/** What an EHR may mint a launch with: a client id and the context, for `createdBy`. */
+export type LaunchMinter = (
+  sql: Sql,
+  clientId: string,
+  context: LaunchContext,
+  createdBy: string,
+) => Promise<{ launch: string; url: string }>;
+
+/**
+ * Mints a launch for a registered, enabled client with a launch URI and the code flow, in
+ * `sql` (the caller's transaction, when there is one: an operation's). The caller has checked
+ * that the user may see the context's patient and encounter.
+ */
+export function launchMinter(baseUrl: () => string): LaunchMinter {
+  return async (sql, clientId, context, createdBy) => {
+    // In `sql`: inside an operation's transaction, the embedded database has no other handle.
+    const client = clientId.length <= 200 ? await new Clients(sql).get(clientId) : undefined;
+    if (
+      !client ||
+      client.disabled ||
+      !client.launchUri ||
+      !client.grantTypes.includes('authorization_code')
+    ) {
+      throw new OAuthError(
+        400,
+        'invalid_request',
+        'no enabled client with a launch URI has that id',
+      );
+    }
+    const launch = await new Launches(sql).create(client.clientId, context, createdBy);
+    const url = new URL(client.launchUri);
+    url.searchParams.set('iss', baseUrl());
+    url.searchParams.set('launch', launch);
+    return { launch, url: url.toString() };
+  };
+}
+
 const refused = (status: number, error: 'invalid_token' | 'insufficient_scope', why: string) =>
   new OAuthError(status, error, why, {
     'www-authenticate': `Bearer realm="telefhir", error="${error}"`,
   });
 
 export async function launchRoutes(app: FastifyInstance, options: { oauth: OAuthServer }) {
-  const launches = new Launches(options.oauth.db);
+  const mint = launchMinter(() => app.config.baseUrl);
 
   async function caller(
     request: FastifyRequest,
@@ -109,19 +147,6 @@ export async function launchRoutes(app: FastifyInstance, options: { oauth: OAuth
     if (encounter !== undefined && typeof encounter !== 'string') {
       throw new OAuthError(400, 'invalid_request', 'encounter must be a string');
     }
-    const client = clientId.length <= 200 ? await options.oauth.clients.get(clientId) : undefined;
-    if (
-      !client ||
-      client.disabled ||
-      !client.launchUri ||
-      !client.grantTypes.includes('authorization_code')
-    ) {
-      throw new OAuthError(
-        400,
-        'invalid_request',
-        'no enabled client with a launch URI has that id',
-      );
-    }
     const patientId = patient.replace(/^Patient\//, '');
     if (!(await readable(request, policy, 'Patient', patientId))) {
       throw new OAuthError(400, 'invalid_request', 'no such patient, or not one you may see');
@@ -139,19 +164,17 @@ export async function launchRoutes(app: FastifyInstance, options: { oauth: OAuth
         );
       }
     }
-    const launch = await launches.create(
-      client.clientId,
-      { patient: patientId, encounter: encounterId },
+    const { launch, url } = await mint(
+      options.oauth.db,
+      clientId,
+      { patient: patientId, ...(encounterId ? { encounter: encounterId } : {}) },
       String(claims.sub ?? claims.client_id ?? 'unknown').slice(0, 200),
     );
-    const url = new URL(client.launchUri);
-    url.searchParams.set('iss', app.config.baseUrl);
-    url.searchParams.set('launch', launch);
-    request.log.info({ clientId: client.clientId }, 'EHR launch context minted');
+    request.log.info({ clientId }, 'EHR launch context minted');
     return reply
       .code(201)
       .headers(NO_STORE)
       .type('application/json; charset=utf-8')
-      .send({ launch, launch_url: url.toString(), expires_in: LAUNCH_SECONDS });
+      .send({ launch, launch_url: url, expires_in: LAUNCH_SECONDS });
   });
 }

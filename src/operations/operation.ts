@@ -13,6 +13,7 @@ import { auditFailure, auditInput, type AuditTarget } from '../rest/interactions
 import type { Exchange } from '../rest/interactions/types.js';
 import { requireId } from '../rest/guards.js';
 import { exchangeOf } from '../rest/respond.js';
+import type { Sql } from '../store/postgres/database.js';
 import type { RequestContext } from '../store/store.js';
 import type { VideoProvider } from '../video/video-provider.js';
 import type { Workflow, WorkflowTx } from '../workflow/workflow.js';
@@ -27,6 +28,16 @@ export interface OperationServices {
   video: VideoProvider;
   /** How long before its start a visit may begin. */
   visitEarlyMinutes: number;
+  /**
+   * Mints an EHR launch context for a registered SMART client (the built-in authorization
+   * server's, src/oauth/launch.ts), in the operation's transaction; absent without one.
+   */
+  mintLaunch?(
+    sql: Sql,
+    clientId: string,
+    context: { patient: string; encounter?: string },
+    createdBy: string,
+  ): Promise<{ launch: string; url: string }>;
 }
 
 export interface OperationCall {

@@ -21,6 +21,7 @@ export async function restApi(app: FastifyInstance, options: OperationOptions) {
     workflow: options.workflow,
     video: options.video,
     visitEarlyMinutes: options.visitEarlyMinutes,
+    ...(options.mintLaunch ? { mintLaunch: options.mintLaunch } : {}),
   });
   await app.register(notAllowedRoutes);
 }

@@ -231,3 +231,86 @@ t.test(
     t.equal(bad.status, 400, 'a launch URI is https or loopback http');
   },
 );
+
+t.test('$start-visit opens an app in an EHR launch with the visit as its context', async (t) => {
+  const { server, ehrApp, plainApp, admin } = await ehrSetup(t);
+  const asAdmin = { authorization: `Bearer ${admin}` };
+  await fhir(
+    server.base,
+    'PUT',
+    'Practitioner/d1',
+    {
+      resourceType: 'Practitioner',
+      id: 'd1',
+      name: [{ family: 'Who' }],
+    },
+    asAdmin,
+  );
+  const start = new Date(Date.now() + 5 * 60_000).toISOString();
+  const end = new Date(Date.now() + 35 * 60_000).toISOString();
+  const appointment = await fhir(
+    server.base,
+    'POST',
+    'Appointment',
+    {
+      resourceType: 'Appointment',
+      status: 'booked',
+      start,
+      end,
+      participant: [
+        { actor: { reference: 'Patient/p1' }, status: 'accepted' },
+        { actor: { reference: 'Practitioner/d1' }, status: 'accepted' },
+      ],
+    },
+    asAdmin,
+  );
+  t.equal(appointment.status, 201, appointment.text);
+  const visit = (clientId: string, token: string) =>
+    fhir(
+      server.base,
+      'POST',
+      `Appointment/${appointment.body.id}/$start-visit`,
+      { resourceType: 'Parameters', parameter: [{ name: 'launchClient', valueString: clientId }] },
+      { authorization: `Bearer ${token}` },
+    );
+  const patient = devToken(server.config, {
+    sub: 'amy',
+    role: 'PATIENT',
+    fhirUser: 'Patient/p1',
+    scope: 'user/*.rs',
+  });
+  const asPatient = await visit(ehrApp.clientId, patient);
+  t.equal(asPatient.status, 403, 'a patient gets no EHR launch');
+  const doctor = devToken(server.config, {
+    sub: 'dr-who',
+    role: 'PROVIDER',
+    fhirUser: 'Practitioner/d1',
+    scope: 'user/*.*',
+  });
+  const noLaunchUri = await visit(plainApp.clientId, doctor);
+  t.equal(noLaunchUri.status, 422, 'a client without a launch URI');
+  t.equal(noLaunchUri.body.resourceType, 'OperationOutcome');
+  const started = await visit(ehrApp.clientId, doctor);
+  t.equal(started.status, 200, started.text);
+  const params = started.body.parameter as {
+    name: string;
+    valueUri?: string;
+    valueReference?: { reference: string };
+  }[];
+  const encounter = params.find((p) => p.name === 'encounter')!.valueReference!.reference;
+  const launchUrl = new URL(params.find((p) => p.name === 'launchUrl')!.valueUri!);
+  t.equal(`${launchUrl.origin}${launchUrl.pathname}`, LAUNCH_URI);
+  t.equal(launchUrl.searchParams.get('iss'), server.base);
+
+  // The app launches with it; the token carries the visit's patient and Encounter.
+  const { challenge, verifier } = pkce();
+  const authorize = authorizeUrl(server, ehrApp.clientId, challenge, {
+    scope: EHR_SCOPE,
+    launch: launchUrl.searchParams.get('launch')!,
+  });
+  const flow = await signInAndApprove(server, authorize, 'dr-who', 'provider-password');
+  const code = new URL(flow.consent.headers.get('location')!).searchParams.get('code')!;
+  const token = await exchange(server, ehrApp.clientId, code, verifier);
+  t.equal(token.status, 200, token.text);
+  t.match(token.json, { patient: 'p1', encounter: encounter.replace('Encounter/', '') });
+});

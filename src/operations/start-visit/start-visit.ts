@@ -16,7 +16,7 @@ import {
   scopeAllows,
   userReference,
 } from '../caller.js';
-import { SERVER, type OperationCall, type OperationResult } from '../operation.js';
+import { SERVER, valueOf, type OperationCall, type OperationResult } from '../operation.js';
 import { video } from './visit-errors.js';
 
 interface VisitRow {
@@ -135,6 +135,46 @@ async function openVisit(call: OperationCall, appointment: Appointment) {
   return { meeting, encounterId: encounter.id!, touched: [encounter, arrived.resource] };
 }
 
+/**
+ * With `launchClient`: an EHR launch of that SMART app with this visit's patient and Encounter
+ * as its context, for the practitioner (or ADMIN) starting it. A patient gets no EHR launch.
+ */
+async function launchFor(
+  call: OperationCall,
+  appointment: Appointment,
+  encounterId: string,
+  participant: string,
+): Promise<string | undefined> {
+  const clientId = valueOf<string>(call, 'launchClient', 'String');
+  if (clientId === undefined) return undefined;
+  const { principal } = call.ex.policy;
+  if (participant.startsWith('Patient/') || !hasRole(principal, 'PROVIDER', 'NURSE', 'ADMIN')) {
+    throw forbidden('Only a practitioner or ADMIN may open an app in an EHR launch');
+  }
+  if (!call.services.mintLaunch) {
+    throw new FhirError(501, 'not-supported', 'EHR launch needs the built-in authorization server');
+  }
+  const patient = bookedActors(appointment)
+    .find((actor) => actor.startsWith('Patient/'))!
+    .slice('Patient/'.length);
+  const createdBy = principal.subject || participant;
+  try {
+    const { url } = await call.services.mintLaunch(
+      call.tx.sql,
+      clientId,
+      { patient, encounter: encounterId },
+      createdBy,
+    );
+    return url;
+  } catch (error) {
+    // The authorization server's own words (no such client), as the operation's 422.
+    if ((error as { statusCode?: number }).statusCode === 400) {
+      throw new FhirError(422, 'processing', `launchClient: ${(error as Error).message}`);
+    }
+    throw error;
+  }
+}
+
 export async function startVisit(call: OperationCall): Promise<OperationResult> {
   // One visit per appointment, however many parties start it at once.
   await call.tx.sql.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 13))', [
@@ -147,6 +187,7 @@ export async function startVisit(call: OperationCall): Promise<OperationResult> 
   const attendee = await video('create attendee', () =>
     call.services.video.createAttendee(meeting.meetingId, { externalUserId: participant }),
   );
+  const launchUrl = await launchFor(call, appointment, encounterId, participant);
   const parameters: Parameters = {
     resourceType: 'Parameters',
     parameter: [
@@ -167,6 +208,7 @@ export async function startVisit(call: OperationCall): Promise<OperationResult> 
           { name: 'joinToken', valueString: attendee.joinToken },
         ],
       },
+      ...(launchUrl ? [{ name: 'launchUrl', valueUri: launchUrl }] : []),
     ],
   };
   return { status: 200, resource: parameters, touched: [appointment, ...touched] };
