@@ -21,7 +21,13 @@ import { Launches } from './launch.js';
 import { LoginLimits, loginAuditEvent } from './login.js';
 import type { OAuthServer } from './oauth.js';
 import { consentPage, errorPage, loginPage, pageHeaders } from './pages.js';
-import { BINDING_COOKIE, offerableScopes, PendingAuthorizations, type Pending } from './pending.js';
+import {
+  BINDING_COOKIE,
+  forUser,
+  offerableScopes,
+  PendingAuthorizations,
+  type Pending,
+} from './pending.js';
 import { Users, type User } from './users.js';
 
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
@@ -298,7 +304,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
     user: User,
     message?: string,
   ) {
-    const scopes = found.scope.split(' ');
+    const scopes = forUser(found.scope.split(' '), user.role);
     const picks =
       scopes.includes('launch/patient') && user.role !== 'PATIENT' && !found.launchPatient;
     return pageHeaders(reply, new URL(found.redirectUri).origin)
@@ -330,7 +336,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
       if (!(await pending.finish(found.id))) return showError(reply, 400, expired);
       return back('access_denied', 'the user did not allow access');
     }
-    const offered = found.scope.split(' ');
+    const offered = forUser(found.scope.split(' '), user.role);
     const chosen = new Set(
       [...params].filter(([name]) => name.startsWith('scope.')).map(([, value]) => value),
     );

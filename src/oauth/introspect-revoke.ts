@@ -1,7 +1,8 @@
 /**
  * POST /auth/introspect (RFC 7662) and POST /auth/revoke (RFC 7009). Either caller: a
  * registered client authenticating as at the token endpoint, or an ADMIN or system/ bearer
- * token (a resource server of ours, an operator). Only this server's own access tokens are
+ * token (a resource server of ours, an operator; caller.ts says which). A client, or a
+ * registered backend service's bearer, sees and revokes only its own tokens. Only this server's own access tokens are
  * ever active; anything else introspects as `{"active": false}` and revokes as a no-op 200.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -18,7 +19,10 @@ interface Options {
   keySets: RemoteKeySets;
 }
 
-/** The caller's client id, or undefined for an ADMIN or system/ bearer (who may act on any token). */
+/**
+ * The caller's client id — a client authenticating, or a registered backend service's bearer
+ * token — or undefined for an operator's bearer (caller.ts), who may act on any token.
+ */
 async function caller(
   app: FastifyInstance,
   request: FastifyRequest,
@@ -26,8 +30,8 @@ async function caller(
   options: Options,
 ): Promise<string | undefined> {
   if (/^Bearer\s/i.test(request.headers.authorization ?? '')) {
-    await adminCaller(app, request);
-    return undefined;
+    const admin = await adminCaller(app, request);
+    return admin.kind === 'service' ? admin.clientId : undefined;
   }
   const client = await authenticateClient(params, request.headers.authorization, {
     clients: options.oauth.clients,
@@ -68,10 +72,12 @@ export async function introspectRevokeRoutes(app: FastifyInstance, options: Opti
 
   app.post('/introspect', { config: { public: true } }, async (request, reply) => {
     const params = formParams(request);
-    await caller(app, request, params, options);
+    const clientId = await caller(app, request, params, options);
     const token = params.get('token');
     if (!token) throw invalidRequest('token is missing');
-    const claims = await liveToken(token);
+    const live = await liveToken(token);
+    // A client learns only about its own tokens: another's is as good as unknown to it.
+    const claims = clientId === undefined || live?.client_id === clientId ? live : undefined;
     const body: Record<string, unknown> = { active: claims !== undefined };
     if (claims) {
       for (const name of CLAIMS) if (claims[name] !== undefined) body[name] = claims[name];

@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { principalFrom, type TokenClaims } from '../auth/claims.js';
 import { buildPolicy, type AccessPolicy } from '../auth/policy.js';
 import type { Sql } from '../store/postgres/database.js';
+import { administers, fromUserSignIn } from './caller.js';
 import { OAuthError } from './errors.js';
 import { NO_STORE } from './form.js';
 import { sha256 } from './grants.js';
@@ -114,6 +115,16 @@ export async function launchRoutes(app: FastifyInstance, options: { oauth: OAuth
     const principal = principalFrom(claims);
     if (!principal.roles.some((role) => role === 'ADMIN' || role === 'PROVIDER')) {
       throw refused(403, 'insufficient_scope', 'an ADMIN or PROVIDER token is required');
+    }
+    const clientId = (request.body as { client_id?: unknown } | undefined)?.client_id;
+    // An app's token (a user signed in to it) mints launches for that app only, unless an
+    // ADMIN granted it telefhir/oauth.admin; an ADMIN or PROVIDER token no app got, for any.
+    if (
+      fromUserSignIn(claims) &&
+      clientId !== claims.client_id &&
+      administers(claims)?.kind !== 'operator'
+    ) {
+      throw refused(403, 'insufficient_scope', "an app's token mints launches for that app only");
     }
     return { claims, policy: buildPolicy(principal, { providerScope: app.config.providerAccess }) };
   }

@@ -22,6 +22,17 @@ const OTHER_SCOPES = new Set([
   'online_access',
 ]);
 
+/**
+ * Asked for, the administrative scope (caller.ts) is offered too; the consent page shows it,
+ * and grants it, to ADMIN users only (`forUser`).
+ */
+export const ADMIN_SCOPE = 'telefhir/oauth.admin';
+
+/** What of the offered scopes a user with `role` may approve: the admin scope only an ADMIN. */
+export function forUser(offered: string[], role: string): string[] {
+  return role === 'ADMIN' ? offered : offered.filter((scope) => scope !== ADMIN_SCOPE);
+}
+
 /** Scopes only an EHR launch (a request with `launch=`) may be granted. */
 const EHR_SCOPES = new Set(['launch', 'launch/encounter']);
 
@@ -38,7 +49,8 @@ export function offerableScopes(requested: string, registered: string, ehr = fal
     if (scope.length > 200) continue;
     if (allowed.length && !allowed.includes(scope)) continue;
     const resource = parseScopes(scope).resources[0];
-    const known = OTHER_SCOPES.has(scope) || (ehr && EHR_SCOPES.has(scope));
+    const known =
+      OTHER_SCOPES.has(scope) || scope === ADMIN_SCOPE || (ehr && EHR_SCOPES.has(scope));
     if (known || (resource && resource.context !== 'system')) {
       offered.push(scope);
     }

@@ -1,10 +1,12 @@
 /**
  * POST /auth/register: RFC 7591 dynamic client registration, for a caller holding an ADMIN or
- * system/ token as its initial access token. The same rules as `npm run client` (clients.ts);
- * only grants the token endpoint implements may be registered.
+ * system/ token as its initial access token (caller.ts: never an app's token from a user's
+ * sign-in without telefhir/oauth.admin). The same rules as `npm run client` (clients.ts);
+ * only grants the token endpoint implements may be registered, and a backend service's token
+ * registers no system/ scope it doesn't hold itself (no escalation).
  */
 import type { FastifyInstance } from 'fastify';
-import { adminCaller } from './caller.js';
+import { ADMIN_SCOPE, adminCaller, covers, type AdminCaller } from './caller.js';
 import { ClientMetadataError, SUPPORTED_GRANTS, type AuthMethod, type Client } from './clients.js';
 import { OAuthError } from './errors.js';
 import { NO_STORE } from './form.js';
@@ -34,9 +36,25 @@ const strings = (value: unknown, what: string): string[] => {
   return value;
 };
 
+/**
+ * No escalation: a service's token registers system/ scopes it holds (or holds wider), and
+ * never the administrative scope; user-facing scopes are the signed-in user's to grant.
+ */
+function checkNoEscalation(caller: AdminCaller, scope: string) {
+  if (caller.kind === 'operator') return;
+  for (const wanted of scope.split(' ').filter(Boolean)) {
+    const system = wanted.startsWith('system/');
+    if ((system && !covers(caller.scopes, wanted)) || wanted === ADMIN_SCOPE) {
+      throw new ClientMetadataError(
+        `scope ${wanted.slice(0, 100)} is more than the initial access token holds`,
+      );
+    }
+  }
+}
+
 export async function registerRoutes(app: FastifyInstance, options: { oauth: OAuthServer }) {
   app.post('/register', { config: { public: true } }, async (request, reply) => {
-    await adminCaller(app, request);
+    const caller = await adminCaller(app, request);
     const body = request.body as Record<string, unknown> | undefined;
     try {
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -50,6 +68,8 @@ export async function registerRoutes(app: FastifyInstance, options: { oauth: OAu
         return value;
       };
       const redirectUris = strings(body.redirect_uris, 'redirect_uris');
+      const scope = optionalString('scope') ?? '';
+      checkNoEscalation(caller, scope);
       const { client, secret } = await options.oauth.clients.add(
         {
           name: optionalString('client_name') ?? 'unnamed client',
@@ -60,7 +80,7 @@ export async function registerRoutes(app: FastifyInstance, options: { oauth: OAu
             'client_secret_basic') as AuthMethod,
           jwks: body.jwks as Client['jwks'],
           jwksUri: optionalString('jwks_uri'),
-          scope: optionalString('scope') ?? '',
+          scope,
           // Without grant_types: an app users sign in to when it has redirect URIs (RFC 7591's
           // default, authorization_code), else a backend service.
           grantTypes:

@@ -182,3 +182,19 @@ t.test('registration needs an ADMIN or system/ bearer, in OAuth words', async (t
     t.match(response.json.error, /^invalid_(client_metadata|redirect_uri)$/);
   }
 });
+
+t.test("a client introspects only its own tokens; another's is inactive to it", async (t) => {
+  const server = await startBuiltIn(t);
+  const client = await secretClient(server);
+  const other = await secretClient(server);
+  const token = await client.token();
+  const byOther = await postForm(`${server.auth}/introspect`, { token }, other.headers);
+  t.same(byOther.json, { active: false }, 'no sub, patient or fhirUser of another client');
+  const otherBearer = { authorization: `Bearer ${await other.token()}` };
+  const byService = await postForm(`${server.auth}/introspect`, { token }, otherBearer);
+  t.same(byService.json, { active: false }, "nor with that client's bearer token");
+  t.equal((await postForm(`${server.auth}/revoke`, { token }, otherBearer)).status, 400);
+  t.equal((await api(server, token)).status, 200, 'still alive');
+  const own = await postForm(`${server.auth}/introspect`, { token }, client.headers);
+  t.equal(own.json.active, true);
+});
