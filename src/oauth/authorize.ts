@@ -16,6 +16,7 @@ import { FormBody } from '../http/content-negotiation.js';
 import { parseSearch } from '../search/parse.js';
 import type { Client } from './clients.js';
 import { Grants, OFFLINE_SECONDS, ONLINE_SECONDS } from './grants.js';
+import { validScope } from './form.js';
 import { oauthIssuer } from './issuer.js';
 import { Launches } from './launch.js';
 import { LoginLimits, loginAuditEvent } from './login.js';
@@ -136,6 +137,9 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
       return fail('invalid_request', 'code_challenge must be a base64url SHA-256 (43 characters)');
     }
     const launch = params.get('launch');
+    if (!validScope(params.get('scope') ?? '')) {
+      return fail('invalid_scope', 'scope must be space-separated scope tokens');
+    }
     const scopes = offerableScopes(params.get('scope') ?? '', client.scope, launch !== null);
     if (scopes.length === 0) {
       return fail('invalid_scope', 'none of the requested scopes may be granted');

@@ -49,19 +49,27 @@ export interface ClientAuthContext {
   tokenUrl: string;
 }
 
-/** RFC 6749 §2.3.1: id and secret are form-urlencoded inside the Basic credentials. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * RFC 6749 §2.3.1: id and secret are form-urlencoded inside the Basic credentials. Control
+ * characters (raw or encoded) are refused: no id or secret has them, and Postgres refuses NUL.
+ */
 function basicCredentials(header: string): { id: string; secret: string } {
   const decoded = Buffer.from(header.replace(/^Basic\s+/i, ''), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) throw invalidClient('malformed Basic credentials', true);
+  let id: string;
+  let secret: string;
   try {
-    return {
-      id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')),
-      secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')),
-    };
+    id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+    secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
   } catch {
     throw invalidClient('malformed Basic credentials', true);
   }
+  if (CONTROL.test(id + secret)) throw invalidClient('malformed Basic credentials', true);
+  return { id, secret };
 }
 
 async function bySecret(header: string, context: ClientAuthContext): Promise<Client> {
@@ -101,6 +109,13 @@ async function byAssertion(
   const clientId = unverified.iss;
   if (typeof clientId !== 'string' || clientId.length > 200) {
     throw invalidClient('client_assertion has no iss');
+  }
+  // Unverified claims reach Postgres (iss now, jti later): no control characters in them.
+  const text = [unverified.iss, unverified.sub, unverified.jti].filter(
+    (v) => typeof v === 'string',
+  );
+  if (CONTROL.test(text.join(''))) {
+    throw invalidClient('client_assertion has control characters in its claims');
   }
   if (claimedId !== undefined && claimedId !== clientId) {
     throw invalidClient('client_id and the assertion disagree');

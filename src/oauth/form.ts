@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { FormBody } from '../http/content-negotiation.js';
-import { invalidRequest } from './errors.js';
+import { invalidRequest, OAuthError } from './errors.js';
 
 const MAX_FORM_BYTES = 64 * 1024;
 
@@ -28,3 +28,23 @@ export function formParams(request: FastifyRequest): URLSearchParams {
 
 /** OAuth responses that carry tokens (or say whether one is alive) are never cached. */
 export const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
+
+/** RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E; tokens separated by single spaces. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,200}$/;
+
+/**
+ * Whether a `scope` value is only scope tokens. Anything else (U+00A0, a tab, a quote) could
+ * be split one way here and another by parseScopes, so it is refused, never reinterpreted.
+ */
+export function validScope(value: string): boolean {
+  return value.split(' ').every((token) => token === '' || SCOPE_TOKEN.test(token));
+}
+
+/** The request's `scope`, or null when absent; invalid_scope when it isn't scope tokens. */
+export function scopeParam(params: URLSearchParams): string | null {
+  const scope = params.get('scope');
+  if (scope !== null && !validScope(scope)) {
+    throw new OAuthError(400, 'invalid_scope', 'scope must be space-separated scope tokens');
+  }
+  return scope;
+}

@@ -7,6 +7,7 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { parseScopes } from '../auth/scopes.js';
 import type { Sql } from '../store/postgres/database.js';
+import { validScope } from './form.js';
 import { sha256 } from './grants.js';
 
 export const PENDING_SECONDS = 600;
@@ -46,7 +47,8 @@ export function offerableScopes(requested: string, registered: string, ehr = fal
   const allowed = registered.split(' ').filter(Boolean);
   const offered: string[] = [];
   for (const scope of new Set(requested.split(' ').filter(Boolean))) {
-    if (scope.length > 200) continue;
+    // Belt and braces: only scope tokens (authorize.ts refuses others), never system/.
+    if (scope.length > 200 || !validScope(scope) || scope.startsWith('system/')) continue;
     if (allowed.length && !allowed.includes(scope)) continue;
     const resource = parseScopes(scope).resources[0];
     const known =

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { issueAccessToken } from './access-tokens.js';
 import { authenticateClient, RemoteKeySets } from './client-auth.js';
 import { OAuthError } from './errors.js';
-import { formParams, NO_STORE } from './form.js';
+import { formParams, NO_STORE, scopeParam } from './form.js';
 import { oauthEndpoints } from './issuer.js';
 import type { OAuthServer } from './oauth.js';
 import { userGrantClient, UserTokens } from './token-user.js';
@@ -29,6 +29,8 @@ export async function tokenRoutes(
   const userTokens = new UserTokens(app, oauth, () => oauthEndpoints(app.config.baseUrl).issuer);
   app.post('/token', { config: { public: true } }, async (request, reply) => {
     const params = formParams(request);
+    // Every grant's scope (client_credentials, a refresh's narrowing) is scope tokens only.
+    scopeParam(params);
     const grantType = params.get('grant_type');
     if (!grantType) throw new OAuthError(400, 'invalid_request', 'grant_type is missing');
     const endpoints = oauthEndpoints(app.config.baseUrl);
