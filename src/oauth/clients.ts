@@ -3,6 +3,7 @@
  * be, whether it comes from `npm run client` or `POST /auth/register` (RFC 7591 names).
  */
 import { randomUUID } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
 import type { JWK } from 'jose';
 import type { Sql } from '../store/postgres/database.js';
 import { hashSecret, newSecret } from './secrets.js';
@@ -66,6 +67,63 @@ function checkUrl(value: unknown, what: string, code?: 'invalid_redirect_uri'): 
     );
   }
   return String(value);
+}
+
+/** Addresses a fetched jwks_uri may never name: private, link-local (metadata), unspecified. */
+const INTERNAL = new BlockList();
+for (const [net, bits] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+] as const) {
+  INTERNAL.addSubnet(net, bits, 'ipv4');
+}
+INTERNAL.addSubnet('fc00::', 7, 'ipv6');
+INTERNAL.addSubnet('fe80::', 10, 'ipv6');
+INTERNAL.addAddress('::', 'ipv6');
+const LOOPBACK_NETS = new BlockList();
+LOOPBACK_NETS.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK_NETS.addAddress('::1', 'ipv6');
+
+/** A literal IP's family and address, with IPv4-mapped IPv6 read as the IPv4 it maps. */
+function literalIp(hostname: string): { address: string; type: 'ipv4' | 'ipv6' } | undefined {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
+  if (mapped) return { address: mapped[1]!, type: 'ipv4' };
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(host);
+  if (hex) {
+    const [a, b] = [parseInt(hex[1]!, 16), parseInt(hex[2]!, 16)];
+    return { address: `${a >> 8}.${a & 255}.${b >> 8}.${b & 255}`, type: 'ipv4' };
+  }
+  const family = isIP(host);
+  return family ? { address: host, type: family === 4 ? 'ipv4' : 'ipv6' } : undefined;
+}
+
+/**
+ * jwks_uri is fetched by this server, so it may not reach into its network: https to a host
+ * that isn't a literal private, link-local (cloud metadata) or unspecified address; http only
+ * to 127.0.0.1 or localhost, and loopback at all only outside production (tests serve keys there).
+ */
+function checkJwksUri(value: unknown): string {
+  const uri = checkUrl(value, 'jwks_uri');
+  const url = new URL(uri);
+  const production = process.env.NODE_ENV === 'production';
+  const refuse = () => {
+    throw new ClientMetadataError(
+      'jwks_uri must be https to a public host (http only on loopback, outside production)',
+    );
+  };
+  const ip = literalIp(url.hostname);
+  const loopback =
+    url.hostname === 'localhost' || (ip !== undefined && LOOPBACK_NETS.check(ip.address, ip.type));
+  if (ip && INTERNAL.check(ip.address, ip.type)) refuse();
+  if (loopback && production) refuse();
+  if (url.protocol !== 'https:' && !loopback) refuse();
+  if (url.username || url.password) refuse();
+  return uri;
 }
 
 function checkJwks(jwks: unknown): { keys: JWK[] } {
@@ -139,7 +197,7 @@ export function checkClientSpec(
       throw new ClientMetadataError('private_key_jwt needs jwks or jwks_uri (one of them)');
     }
     jwks = spec.jwks === undefined ? undefined : checkJwks(spec.jwks);
-    jwksUri = spec.jwksUri === undefined ? undefined : checkUrl(spec.jwksUri, 'jwks_uri');
+    jwksUri = spec.jwksUri === undefined ? undefined : checkJwksUri(spec.jwksUri);
   } else if (spec.jwks !== undefined || spec.jwksUri !== undefined) {
     throw new ClientMetadataError('jwks and jwks_uri are for private_key_jwt clients');
   }
