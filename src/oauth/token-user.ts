@@ -146,7 +146,11 @@ export class UserTokens {
       },
       USER_TOKEN_SECONDS,
     );
-    await this.grants.recordToken(grant.id, issued.jti, issued.exp);
+    // Recorded (or found revoked meanwhile) before anything is released: a concurrent replay's
+    // or disable's revocation reaches this token either way.
+    if (!(await this.grants.recordToken(grant.id, issued.jti, issued.exp))) {
+      throw invalidGrant('the grant was revoked while the token was being issued');
+    }
     // Launch context: the patient with launch/patient (standalone) or launch (EHR); the
     // encounter with launch or launch/encounter, when the EHR launch named one.
     const ehr = scopes.includes('launch');

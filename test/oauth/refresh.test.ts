@@ -15,6 +15,7 @@ import {
   REDIRECT,
   signInAndApprove,
 } from './launch-helpers.js';
+import { Grants } from '../../src/oauth/grants.js';
 import { postForm, registerClient, type BuiltIn } from './helpers.js';
 
 const refresh = (server: BuiltIn, form: Record<string, string>, headers = {}) =>
@@ -194,4 +195,69 @@ t.test('a client without the refresh_token grant gets no refresh token', async (
   t.equal(token.status, 200);
   t.match(token.json.scope, /offline_access/);
   t.notOk(token.json.refresh_token);
+});
+
+t.test('a code raced against itself: the winner is revoked with the grant', async (t) => {
+  const { server, clientId } = await launchSetup(t);
+  for (let round = 0; round < 3; round++) {
+    const { code, verifier } = await codeFor(server, clientId);
+    const answers = await Promise.all([
+      exchange(server, clientId, code, verifier),
+      exchange(server, clientId, code, verifier),
+    ]);
+    t.ok(
+      answers.some((a) => a.json.error === 'invalid_grant'),
+      'the second use is refused',
+    );
+    for (const answer of answers.filter((a) => a.status === 200)) {
+      t.equal(await apiStatus(server, answer.json.access_token), 401, `round ${round}: revoked`);
+    }
+  }
+});
+
+t.test('a refresh token raced against itself: the winner is revoked too', async (t) => {
+  const { server, clientId } = await launchSetup(t);
+  for (let round = 0; round < 5; round++) {
+    const { code, verifier } = await codeFor(server, clientId);
+    const first = await exchange(server, clientId, code, verifier);
+    const form = { refresh_token: first.json.refresh_token, client_id: clientId };
+    const answers = await Promise.all([refresh(server, form), refresh(server, form)]);
+    t.ok(answers.some((a) => a.json.error === 'invalid_grant'));
+    for (const answer of answers.filter((a) => a.status === 200)) {
+      t.equal(await apiStatus(server, answer.json.access_token), 401, `round ${round}: revoked`);
+    }
+  }
+});
+
+t.test('a token recorded after its grant was revoked is refused and revoked', async (t) => {
+  const { server, users, clientId } = await launchSetup(t);
+  const db = server.app.oauthServer!.db;
+  const grants = new Grants(db);
+  const make = () =>
+    grants.approve({
+      clientId,
+      username: 'amy',
+      scope: 'patient/*.rs',
+      redirectUri: REDIRECT,
+      codeChallenge: pkce().challenge,
+      lifetimeSeconds: 3600,
+    });
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const revokedIn = async (jti: string) =>
+    (await db.query('SELECT 1 FROM oauth_revoked_token WHERE jti = $1', [jti])).length;
+
+  const code = await make();
+  const redeemed = await grants.redeem(code);
+  if (redeemed.outcome !== 'ok') throw new Error('redeem');
+  t.equal(await grants.recordToken(redeemed.grant.id, 'live-jti', exp), true);
+  t.equal(await grants.redeem(code).then((r) => r.outcome), 'replayed', 'the grant is revoked');
+  t.equal(await revokedIn('live-jti'), 1);
+  t.equal(await grants.recordToken(redeemed.grant.id, 'late-jti', exp), false, 'too late');
+  t.equal(await revokedIn('late-jti'), 1, 'and on the revocation list');
+
+  const other = await grants.redeem(await make());
+  if (other.outcome !== 'ok') throw new Error('redeem');
+  await users.disable('amy');
+  t.equal(await grants.recordToken(other.grant.id, 'disabled-jti', exp), false, 'user disabled');
+  t.equal(await revokedIn('disabled-jti'), 1);
 });
