@@ -204,6 +204,22 @@ export class Grants {
   }
 
   /**
+   * Revokes the grant a refresh token belongs to (RFC 7009: with its other refresh tokens and
+   * its access tokens), when it is `clientId`'s (any client's when undefined: an administrator).
+   * Silent otherwise: whether a token exists, or whose it is, is not told.
+   */
+  async revokeRefreshToken(token: string, clientId: string | undefined): Promise<void> {
+    await this.db.transaction((tx) =>
+      revokeGrantsWhere(
+        tx,
+        `g.id = (SELECT grant_id FROM oauth_refresh_token WHERE token_hash = $1)
+         AND ($2::text IS NULL OR g.client_id = $2)`,
+        [sha256(token), clientId ?? null],
+      ),
+    );
+  }
+
+  /**
    * Spends a refresh token of `clientId`'s: 'ok' with its grant (the caller issues the next
    * one), 'reused' when it was already rotated (the grant is then revoked), 'unknown' otherwise
    * (expired, revoked, another client's, never issued).

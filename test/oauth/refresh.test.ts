@@ -261,3 +261,76 @@ t.test('a token recorded after its grant was revoked is refused and revoked', as
   t.equal(await grants.recordToken(other.grant.id, 'disabled-jti', exp), false, 'user disabled');
   t.equal(await revokedIn('disabled-jti'), 1);
 });
+
+t.test('a client revokes its refresh token: the grant and its access tokens end', async (t) => {
+  const { server, clientId } = await launchSetup(t);
+  const revoke = (form: Record<string, string>, headers = {}) =>
+    postForm(`${server.auth}/revoke`, form, headers);
+  const launch = async () => {
+    const { code, verifier } = await codeFor(server, clientId);
+    const first = await exchange(server, clientId, code, verifier);
+    if (first.status !== 200) throw new Error(first.text);
+    return first.json as { access_token: string; refresh_token: string };
+  };
+
+  // A public client, identified by client_id, with and without the hint.
+  for (const hint of [{}, { token_type_hint: 'refresh_token' }] as Record<string, string>[]) {
+    const tokens = await launch();
+    const revoked = await revoke({ token: tokens.refresh_token, client_id: clientId, ...hint });
+    t.equal(revoked.status, 200, revoked.text);
+    t.equal(revoked.headers.get('cache-control'), 'no-store');
+    const after = await refresh(server, {
+      refresh_token: tokens.refresh_token,
+      client_id: clientId,
+    });
+    t.equal(after.json.error, 'invalid_grant', 'the refresh token no longer works');
+    t.equal(await apiStatus(server, tokens.access_token), 401, "and the grant's access token");
+  }
+
+  // Another client's refresh token, or an unknown one: 200, and nothing happens.
+  const other = await registerClient(server, {
+    client_name: 'other',
+    token_endpoint_auth_method: 'none',
+    redirect_uris: [REDIRECT],
+    grant_types: ['authorization_code', 'refresh_token'],
+  });
+  const kept = await launch();
+  const foreign = await revoke({ token: kept.refresh_token, client_id: other.client_id });
+  t.equal(foreign.status, 200, 'no telling whose it is');
+  for (const junk of ['junk', 'x'.repeat(500)]) {
+    t.equal((await revoke({ token: junk, client_id: clientId })).status, 200);
+  }
+  t.equal(await apiStatus(server, kept.access_token), 200, 'untouched');
+  const still = await refresh(server, { refresh_token: kept.refresh_token, client_id: clientId });
+  t.equal(still.status, 200, 'its refresh token still works');
+
+  // A public client revokes its own access token too; an unknown client_id is no client.
+  t.equal((await revoke({ token: still.json.access_token, client_id: clientId })).status, 200);
+  t.equal(await apiStatus(server, still.json.access_token), 401);
+  const nobody = await revoke({ token: still.json.refresh_token, client_id: 'nobody' });
+  t.equal(nobody.status, 401);
+  t.equal(nobody.json.error, 'invalid_client');
+
+  // A confidential client authenticates, and its refresh token is revoked for good.
+  const portal = await registerClient(server, {
+    client_name: 'portal',
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: [REDIRECT],
+    grant_types: ['authorization_code', 'refresh_token'],
+  });
+  const basic = {
+    authorization: `Basic ${Buffer.from(`${portal.client_id}:${portal.client_secret}`).toString('base64')}`,
+  };
+  const { code, verifier } = await codeFor(server, portal.client_id);
+  const mine = await postForm(
+    `${server.auth}/token`,
+    { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier },
+    basic,
+  );
+  t.equal(mine.status, 200, mine.text);
+  const byPortal = await revoke({ token: mine.json.refresh_token }, basic);
+  t.equal(byPortal.status, 200);
+  const dead = await refresh(server, { refresh_token: mine.json.refresh_token }, basic);
+  t.equal(dead.json.error, 'invalid_grant');
+  t.equal(await apiStatus(server, mine.json.access_token), 401);
+});
