@@ -240,18 +240,19 @@ export async function authorizeRoutes(app: FastifyInstance, options: { oauth: OA
         request.log.error({ err }, 'could not record the AuditEvent of a sign-in');
       }
     };
-    if (await limits.blocked(username, request.ip)) {
+    // Counted as a failure before the password is checked, atomically with the check of the
+    // limit: a burst of guesses gets at most the limit checked.
+    if (!(await limits.attempt(username, request.ip))) {
       await audit(undefined);
       return again(429, 'Too many failed sign-ins. Wait a few minutes and try again.');
     }
     const user = await users.authenticate(username, password);
     if (!user || user.disabled) {
-      await limits.failed(username, request.ip);
       await audit(undefined);
       request.log.info({ clientId: client.clientId }, 'sign-in refused');
       return again(401, 'Wrong username or password, or the account is disabled.');
     }
-    await limits.succeeded(user.username);
+    await limits.succeeded(user.username, request.ip);
     await audit(user);
     const csrf = await pending.signedIn(found.id, user.username);
     return showConsent(request, reply, { ...found, csrf, username: user.username }, client, user);

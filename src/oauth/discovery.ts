@@ -10,7 +10,8 @@ const CLIENT_AUTH_METHODS = ['client_secret_basic', 'private_key_jwt'];
  * What the authorization server does, as RFC 8414 / OpenID discovery says it: only what works.
  * The standalone and EHR launches (authorization code with PKCE S256, refresh, id tokens) and backend
  * services (client_credentials). Public clients authenticate at the token endpoint with
- * `none`; introspection and revocation need a confidential client.
+ * `none`, and may revoke their own tokens naming themselves with client_id (RFC 7009 §5);
+ * introspection needs a confidential client.
  */
 export function openidConfiguration(baseUrl: string) {
   return {
@@ -21,7 +22,7 @@ export function openidConfiguration(baseUrl: string) {
     token_endpoint_auth_methods_supported: ['none', ...CLIENT_AUTH_METHODS],
     token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS,
     introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
-    revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+    revocation_endpoint_auth_methods_supported: ['none', ...CLIENT_AUTH_METHODS],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: ['RS256'],
     scopes_supported: [...USER_SCOPES, ...SYSTEM_SCOPES],

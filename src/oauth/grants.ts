@@ -53,16 +53,25 @@ const fromRow = (row: GrantRow): Grant => ({
   revoked: row.revoked_at !== null,
 });
 
-/** Revokes the grants `where` selects (a condition on oauth_grant g) and their access tokens. */
+/**
+ * Revokes the grants `where` selects (a condition on oauth_grant g) and their access tokens.
+ * Two statements, in this order, on purpose (run them in one transaction): the UPDATE locks each
+ * grant row, so it waits for any `recordToken` holding that row; the INSERT, a statement of its
+ * own, then reads with a snapshot taken after those committed and so sees their jti. A
+ * `recordToken` that comes after the UPDATE sees the grant revoked and refuses its token.
+ */
 export async function revokeGrantsWhere(sql: Sql, where: string, args: unknown[]): Promise<void> {
-  await sql.query(
-    `WITH g AS (UPDATE oauth_grant g SET revoked_at = coalesce(revoked_at, now())
-                WHERE ${where} RETURNING id)
-     INSERT INTO oauth_revoked_token (jti, expires_at)
-     SELECT t.jti, t.expires_at FROM oauth_grant_token t JOIN g ON g.id = t.grant_id
-     WHERE t.expires_at > now()
-     ON CONFLICT (jti) DO NOTHING`,
+  const grants = await sql.query<{ id: string }>(
+    `UPDATE oauth_grant g SET revoked_at = coalesce(revoked_at, now()) WHERE ${where} RETURNING id`,
     args,
+  );
+  if (grants.length === 0) return;
+  await sql.query(
+    `INSERT INTO oauth_revoked_token (jti, expires_at)
+     SELECT t.jti, t.expires_at FROM oauth_grant_token t
+     WHERE t.grant_id = ANY($1::text[]) AND t.expires_at > now()
+     ON CONFLICT (jti) DO NOTHING`,
+    [grants.map((g) => g.id)],
   );
 }
 
@@ -145,16 +154,43 @@ export class Grants {
       [hash],
     );
     if (!spent) return { outcome: 'unknown' };
-    await revokeGrantsWhere(this.db, 'g.id = $1', [spent.grant_id]);
+    await this.db.transaction((tx) => revokeGrantsWhere(tx, 'g.id = $1', [spent.grant_id]));
     return { outcome: 'replayed' };
   }
 
-  /** Records an access token issued under a grant, so revoking the grant reaches it. */
-  async recordToken(grantId: string, jti: string, exp: number): Promise<void> {
-    await this.db.query(
-      `INSERT INTO oauth_grant_token (jti, grant_id, expires_at) VALUES ($1, $2, to_timestamp($3))`,
-      [jti, grantId, exp],
-    );
+  /**
+   * Records an access token issued under a grant, so revoking the grant reaches it; call it
+   * before the token leaves the server. False when the grant was revoked (a replayed code, a
+   * reused refresh token, a disabled user) before the token could be recorded: the token is then
+   * put on the revocation list at once and must not be handed out. The grant and user rows are
+   * held (FOR SHARE) until the token's row is committed, so a concurrent revocation either waits
+   * and then sees the jti, or committed first and is seen here (see revokeGrantsWhere).
+   */
+  async recordToken(grantId: string, jti: string, exp: number): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      // The user's row first, then the grant's: the order users.disable locks them in.
+      const [user] = await tx.query<{ live: boolean }>(
+        `SELECT disabled_at IS NULL AS live FROM oauth_user
+         WHERE username = (SELECT username FROM oauth_grant WHERE id = $1) FOR SHARE`,
+        [grantId],
+      );
+      const [grant] = await tx.query<{ live: boolean }>(
+        'SELECT revoked_at IS NULL AS live FROM oauth_grant WHERE id = $1 FOR SHARE',
+        [grantId],
+      );
+      await tx.query(
+        `INSERT INTO oauth_grant_token (jti, grant_id, expires_at)
+         VALUES ($1, $2, to_timestamp($3))`,
+        [jti, grantId, exp],
+      );
+      if (user?.live && grant?.live) return true;
+      await tx.query(
+        `INSERT INTO oauth_revoked_token (jti, expires_at) VALUES ($1, to_timestamp($2))
+         ON CONFLICT (jti) DO NOTHING`,
+        [jti, exp],
+      );
+      return false;
+    });
   }
 
   /** A new refresh token for the grant (the grant's lifetime bounds it). */
@@ -165,6 +201,22 @@ export class Grants {
       [sha256(token), grant.id, grant.expiresAt],
     );
     return token;
+  }
+
+  /**
+   * Revokes the grant a refresh token belongs to (RFC 7009: with its other refresh tokens and
+   * its access tokens), when it is `clientId`'s (any client's when undefined: an administrator).
+   * Silent otherwise: whether a token exists, or whose it is, is not told.
+   */
+  async revokeRefreshToken(token: string, clientId: string | undefined): Promise<void> {
+    await this.db.transaction((tx) =>
+      revokeGrantsWhere(
+        tx,
+        `g.id = (SELECT grant_id FROM oauth_refresh_token WHERE token_hash = $1)
+         AND ($2::text IS NULL OR g.client_id = $2)`,
+        [sha256(token), clientId ?? null],
+      ),
+    );
   }
 
   /**
@@ -191,7 +243,7 @@ export class Grants {
       [hash],
     );
     if (!old?.rotated) return { outcome: 'unknown' };
-    await revokeGrantsWhere(this.db, 'g.id = $1', [old.grant_id]);
+    await this.db.transaction((tx) => revokeGrantsWhere(tx, 'g.id = $1', [old.grant_id]));
     return { outcome: 'reused' };
   }
 }

@@ -11,8 +11,10 @@ import { adminCaller } from './caller.js';
 import { authenticateClient, type RemoteKeySets } from './client-auth.js';
 import { invalidRequest, OAuthError } from './errors.js';
 import { formParams, NO_STORE } from './form.js';
+import { Grants } from './grants.js';
 import { oauthEndpoints } from './issuer.js';
 import type { OAuthServer } from './oauth.js';
+import { confidentialOrPublicClient } from './token-user.js';
 
 interface Options {
   oauth: OAuthServer;
@@ -86,16 +88,39 @@ export async function introspectRevokeRoutes(app: FastifyInstance, options: Opti
     return reply.headers(NO_STORE).type(json).send(body);
   });
 
+  /**
+   * The revoking client: as `caller`, except that a public client may name itself with
+   * client_id (RFC 7009 §5: it revokes only its own tokens, which it holds anyway).
+   */
+  async function revoker(request: FastifyRequest, params: URLSearchParams) {
+    if (/^Bearer\s/i.test(request.headers.authorization ?? '')) {
+      return caller(app, request, params, options);
+    }
+    const client = await confidentialOrPublicClient(params, request.headers.authorization, {
+      clients: oauth.clients,
+      sql: oauth.db,
+      keySets: options.keySets,
+      tokenUrl: oauthEndpoints(app.config.baseUrl).token_endpoint,
+    });
+    return client.clientId;
+  }
+
+  const grants = new Grants(oauth.db);
+
   app.post('/revoke', { config: { public: true } }, async (request, reply) => {
     const params = formParams(request);
-    const clientId = await caller(app, request, params, options);
+    const clientId = await revoker(request, params);
     const token = params.get('token');
     if (!token) throw invalidRequest('token is missing');
     const hint = params.get('token_type_hint');
-    if (hint !== null && hint !== 'access_token') {
-      throw new OAuthError(400, 'unsupported_token_type', 'only access tokens can be revoked');
+    if (hint !== null && hint !== 'access_token' && hint !== 'refresh_token') {
+      throw new OAuthError(400, 'unsupported_token_type', 'only access and refresh tokens');
     }
+    // Either kind is found without the hint (RFC 7009 §2.1): a refresh token is never a JWT.
     const claims = await liveToken(token);
+    if (!claims && token.length <= 200) {
+      await grants.revokeRefreshToken(token, clientId);
+    }
     if (claims) {
       if (clientId !== undefined && claims.client_id !== clientId) {
         throw new OAuthError(400, 'unauthorized_client', 'a client may revoke only its own tokens');

@@ -22,10 +22,12 @@ const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 const invalidGrant = (why: string) => new OAuthError(400, 'invalid_grant', why);
 
 /**
- * The client of a user grant: a confidential one authenticates as for any grant; a public one
- * (token_endpoint_auth_method none) names itself with client_id, and PKCE stands for its secret.
+ * A client at the token or revocation endpoint: a confidential one authenticates; a public one
+ * (token_endpoint_auth_method none) names itself with client_id (it has nothing to prove it
+ * with: PKCE stands for its secret at the token endpoint, and RFC 7009 §5 lets it revoke its
+ * own tokens).
  */
-export async function userGrantClient(
+export async function confidentialOrPublicClient(
   params: URLSearchParams,
   authorization: string | undefined,
   context: ClientAuthContext,
@@ -47,6 +49,16 @@ export async function userGrantClient(
     if (found.disabled) throw invalidClient('the client is disabled');
     client = found;
   }
+  return client;
+}
+
+/** The client of a user grant (confidentialOrPublicClient), held to the authorization code flow. */
+export async function userGrantClient(
+  params: URLSearchParams,
+  authorization: string | undefined,
+  context: ClientAuthContext,
+): Promise<Client> {
+  const client = await confidentialOrPublicClient(params, authorization, context);
   if (!client.grantTypes.includes('authorization_code')) {
     throw new OAuthError(
       400,
@@ -146,7 +158,11 @@ export class UserTokens {
       },
       USER_TOKEN_SECONDS,
     );
-    await this.grants.recordToken(grant.id, issued.jti, issued.exp);
+    // Recorded (or found revoked meanwhile) before anything is released: a concurrent replay's
+    // or disable's revocation reaches this token either way.
+    if (!(await this.grants.recordToken(grant.id, issued.jti, issued.exp))) {
+      throw invalidGrant('the grant was revoked while the token was being issued');
+    }
     // Launch context: the patient with launch/patient (standalone) or launch (EHR); the
     // encounter with launch or launch/encounter, when the EHR launch named one.
     const ehr = scopes.includes('launch');

@@ -15,6 +15,7 @@ import {
   REDIRECT,
   signInAndApprove,
 } from './launch-helpers.js';
+import { Grants } from '../../src/oauth/grants.js';
 import { postForm, registerClient, type BuiltIn } from './helpers.js';
 
 const refresh = (server: BuiltIn, form: Record<string, string>, headers = {}) =>
@@ -194,4 +195,142 @@ t.test('a client without the refresh_token grant gets no refresh token', async (
   t.equal(token.status, 200);
   t.match(token.json.scope, /offline_access/);
   t.notOk(token.json.refresh_token);
+});
+
+t.test('a code raced against itself: the winner is revoked with the grant', async (t) => {
+  const { server, clientId } = await launchSetup(t);
+  for (let round = 0; round < 3; round++) {
+    const { code, verifier } = await codeFor(server, clientId);
+    const answers = await Promise.all([
+      exchange(server, clientId, code, verifier),
+      exchange(server, clientId, code, verifier),
+    ]);
+    t.ok(
+      answers.some((a) => a.json.error === 'invalid_grant'),
+      'the second use is refused',
+    );
+    for (const answer of answers.filter((a) => a.status === 200)) {
+      t.equal(await apiStatus(server, answer.json.access_token), 401, `round ${round}: revoked`);
+    }
+  }
+});
+
+t.test('a refresh token raced against itself: the winner is revoked too', async (t) => {
+  const { server, clientId } = await launchSetup(t);
+  for (let round = 0; round < 5; round++) {
+    const { code, verifier } = await codeFor(server, clientId);
+    const first = await exchange(server, clientId, code, verifier);
+    const form = { refresh_token: first.json.refresh_token, client_id: clientId };
+    const answers = await Promise.all([refresh(server, form), refresh(server, form)]);
+    t.ok(answers.some((a) => a.json.error === 'invalid_grant'));
+    for (const answer of answers.filter((a) => a.status === 200)) {
+      t.equal(await apiStatus(server, answer.json.access_token), 401, `round ${round}: revoked`);
+    }
+  }
+});
+
+t.test('a token recorded after its grant was revoked is refused and revoked', async (t) => {
+  const { server, users, clientId } = await launchSetup(t);
+  const db = server.app.oauthServer!.db;
+  const grants = new Grants(db);
+  const make = () =>
+    grants.approve({
+      clientId,
+      username: 'amy',
+      scope: 'patient/*.rs',
+      redirectUri: REDIRECT,
+      codeChallenge: pkce().challenge,
+      lifetimeSeconds: 3600,
+    });
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const revokedIn = async (jti: string) =>
+    (await db.query('SELECT 1 FROM oauth_revoked_token WHERE jti = $1', [jti])).length;
+
+  const code = await make();
+  const redeemed = await grants.redeem(code);
+  if (redeemed.outcome !== 'ok') throw new Error('redeem');
+  t.equal(await grants.recordToken(redeemed.grant.id, 'live-jti', exp), true);
+  t.equal(await grants.redeem(code).then((r) => r.outcome), 'replayed', 'the grant is revoked');
+  t.equal(await revokedIn('live-jti'), 1);
+  t.equal(await grants.recordToken(redeemed.grant.id, 'late-jti', exp), false, 'too late');
+  t.equal(await revokedIn('late-jti'), 1, 'and on the revocation list');
+
+  const other = await grants.redeem(await make());
+  if (other.outcome !== 'ok') throw new Error('redeem');
+  await users.disable('amy');
+  t.equal(await grants.recordToken(other.grant.id, 'disabled-jti', exp), false, 'user disabled');
+  t.equal(await revokedIn('disabled-jti'), 1);
+});
+
+t.test('a client revokes its refresh token: the grant and its access tokens end', async (t) => {
+  const { server, clientId } = await launchSetup(t);
+  const revoke = (form: Record<string, string>, headers = {}) =>
+    postForm(`${server.auth}/revoke`, form, headers);
+  const launch = async () => {
+    const { code, verifier } = await codeFor(server, clientId);
+    const first = await exchange(server, clientId, code, verifier);
+    if (first.status !== 200) throw new Error(first.text);
+    return first.json as { access_token: string; refresh_token: string };
+  };
+
+  // A public client, identified by client_id, with and without the hint.
+  for (const hint of [{}, { token_type_hint: 'refresh_token' }] as Record<string, string>[]) {
+    const tokens = await launch();
+    const revoked = await revoke({ token: tokens.refresh_token, client_id: clientId, ...hint });
+    t.equal(revoked.status, 200, revoked.text);
+    t.equal(revoked.headers.get('cache-control'), 'no-store');
+    const after = await refresh(server, {
+      refresh_token: tokens.refresh_token,
+      client_id: clientId,
+    });
+    t.equal(after.json.error, 'invalid_grant', 'the refresh token no longer works');
+    t.equal(await apiStatus(server, tokens.access_token), 401, "and the grant's access token");
+  }
+
+  // Another client's refresh token, or an unknown one: 200, and nothing happens.
+  const other = await registerClient(server, {
+    client_name: 'other',
+    token_endpoint_auth_method: 'none',
+    redirect_uris: [REDIRECT],
+    grant_types: ['authorization_code', 'refresh_token'],
+  });
+  const kept = await launch();
+  const foreign = await revoke({ token: kept.refresh_token, client_id: other.client_id });
+  t.equal(foreign.status, 200, 'no telling whose it is');
+  for (const junk of ['junk', 'x'.repeat(500)]) {
+    t.equal((await revoke({ token: junk, client_id: clientId })).status, 200);
+  }
+  t.equal(await apiStatus(server, kept.access_token), 200, 'untouched');
+  const still = await refresh(server, { refresh_token: kept.refresh_token, client_id: clientId });
+  t.equal(still.status, 200, 'its refresh token still works');
+
+  // A public client revokes its own access token too; an unknown client_id is no client.
+  t.equal((await revoke({ token: still.json.access_token, client_id: clientId })).status, 200);
+  t.equal(await apiStatus(server, still.json.access_token), 401);
+  const nobody = await revoke({ token: still.json.refresh_token, client_id: 'nobody' });
+  t.equal(nobody.status, 401);
+  t.equal(nobody.json.error, 'invalid_client');
+
+  // A confidential client authenticates, and its refresh token is revoked for good.
+  const portal = await registerClient(server, {
+    client_name: 'portal',
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: [REDIRECT],
+    grant_types: ['authorization_code', 'refresh_token'],
+  });
+  const basic = {
+    authorization: `Basic ${Buffer.from(`${portal.client_id}:${portal.client_secret}`).toString('base64')}`,
+  };
+  const { code, verifier } = await codeFor(server, portal.client_id);
+  const mine = await postForm(
+    `${server.auth}/token`,
+    { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier },
+    basic,
+  );
+  t.equal(mine.status, 200, mine.text);
+  const byPortal = await revoke({ token: mine.json.refresh_token }, basic);
+  t.equal(byPortal.status, 200);
+  const dead = await refresh(server, { refresh_token: mine.json.refresh_token }, basic);
+  t.equal(dead.json.error, 'invalid_grant');
+  t.equal(await apiStatus(server, mine.json.access_token), 401);
 });

@@ -146,3 +146,38 @@ t.test('a disabled user: tokens refused by the API, no sign-in, no refresh', asy
   t.equal(login.status, 401, 'cannot sign in');
   t.notOk(await users.disable('nobody'), 'no such user');
 });
+
+t.test('a burst of wrong passwords gets at most the limit of guesses checked', async (t) => {
+  const { server, clientId } = await launchSetup(t);
+  const db = server.app.oauthServer!.db;
+  t.equal((await tryLogin(server, clientId, 'amy', PASSWORD)).status, 200);
+  const counted = async (subject: string) =>
+    (await db.query('SELECT 1 FROM oauth_login_failure WHERE subject = $1', [subject])).length;
+  t.equal(await counted('addr:127.0.0.1'), 0, 'a good sign-in counts against nothing');
+
+  // The forms first, then every password at once; the name in three spellings, one account.
+  const starts = await Promise.all(
+    Array.from({ length: 12 }, () =>
+      startAuthorization(authorizeUrl(server, clientId, pkce().challenge)),
+    ),
+  );
+  const answers = await Promise.all(
+    starts.map((start, i) =>
+      postPage(
+        `${server.auth}/login`,
+        {
+          request: hiddenValue(start.html, 'request'),
+          csrf: hiddenValue(start.html, 'csrf'),
+          username: ['amy', 'AMY', ' Amy '][i % 3]!,
+          password: `wrong-${i}-password`,
+        },
+        start.cookie,
+      ),
+    ),
+  );
+  const statuses = answers.map((a) => a.status);
+  t.equal(statuses.filter((s) => s === 401).length, ACCOUNT_FAILURE_LIMIT, statuses.join(' '));
+  t.equal(statuses.filter((s) => s === 429).length, 12 - ACCOUNT_FAILURE_LIMIT);
+  t.equal(await counted('user:amy'), ACCOUNT_FAILURE_LIMIT, 'one account, whatever the case');
+  t.equal((await tryLogin(server, clientId, 'Amy', PASSWORD)).status, 429, 'still locked');
+});
