@@ -4,7 +4,7 @@
  * with a key in its JWKS (private_key_jwt, RFC 7523 as SMART Backend Services profiles it).
  * Every failure is invalid_client (401) and says what was wrong without echoing the credential.
  */
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type { Sql } from '../store/postgres/database.js';
 import type { Client, Clients } from './clients.js';
 import { invalidClient, invalidRequest } from './errors.js';
@@ -17,27 +17,82 @@ export const ASSERTION_ALGS = ['RS384', 'ES384'];
 const MAX_ASSERTION_SECONDS = 300;
 const CLOCK_SKEW_SECONDS = 60;
 
-type RemoteJwks = ReturnType<typeof createRemoteJWKSet>;
-
 /**
  * Clients' JWKS by URL, fetched when first needed and kept (jose caches each set for ten
  * minutes and refetches, at most every 30 s, when an assertion names an unknown kid). Public
  * keys only: what another replica fetched it fetches for itself.
  */
-export class RemoteKeySets {
-  private readonly sets = new Map<string, RemoteJwks>();
-  get(uri: string): RemoteJwks {
-    let set = this.sets.get(uri);
-    if (!set) {
-      if (this.sets.size >= 1000) this.sets.delete(this.sets.keys().next().value!);
-      set = createRemoteJWKSet(new URL(uri), {
-        timeoutDuration: 5000,
-        cooldownDuration: 30_000,
-        cacheMaxAge: 10 * 60_000,
-      });
-      this.sets.set(uri, set);
+/** The most a client's JWKS document may weigh: a few keys are a few KiB. */
+const JWKS_MAX_BYTES = 64 * 1024;
+const JWKS_TIMEOUT_MS = 5000;
+const JWKS_MAX_AGE_MS = 10 * 60_000;
+/** An unknown kid refetches the set, but not more often than this. */
+const JWKS_COOLDOWN_MS = 30_000;
+
+/**
+ * Fetches a client's JWKS: no redirects, a timeout, and at most JWKS_MAX_BYTES read, so a
+ * jwks_uri can't make the server download something large or wait long. Any failure is one
+ * error: what went wrong at someone else's address is not told back.
+ */
+async function fetchJwks(uri: string): Promise<LocalJwks> {
+  try {
+    const response = await fetch(uri, {
+      redirect: 'error',
+      signal: AbortSignal.timeout(JWKS_TIMEOUT_MS),
+      headers: { accept: 'application/json, application/jwk-set+json' },
+    });
+    if (!response.ok || !response.body) throw new Error('status');
+    const reader = response.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > JWKS_MAX_BYTES) {
+        await reader.cancel();
+        throw new Error('too large');
+      }
+      chunks.push(value);
     }
-    return set;
+    return createLocalJWKSet(JSON.parse(Buffer.concat(chunks).toString('utf8')) as JSONWebKeySet);
+  } catch {
+    throw Object.assign(new Error('the client JWKS is unavailable'), { code: 'ERR_JWKS_REMOTE' });
+  }
+}
+
+type LocalJwks = ReturnType<typeof createLocalJWKSet>;
+interface Fetched {
+  at: number;
+  keys: Promise<LocalJwks>;
+}
+
+/** Remote JWKS by URL, cached for JWKS_MAX_AGE_MS (immutable data: allowed in memory). */
+export class RemoteKeySets {
+  private readonly sets = new Map<string, Fetched>();
+
+  private load(uri: string, fresh: boolean): Fetched {
+    const cached = this.sets.get(uri);
+    const age = cached ? Date.now() - cached.at : Infinity;
+    if (cached && age < (fresh ? JWKS_COOLDOWN_MS : JWKS_MAX_AGE_MS)) return cached;
+    if (this.sets.size >= 1000) this.sets.delete(this.sets.keys().next().value!);
+    const fetched: Fetched = { at: Date.now(), keys: fetchJwks(uri) };
+    fetched.keys.catch(() => this.sets.delete(uri));
+    this.sets.set(uri, fetched);
+    return fetched;
+  }
+
+  get(uri: string): LocalJwks {
+    return (async (header, token) => {
+      try {
+        return await (
+          await this.load(uri, false).keys
+        )(header, token);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw error;
+        return (await this.load(uri, true).keys)(header, token); // a new key: refetch once
+      }
+    }) as LocalJwks;
   }
 }
 
@@ -145,8 +200,9 @@ async function byAssertion(
           ? `client_assertion claim "${(error as { claim?: string }).claim}" is not valid`
           : code === 'ERR_JOSE_ALG_NOT_ALLOWED'
             ? `client_assertion must be signed with ${ASSERTION_ALGS.join(' or ')}`
-            : code.startsWith('ERR_JWKS')
-              ? "no key of the client's JWKS verifies client_assertion"
+            : client.jwksUri !== undefined || code.startsWith('ERR_JWKS')
+              ? // One answer, whatever happened at the client's jwks_uri: no probe oracle.
+                "client_assertion could not be verified with the client's keys"
               : 'client_assertion signature or format is not valid';
     throw invalidClient(why);
   }
