@@ -7,9 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.js';
 import { Clients, ClientMetadataError, type AuthMethod } from '../oauth/clients.js';
-import { OAUTH_MIGRATIONS } from '../oauth/oauth.js';
-import { openDatabase } from '../store/postgres/database.js';
-import { migrate } from '../store/postgres/migrate.js';
+import { openOAuthDatabase } from './open-oauth.js';
 
 const USAGE = `Usage: npm run client -- <command> [options]
 
@@ -59,14 +57,8 @@ async function main() {
     console.log(USAGE);
     return;
   }
-  const config = loadConfig();
-  const db = await openDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    poolSize: 1,
-  });
+  const db = await openOAuthDatabase(loadConfig());
   try {
-    await migrate(db, OAUTH_MIGRATIONS, 'oauth_migrations');
     const clients = new Clients(db);
     if (command === 'add') {
       const method = authMethod(values);

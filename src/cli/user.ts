@@ -5,10 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.js';
-import { OAUTH_MIGRATIONS } from '../oauth/oauth.js';
 import { UserError, Users } from '../oauth/users.js';
-import { openDatabase } from '../store/postgres/database.js';
-import { migrate } from '../store/postgres/migrate.js';
+import { openOAuthDatabase } from './open-oauth.js';
 
 const USAGE = `Usage: npm run user -- <command> [options]
 
@@ -49,14 +47,8 @@ async function main() {
     console.log(USAGE);
     return;
   }
-  const config = loadConfig();
-  const db = await openDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    poolSize: 1,
-  });
+  const db = await openOAuthDatabase(loadConfig());
   try {
-    await migrate(db, OAUTH_MIGRATIONS, 'oauth_migrations');
     const users = new Users(db);
     if (command === 'add') {
       const password = values['password-stdin'] ? await readStdin() : (values.password ?? '');
