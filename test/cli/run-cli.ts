@@ -3,12 +3,18 @@ import { once } from 'node:events';
 import { fromRoot } from '../../src/paths.js';
 import type { Running } from '../helpers.js';
 
+/**
+ * What runs a TypeScript source file in a child process, as the suite's own files run (tsx,
+ * set in .taprc): the CLIs are tested from source, without a build.
+ */
+export const TS_LOADER = ['--import=tsx'];
+
 /** Settings a CLI must get from the test alone, never from the suite's own environment. */
 const SERVER_SETTINGS =
   /^(DATABASE_URL|DATA_DIR|FHIR_BASE_URL|NODE_ENV|KMS_KEY_ID|IDENTITY_KEK|AUTH_\w+)$/;
 
 /**
- * A CLI of src/cli/ run from source under tap's TypeScript loader (no build), as `npm run NAME`
+ * A CLI of src/cli/ run from source under tsx (no build), as `npm run NAME`
  * would run it, with `env` on top of a clean copy of the environment. Asynchronous, so a
  * server in this process keeps answering while it runs.
  */
@@ -17,11 +23,10 @@ export async function runCli(
   args: string[],
   env: Record<string, string>,
 ): Promise<{ status: number; stdout: string; stderr: string }> {
-  const loader = process.execArgv.filter((arg) => arg.includes('@tapjs/typescript'));
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !SERVER_SETTINGS.test(key)),
   );
-  const child = spawn(process.execPath, [...loader, fromRoot(`src/cli/${name}.ts`), ...args], {
+  const child = spawn(process.execPath, [...TS_LOADER, fromRoot(`src/cli/${name}.ts`), ...args], {
     env: { ...inherited, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

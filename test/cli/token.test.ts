@@ -1,13 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
+import { TS_LOADER } from './run-cli.js';
 import { fromRoot } from '../../src/paths.js';
 import { tempDataDir } from '../helpers.js';
 
-/** The CLI behind `npm run token`, from source under tap's TypeScript loader. */
+/** The CLI behind `npm run token`, from source under tsx. */
 function token(args: string[], env: Record<string, string> = {}) {
-  const loader = process.execArgv.filter((arg) => arg.includes('@tapjs/typescript'));
   const { DATABASE_URL: _db, AUTH_HS256_SECRET: _secret, ...inherited } = process.env;
-  return spawnSync(process.execPath, [...loader, fromRoot('src/cli/token.ts'), ...args], {
+  return spawnSync(process.execPath, [...TS_LOADER, fromRoot('src/cli/token.ts'), ...args], {
     encoding: 'utf8',
     env: { ...inherited, ...env },
   });

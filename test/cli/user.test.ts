@@ -4,13 +4,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
+import { TS_LOADER } from './run-cli.js';
 import { fromRoot } from '../../src/paths.js';
 import { tempDataDir } from '../helpers.js';
 
 function user(args: string[], dataDir: string, input?: string) {
-  const loader = process.execArgv.filter((arg) => arg.includes('@tapjs/typescript'));
   const { DATABASE_URL: _db, ...inherited } = process.env;
-  return spawnSync(process.execPath, [...loader, fromRoot('src/cli/user.ts'), ...args], {
+  return spawnSync(process.execPath, [...TS_LOADER, fromRoot('src/cli/user.ts'), ...args], {
     encoding: 'utf8',
     input,
     env: { ...inherited, DATA_DIR: dataDir, LOG_LEVEL: 'silent' },

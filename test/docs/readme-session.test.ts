@@ -11,6 +11,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
+import { TS_LOADER } from '../cli/run-cli.js';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { fromRoot, projectRoot } from '../../src/paths.js';
@@ -164,10 +165,9 @@ function responses(log: string): Response[] {
     });
 }
 
-/** The CLI behind `npm run token`, from source, with tap's TypeScript loader. */
+/** The CLI behind `npm run token`, from source, with tsx. */
 function tokenCli(): string {
-  const loader = process.execArgv.filter((arg) => arg.includes('@tapjs/typescript'));
-  const quoted = [process.execPath, ...loader, fromRoot('src/cli/token.ts')].map(
+  const quoted = [process.execPath, ...TS_LOADER, fromRoot('src/cli/token.ts')].map(
     (part) => `'${part.replace(/'/g, `'\\''`)}'`,
   );
   return quoted.join(' ');
