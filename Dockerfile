@@ -28,7 +28,7 @@ COPY --from=build /app/dist/src ./dist/src
 # the differential-only profiles (src/validation/snapshot-file.ts): a faster start.
 COPY --from=build /app/dist/r4-structure-definitions.json ./dist/
 COPY --from=build /app/dist/profile-snapshots.json ./dist/
-COPY src/store/postgres/migrations ./src/store/postgres/migrations
+COPY src/db/migrations ./src/db/migrations
 COPY profiles ./profiles
 COPY operations ./operations
 COPY capability-statement.json ./

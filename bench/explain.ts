@@ -1,4 +1,4 @@
-import type { Database, Sql } from '../src/store/postgres/database.js';
+import type { Database, Sql } from '../src/db/database.js';
 import { noIndexer } from '../src/store/postgres/indexer.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { parseSearch } from '../src/search/parse.js';

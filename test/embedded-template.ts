@@ -4,7 +4,7 @@
  * directory ~0.1 s. Each test still gets a database of its own: a copy.
  *
  * Two templates, made by the suite itself so `npm test` needs no `npm run build` first:
- * - `migrated`: what `npm run build` makes (src/store/postgres/pglite-template.ts), for a test
+ * - `migrated`: what `npm run build` makes (src/db/pglite-template.ts), for a test
  *   server, which would run the same migrations at start-up anyway.
  * - `empty`: initdb only, for tests that migrate (or test migrating) themselves, as they get
  *   an empty schema on Postgres.
@@ -19,11 +19,7 @@ import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromRoot } from '../src/paths.js';
-import {
-  templateDigest,
-  templateIn,
-  writeTemplate,
-} from '../src/store/postgres/pglite-template.js';
+import { templateDigest, templateIn, writeTemplate } from '../src/db/pglite-template.js';
 
 export const TEST_TEMPLATES = fromRoot('node_modules', '.cache', 'telefhir-pglite');
 const EMPTY_PREFIX = 'pglite-empty-';

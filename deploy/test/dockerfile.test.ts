@@ -52,7 +52,7 @@ t.test('runtime: production dependencies only, as a non-root user', async (t) =>
 t.test('the runtime image has what the server reads from its root', async (t) => {
   const runtime = stage('runtime').join('\n');
   for (const path of [
-    'src/store/postgres/migrations',
+    'src/db/migrations',
     'profiles',
     'operations',
     'capability-statement.json',

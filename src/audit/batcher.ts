@@ -1,5 +1,5 @@
 import type { AuditEvent } from 'fhir/r4.js';
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 import { appendStoredAudits, storedAuditEvent, type AuditIndex } from './writer.js';
 
 export interface AuditBatcherOptions {

@@ -1,5 +1,5 @@
 import type { AuditEvent } from 'fhir/r4.js';
-import type { Database, Sql } from '../store/postgres/database.js';
+import type { Database, Sql } from '../db/database.js';
 import { searchIndexer } from '../store/postgres/search-indexer.js';
 import { ENTITY_TYPE, OBJECT_ROLE, TELEFHIR_SOURCE } from './event.js';
 import { appendAudit, type AuditIndex } from './writer.js';

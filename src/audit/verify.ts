@@ -1,4 +1,4 @@
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 import { canonicalJson, hashEvent } from './chain.js';
 
 /** Rows per query: memory stays flat however long the chain is. */

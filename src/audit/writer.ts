@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, Resource } from 'fhir/r4.js';
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 import { canonicalJson } from './chain.js';
 import type { IndexValues } from '../search/extract.js';
 

@@ -7,8 +7,8 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { purgeAudit } from '../audit/purge.js';
 import { ConfigError, loadConfig } from '../config.js';
-import { openDatabase } from '../store/postgres/database.js';
-import { migrate } from '../store/postgres/migrate.js';
+import { openDatabase } from '../db/database.js';
+import { migrate } from '../db/migrate.js';
 import { searchIndexer } from '../store/postgres/search-indexer.js';
 
 const DEFAULT_RETENTION_DAYS = 2557;

@@ -6,8 +6,8 @@
  */
 import { verifyChain } from '../audit/verify.js';
 import { loadConfig } from '../config.js';
-import { openDatabase } from '../store/postgres/database.js';
-import { migrate } from '../store/postgres/migrate.js';
+import { openDatabase } from '../db/database.js';
+import { migrate } from '../db/migrate.js';
 
 async function main(): Promise<number> {
   const config = loadConfig();

@@ -8,7 +8,7 @@
  * initialised and migrated, so a first start skips initdb. Part of `npm run build`.
  */
 import { COMPACT_DEFINITIONS_PATH, writeCompactFile } from '../fhir/r4-definitions.js';
-import { writeTemplate } from '../store/postgres/pglite-template.js';
+import { writeTemplate } from '../db/pglite-template.js';
 import { createProfileChecker, generatedSnapshots, loadProfiles } from '../validation/profiles.js';
 import { SNAPSHOTS_PATH, writeSnapshotFile } from '../validation/snapshot-file.js';
 
@@ -17,5 +17,5 @@ const { digest, snapshots } = generatedSnapshots();
 writeSnapshotFile(SNAPSHOTS_PATH, digest, snapshots);
 // The server compiles each profile on first use; a shipped one that doesn't compile fails here.
 createProfileChecker(loadProfiles(), undefined, { compileAll: true });
-// The embedded database, initialised and migrated (src/store/postgres/pglite-template.ts).
+// The embedded database, initialised and migrated (src/db/pglite-template.ts).
 await writeTemplate();

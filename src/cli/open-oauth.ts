@@ -6,9 +6,9 @@
  */
 import type { Config } from '../config.js';
 import { openKeyWrapper } from '../identity/key-wrapper.js';
-import { OAUTH_MIGRATIONS, openOAuth, type OAuthServer } from '../oauth/oauth.js';
-import { openDatabase, type Database } from '../store/postgres/database.js';
-import { migrate } from '../store/postgres/migrate.js';
+import { openOAuth, type OAuthServer } from '../oauth/oauth.js';
+import { openDatabase, type Database } from '../db/database.js';
+import { migrate, OAUTH_MIGRATIONS } from '../db/migrate.js';
 
 /** The server's database with the authorization server's tables, and no key unwrapped. */
 export async function openOAuthDatabase(config: Config): Promise<Database> {

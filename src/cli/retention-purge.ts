@@ -10,8 +10,8 @@ import { openBlobStore } from '../blob/open.js';
 import { loadConfig } from '../config.js';
 import { describeRun, runRetention } from '../lifecycle/retention.js';
 import { retentionPolicy } from '../lifecycle/retention-policy.js';
-import { openDatabase } from '../store/postgres/database.js';
-import { migrate } from '../store/postgres/migrate.js';
+import { openDatabase } from '../db/database.js';
+import { migrate } from '../db/migrate.js';
 import { searchIndexer } from '../store/postgres/search-indexer.js';
 
 function actor(): string {

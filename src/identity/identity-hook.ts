@@ -6,7 +6,7 @@
  * step, so a second patient with the same MRN is a 409 and nothing is written.
  */
 import type { Identifier, Resource } from 'fhir/r4.js';
-import type { WriteHook } from '../store/postgres/postgres-store.js';
+import type { WriteHook } from '../store/write-hook.js';
 import { claimMrns, mrnsOf, nextMrn, type MrnFormat } from './mrn.js';
 import { protectResource } from './protect.js';
 import type { SsnCipher } from './ssn-cipher.js';

@@ -4,9 +4,9 @@
  * store is opened with its hooks).
  */
 import type { IdentityConfig } from '../config.js';
-import type { Database } from '../store/postgres/database.js';
+import type { Database } from '../db/database.js';
 import { ensureIdentitySchema } from './schema.js';
-import type { WriteHook } from '../store/postgres/postgres-store.js';
+import type { WriteHook } from '../store/write-hook.js';
 import { identityHook } from './identity-hook.js';
 import type { KeyWrapper } from './key-wrapper.js';
 import type { MrnFormat } from './mrn.js';

@@ -5,7 +5,7 @@
  */
 import type { Identifier, Patient } from 'fhir/r4.js';
 import { FhirError } from '../fhir/errors.js';
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 
 export const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 

@@ -3,8 +3,8 @@
  * sequence and the wrapped SSN data key live in the workflow's database. The store's migration
  * 004 is idempotent, so it is applied as is, under the migrations' advisory lock.
  */
-import { readMigrations } from '../store/postgres/migrate.js';
-import type { Database } from '../store/postgres/database.js';
+import { readMigrations } from '../db/migrate.js';
+import type { Database } from '../db/database.js';
 
 const MIGRATION_LOCK = 4_242_001; // the same lock as migrate.ts: replicas starting together queue
 

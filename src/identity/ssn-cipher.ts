@@ -5,7 +5,7 @@
  * The unwrapped key is immutable, so holding it in memory is allowed (ARCHITECTURE.md).
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 import type { KeyWrapper } from './key-wrapper.js';
 import { normaliseSsn, TOKEN_PREFIX } from './ssn.js';
 

@@ -5,7 +5,7 @@
  * and retried by the next run rather than forgotten.
  */
 import type { BlobStore } from '../blob/blob-store.js';
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 
 /** In the erasing transaction: these keys' bytes are to go once it commits. */
 export async function queueBlobDeletions(sql: Sql, keys: string[]): Promise<void> {

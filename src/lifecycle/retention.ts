@@ -12,7 +12,7 @@ import { ENTITY_TYPE, OBJECT_ROLE, TELEFHIR_SOURCE } from '../audit/event.js';
 import { appendAudit, type AuditIndex } from '../audit/writer.js';
 import type { BlobStore } from '../blob/blob-store.js';
 import { deleteQueuedBlobs, queueBlobDeletions } from './blob-deletions.js';
-import type { Database, Sql } from '../store/postgres/database.js';
+import type { Database, Sql } from '../db/database.js';
 import { searchIndexer } from '../store/postgres/search-indexer.js';
 import { eraseResources, type ResourceKey } from './erase.js';
 import { heldSql } from './legal-hold.js';

@@ -5,7 +5,7 @@
  * Every failure is invalid_client (401) and says what was wrong without echoing the credential.
  */
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 import type { Client, Clients } from './clients.js';
 import { invalidClient, invalidRequest } from './errors.js';
 import { verifySecret } from './secrets.js';

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { JWK } from 'jose';
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 import { hashSecret, newSecret } from './secrets.js';
 
 export const AUTH_METHODS = ['none', 'client_secret_basic', 'private_key_jwt'] as const;

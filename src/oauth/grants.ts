@@ -6,7 +6,7 @@
  * server checks on every request, so the API refuses them at once on every replica.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Database, Sql } from '../store/postgres/database.js';
+import type { Database, Sql } from '../db/database.js';
 
 /** How long a code lives (SMART: short; the brief: within 60 s). */
 export const CODE_SECONDS = 60;

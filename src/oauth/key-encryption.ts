@@ -10,7 +10,7 @@
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { KeyWrapper } from '../identity/key-wrapper.js';
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 
 const KEY_NAME = 'signing-keys';
 const INFO = 'telefhir-oauth-signing-key-encryption';

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { principalFrom, type TokenClaims } from '../auth/claims.js';
 import { buildPolicy, type AccessPolicy } from '../auth/policy.js';
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 import { administers, fromUserSignIn } from './caller.js';
 import { OAuthError } from './errors.js';
 import { NO_STORE } from './form.js';

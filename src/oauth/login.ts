@@ -6,7 +6,7 @@
  */
 import type { AuditEvent } from 'fhir/r4.js';
 import { BALP_ENTITY_TYPE, TELEFHIR_SOURCE } from '../audit/event.js';
-import type { Database } from '../store/postgres/database.js';
+import type { Database } from '../db/database.js';
 import { normalUsername } from './users.js';
 
 /** The window failures are counted over, and how many each may hold before sign-in stops. */

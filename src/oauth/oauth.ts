@@ -7,15 +7,12 @@ import type { BuiltInIssuer } from '../auth/authenticate.js';
 import type { Config } from '../config.js';
 import { oauthIssuer } from './issuer.js';
 import type { KeyWrapper } from '../identity/key-wrapper.js';
-import { fromRoot } from '../paths.js';
-import type { Database } from '../store/postgres/database.js';
-import { migrate } from '../store/postgres/migrate.js';
+import type { Database } from '../db/database.js';
+import { migrate, OAUTH_MIGRATIONS } from '../db/migrate.js';
 import { loadKeyCipher } from './key-encryption.js';
 import { Clients } from './clients.js';
 import { Revocations } from './revocations.js';
 import { SigningKeys } from './signing-keys.js';
-
-export const OAUTH_MIGRATIONS = fromRoot('src', 'oauth', 'migrations');
 
 /**
  * Whether this server issues its own tokens: when neither an external issuer's JWKS

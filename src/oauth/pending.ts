@@ -6,7 +6,7 @@
  */
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { parseScopes } from '../auth/scopes.js';
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 import { validScope } from './form.js';
 import { sha256 } from './grants.js';
 

@@ -4,7 +4,7 @@
  * primary-key probe (a prepared statement), no cache, so a revocation holds on every replica
  * from the moment it commits. Rows leave once their token has expired.
  */
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 
 export class Revocations {
   constructor(private readonly sql: Sql) {}

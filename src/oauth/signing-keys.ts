@@ -15,7 +15,7 @@ import {
   type JWK,
   type JWTPayload,
 } from 'jose';
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 import type { KeyCipher } from './key-encryption.js';
 
 export const SIGNING_ALG = 'RS256';

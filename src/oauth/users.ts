@@ -5,7 +5,7 @@
  * gave, with its access tokens, so the API refuses their tokens at once.
  */
 import { ROLES, type Role } from '../auth/claims.js';
-import type { Database } from '../store/postgres/database.js';
+import type { Database } from '../db/database.js';
 import { revokeGrantsWhere } from './grants.js';
 import { hashSecret, verifySecret } from './secrets.js';
 

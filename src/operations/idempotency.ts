@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Resource } from 'fhir/r4.js';
 import { canonicalJson } from '../audit/chain.js';
 import { FhirError } from '../fhir/errors.js';
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 
 export type Replay = 'store' | 'verify';
 

@@ -9,11 +9,11 @@ import type { OperationDefinition, Parameters, ParametersParameter, Resource } f
 import { buildAuditEvent } from '../audit/event.js';
 import { FhirError } from '../fhir/errors.js';
 import { loadOperation, readParameters } from '../fhir/operation-parameters.js';
-import { auditFailure, auditInput, type AuditTarget } from '../rest/interactions/audited.js';
-import type { Exchange } from '../rest/interactions/types.js';
-import { requireId } from '../rest/guards.js';
-import { exchangeOf } from '../rest/respond.js';
-import type { Sql } from '../store/postgres/database.js';
+import { auditFailure, auditInput, type AuditTarget } from '../exchange/audited.js';
+import type { Exchange } from '../exchange/exchange.js';
+import { requireId } from '../exchange/guards.js';
+import { exchangeOf } from '../exchange/request.js';
+import type { Sql } from '../db/database.js';
 import type { RequestContext } from '../store/store.js';
 import type { VideoProvider } from '../video/video-provider.js';
 import type { Workflow, WorkflowTx } from '../workflow/workflow.js';

@@ -14,7 +14,8 @@ import { FhirError } from '../fhir/errors.js';
 import { FHIR_JSON } from '../http/error-handler.js';
 import { readBinary, uploadBinary, type BinaryDeps } from './interactions/binary.js';
 import { createResource, updateResource } from './interactions/write.js';
-import { exchangeOf, sendResult } from './respond.js';
+import { exchangeOf } from '../exchange/request.js';
+import { sendResult } from './respond.js';
 
 type Header = string | string[] | undefined;
 const single = (value: Header) => (Array.isArray(value) ? value[0] : value);

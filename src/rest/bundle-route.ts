@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { parsePrefer } from '../fhir/prefer.js';
 import { processBundle } from './interactions/bundle.js';
-import { exchangeOf } from './respond.js';
+import { exchangeOf } from '../exchange/request.js';
 
 /** `POST [base]`: batch and transaction Bundles. */
 export async function bundleRoutes(app: FastifyInstance) {

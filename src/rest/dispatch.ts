@@ -1,7 +1,7 @@
 import { FhirError } from '../fhir/errors.js';
 import { history } from './interactions/history.js';
 import { readResource, vreadResource } from './interactions/read.js';
-import type { Exchange, InteractionResult } from './interactions/types.js';
+import type { Exchange, InteractionResult } from '../exchange/exchange.js';
 import { searchType } from './interactions/search.js';
 import {
   conditionalDelete,

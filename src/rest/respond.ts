@@ -1,35 +1,7 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { informational } from '../fhir/outcome.js';
 import { parsePrefer } from '../fhir/prefer.js';
-import type { Exchange, InteractionResult } from './interactions/types.js';
-import { policyOf } from '../auth/authorize.js';
-import type { AccessPolicy } from '../auth/policy.js';
-import type { RequestContext } from '../store/store.js';
-
-/** The caller's policy, built once per request from its token and headers. */
-export function requestPolicy(app: FastifyInstance, request: FastifyRequest): AccessPolicy {
-  return policyOf(request, { providerScope: app.config.providerAccess });
-}
-
-export function contextOf(request: FastifyRequest, policy: AccessPolicy): RequestContext {
-  return { requestId: request.id, access: policy };
-}
-
-export function exchangeOf(app: FastifyInstance, request: FastifyRequest): Exchange {
-  const policy = requestPolicy(app, request);
-  return {
-    store: app.store,
-    ctx: contextOf(request, policy),
-    baseUrl: app.config.baseUrl,
-    strict: parsePrefer(request.headers.prefer).strict,
-    validator: app.validator,
-    policy,
-    address: request.ip,
-    log: request.log,
-    searchParams: app.identity && ((params) => app.identity!.searchParams(params)),
-    sealSsns: app.identity && ((resource) => app.identity!.sealNumbers(resource)),
-  };
-}
+import type { InteractionResult } from '../exchange/exchange.js';
 
 /** The query string as FHIR reads it: ordered, repeatable name=value pairs. */
 export function queryOf(request: FastifyRequest): URLSearchParams {

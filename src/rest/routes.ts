@@ -11,7 +11,8 @@ import {
   deleteResource,
   updateResource,
 } from './interactions/write.js';
-import { exchangeOf, queryOf, sendResult } from './respond.js';
+import { exchangeOf } from '../exchange/request.js';
+import { queryOf, sendResult } from './respond.js';
 
 type Header = string | undefined;
 const header = (value: string | string[] | undefined): Header =>

@@ -5,10 +5,11 @@ import type { Access } from '../auth/policy.js';
 import { FhirError } from '../fhir/errors.js';
 import { loadOperation, readParameters } from '../fhir/operation-parameters.js';
 import { operationOutcome } from '../fhir/outcome.js';
-import { requireId, requireInteraction } from './guards.js';
-import { audited } from './interactions/audited.js';
-import type { Exchange } from './interactions/types.js';
-import { exchangeOf, queryOf } from './respond.js';
+import { requireId, requireInteraction } from '../exchange/guards.js';
+import { audited } from '../exchange/audited.js';
+import type { Exchange } from '../exchange/exchange.js';
+import { exchangeOf } from '../exchange/request.js';
+import { queryOf } from './respond.js';
 
 const DEFINITION = loadOperation('validate.json');
 const MODES = ['create', 'update', 'delete'];

@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import { openPostgresStore } from './postgres/open.js';
-import type { WriteHook } from './postgres/postgres-store.js';
+import type { WriteHook } from './write-hook.js';
 import type { FhirStore } from './store.js';
 
 /**

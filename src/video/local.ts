@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 import { VideoError, checkIdentifier, type Meeting, type VideoProvider } from './video-provider.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { VideoConfig } from '../config.js';
-import type { Database } from '../store/postgres/database.js';
+import type { Database } from '../db/database.js';
 import { createLocalVideoProvider } from './local.js';
 import { postgresMeetingLedger } from './postgres-ledger.js';
 import type { VideoProvider } from './video-provider.js';

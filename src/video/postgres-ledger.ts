@@ -1,4 +1,4 @@
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 import type { LocalMeetingEntry, LocalMeetingLedger } from './local.js';
 import type { Meeting } from './video-provider.js';
 

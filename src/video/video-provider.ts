@@ -4,7 +4,7 @@
  * laptops). Neither keeps meetings in process memory as the source of truth, so any replica
  * can answer for a meeting another replica created.
  */
-import type { Sql } from '../store/postgres/database.js';
+import type { Sql } from '../db/database.js';
 
 /** A meeting as the client SDKs need it to join (the shape of Chime's `Meeting`). */
 export interface Meeting {

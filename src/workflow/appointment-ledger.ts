@@ -8,8 +8,8 @@
 import type { Appointment, Resource, Slot } from 'fhir/r4.js';
 import { FhirError } from '../fhir/errors.js';
 import { parseReference } from '../search/references.js';
-import type { Sql } from '../store/postgres/database.js';
-import type { WriteHook } from '../store/postgres/postgres-store.js';
+import type { Sql } from '../db/database.js';
+import type { WriteHook } from '../store/write-hook.js';
 import type { FhirStore, RequestContext } from '../store/store.js';
 
 /** Statuses that hold no time: R4's cancelled, noshow and entered-in-error. */

@@ -9,8 +9,8 @@ import { randomUUID } from 'node:crypto';
 import type { AuditEvent, Resource } from 'fhir/r4.js';
 import { FhirError } from '../fhir/errors.js';
 import type { PagePosition, SearchQuery } from '../search/query.js';
-import type { Database, Sql } from '../store/postgres/database.js';
-import type { WriteHook } from '../store/postgres/postgres-store.js';
+import type { Database, Sql } from '../db/database.js';
+import type { WriteHook } from '../store/write-hook.js';
 import type {
   FhirStore,
   HistoryPage,

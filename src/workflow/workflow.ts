@@ -1,12 +1,10 @@
 import type { Config } from '../config.js';
-import { fromRoot } from '../paths.js';
-import { openDatabase, type Database, type Sql } from '../store/postgres/database.js';
-import { migrate } from '../store/postgres/migrate.js';
-import { PostgresStore, type WriteHook } from '../store/postgres/postgres-store.js';
+import { openDatabase, type Database, type Sql } from '../db/database.js';
+import { migrate, WORKFLOW_MIGRATIONS } from '../db/migrate.js';
+import { PostgresStore } from '../store/postgres/postgres-store.js';
+import type { WriteHook } from '../store/write-hook.js';
 import { deliverOutbox, OutboxStore } from './outbox.js';
 import type { FhirStore } from '../store/store.js';
-
-export const WORKFLOW_MIGRATIONS = fromRoot('src', 'workflow', 'migrations');
 
 /** What an operation works with inside one unit of work. */
 export interface WorkflowTx {

@@ -1,8 +1,8 @@
 /** Shared by the audit tests: a migrated database of the test's own, and a read's event. */
 import type { Test } from 'tap';
 import { buildAuditEvent } from '../../src/audit/event.js';
-import { openDatabase, type Database } from '../../src/store/postgres/database.js';
-import { migrate } from '../../src/store/postgres/migrate.js';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { migrate } from '../../src/db/migrate.js';
 import { isolatedDatabase } from '../helpers.js';
 
 export async function auditDatabase(t: Test): Promise<Database> {

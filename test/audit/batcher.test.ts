@@ -8,7 +8,7 @@ import t from 'tap';
 import { AuditBatcher } from '../../src/audit/batcher.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { appendStoredAudits, storedAuditEvent } from '../../src/audit/writer.js';
-import type { Database, Sql } from '../../src/store/postgres/database.js';
+import type { Database, Sql } from '../../src/db/database.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
 import { auditDatabase, readEvent } from './audit-db.js';
 

@@ -3,7 +3,7 @@ import t from 'tap';
 import { canonicalJson, GENESIS_HASH, hashEvent } from '../../src/audit/chain.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { appendAudit } from '../../src/audit/writer.js';
-import type { Database, Sql } from '../../src/store/postgres/database.js';
+import type { Database, Sql } from '../../src/db/database.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
 import { emptyIndexValues } from '../../src/search/extract.js';

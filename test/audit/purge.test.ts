@@ -5,7 +5,7 @@ import { buildAuditEvent } from '../../src/audit/event.js';
 import { purgeAudit } from '../../src/audit/purge.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { appendAudit } from '../../src/audit/writer.js';
-import type { Database } from '../../src/store/postgres/database.js';
+import type { Database } from '../../src/db/database.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
 import { auditDatabase } from './audit-db.js';
 

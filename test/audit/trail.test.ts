@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { fhir, startTestServer, testConfig, startServer, testToken } from '../helpers.js';
 import { encounter, observation, patient } from '../fixtures.js';
-import { openDatabase } from '../../src/store/postgres/database.js';
-import { migrate } from '../../src/store/postgres/migrate.js';
+import { openDatabase } from '../../src/db/database.js';
+import { migrate } from '../../src/db/migrate.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
 

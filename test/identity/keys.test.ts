@@ -7,8 +7,8 @@ import { KmsKeyWrapper } from '../../src/identity/kms-key-wrapper.js';
 import { loadSsnCipher, SsnCipher } from '../../src/identity/ssn-cipher.js';
 import { ensureIdentitySchema } from '../../src/identity/schema.js';
 import { maskSsn } from '../../src/identity/ssn.js';
-import { openDatabase } from '../../src/store/postgres/database.js';
-import { migrate } from '../../src/store/postgres/migrate.js';
+import { openDatabase } from '../../src/db/database.js';
+import { migrate } from '../../src/db/migrate.js';
 import { buildApp } from '../../src/app.js';
 import {
   fhir,

@@ -4,7 +4,7 @@
  * second handle would corrupt the database, so these tests need DATABASE_URL (as CI runs them).
  */
 import type { Config } from '../../src/config.js';
-import { openDatabase, type Database } from '../../src/store/postgres/database.js';
+import { openDatabase, type Database } from '../../src/db/database.js';
 
 import type { Test } from 'tap';
 

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { FHIR_JSON, fhir, logCapture, startServer, testConfig, testToken } from '../helpers.js';
 import { sideDatabase } from './side-db.js';
-import { openDatabase } from '../../src/store/postgres/database.js';
-import { migrate } from '../../src/store/postgres/migrate.js';
+import { openDatabase } from '../../src/db/database.js';
+import { migrate } from '../../src/db/migrate.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
 

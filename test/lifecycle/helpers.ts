@@ -1,5 +1,5 @@
 /** Shared by the lifecycle tests: making resources old, and finding every trace of one. */
-import type { Database } from '../../src/store/postgres/database.js';
+import type { Database } from '../../src/db/database.js';
 
 export const HOLD = {
   tag: [{ system: 'http://telefhir.dev/fhir/CodeSystem/lifecycle', code: 'legal-hold' }],

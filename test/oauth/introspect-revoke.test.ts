@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { buildApp } from '../../src/app.js';
-import { openDatabase } from '../../src/store/postgres/database.js';
+import { openDatabase } from '../../src/db/database.js';
 import { testToken } from '../helpers.js';
 import {
   devToken,

@@ -2,7 +2,7 @@ import t from 'tap';
 import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
 import { buildApp } from '../../src/app.js';
 import { LocalKeyWrapper } from '../../src/identity/key-wrapper.js';
-import { openDatabase } from '../../src/store/postgres/database.js';
+import { openDatabase } from '../../src/db/database.js';
 import { loadKeyCipher } from '../../src/oauth/key-encryption.js';
 import { openOAuth } from '../../src/oauth/oauth.js';
 import { MAX_TOKEN_SECONDS } from '../../src/oauth/signing-keys.js';

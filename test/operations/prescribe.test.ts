@@ -5,8 +5,8 @@
 import t from 'tap';
 import { fhir, startServer, startTestServer, testConfig, testToken } from '../helpers.js';
 import { encounter, medication, patient, practitioner } from '../fixtures.js';
-import { openDatabase } from '../../src/store/postgres/database.js';
-import { migrate } from '../../src/store/postgres/migrate.js';
+import { openDatabase } from '../../src/db/database.js';
+import { migrate } from '../../src/db/migrate.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
 import { appointmentLedger } from '../../src/workflow/appointment-ledger.js';

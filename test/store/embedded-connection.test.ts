@@ -4,7 +4,7 @@
  * lock timeout. (PGlite only, whatever DATABASE_URL says: the pg pool has no such limit.)
  */
 import t from 'tap';
-import { openDatabase } from '../../src/store/postgres/database.js';
+import { openDatabase } from '../../src/db/database.js';
 import { tempDataDir } from '../helpers.js';
 
 async function embedded(t: Parameters<typeof tempDataDir>[0], lockMs = 10_000) {

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync, cpSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { openDatabase } from '../../src/store/postgres/database.js';
-import { MIGRATIONS_DIR, migrate, readMigrations } from '../../src/store/postgres/migrate.js';
+import { openDatabase } from '../../src/db/database.js';
+import { MIGRATIONS_DIR, migrate, readMigrations } from '../../src/db/migrate.js';
 import { isolatedDatabase } from '../helpers.js';
 
 async function freshDatabase(t: Test) {

@@ -1,15 +1,14 @@
 /**
- * The embedded database's template (src/store/postgres/pglite-template.ts): the build makes it
+ * The embedded database's template (src/db/pglite-template.ts): the build makes it
  * once per set of migrations, and a new data directory starts as a copy of it instead of
  * running initdb. Always on PGlite, whatever DATABASE_URL says.
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { openDatabase } from '../../src/store/postgres/database.js';
-import { migrate, readMigrations } from '../../src/store/postgres/migrate.js';
-import { copyTemplate, writeTemplate } from '../../src/store/postgres/pglite-template.js';
-import { WORKFLOW_MIGRATIONS } from '../../src/workflow/workflow.js';
+import { openDatabase } from '../../src/db/database.js';
+import { migrate, readMigrations, WORKFLOW_MIGRATIONS } from '../../src/db/migrate.js';
+import { copyTemplate, writeTemplate } from '../../src/db/pglite-template.js';
 import { tempDataDir } from '../helpers.js';
 
 t.test('a new data directory starts from the template, migrated', async (t) => {

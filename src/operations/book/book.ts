@@ -6,7 +6,7 @@
 import type { Appointment, CodeableConcept, Resource, Schedule, Slot } from 'fhir/r4.js';
 import { FhirError } from '../../fhir/errors.js';
 import { parseSearch } from '../../search/parse.js';
-import { assertValid } from '../../rest/interactions/write.js';
+import { assertValid } from '../../exchange/assert-valid.js';
 import type { FhirStore } from '../../store/store.js';
 import { forbidden, hasRole, isBackend, ownPatient, scopeAllows } from '../caller.js';
 import {

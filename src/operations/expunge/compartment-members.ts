@@ -13,7 +13,7 @@ import type { ResourceKey } from '../../lifecycle/erase.js';
 import { isHeld } from '../../lifecycle/legal-hold.js';
 import { parseReference } from '../../search/references.js';
 import { ownerOf } from '../../fhir/binary.js';
-import type { Sql } from '../../store/postgres/database.js';
+import type { Sql } from '../../db/database.js';
 import { searchIndexer } from '../../store/postgres/search-indexer.js';
 
 export interface Member extends ResourceKey {

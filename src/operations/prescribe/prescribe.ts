@@ -12,7 +12,7 @@ import type {
   Reference,
 } from 'fhir/r4.js';
 import { FhirError } from '../../fhir/errors.js';
-import { assertValid } from '../../rest/interactions/write.js';
+import { assertValid } from '../../exchange/assert-valid.js';
 import { parseSearch } from '../../search/parse.js';
 import { forbidden, hasRole, isBackend, scopeAllows, userReference } from '../caller.js';
 import {

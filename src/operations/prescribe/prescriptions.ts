@@ -5,8 +5,8 @@
  */
 import type { MedicationRequest } from 'fhir/r4.js';
 import { FhirError } from '../../fhir/errors.js';
-import type { Sql } from '../../store/postgres/database.js';
-import type { WriteHook } from '../../store/postgres/postgres-store.js';
+import type { Sql } from '../../db/database.js';
+import type { WriteHook } from '../../store/write-hook.js';
 import type { WorkflowTx } from '../../workflow/workflow.js';
 import { SERVER } from '../operation.js';
 

@@ -17,9 +17,9 @@ import {
 import { DocumentStore, newBlobKey, withPrestoredBytes } from '../../blob/documents.js';
 import { blobKeyOf, clientView, requireMediaType } from '../../fhir/binary.js';
 import { FhirError } from '../../fhir/errors.js';
-import { requireId, requireInteraction } from '../guards.js';
-import { audited, auditFailure, auditInput, type AuditTarget } from './audited.js';
-import { resourceResult, type Exchange, type InteractionResult } from './types.js';
+import { requireId, requireInteraction } from '../../exchange/guards.js';
+import { audited, auditFailure, auditInput, type AuditTarget } from '../../exchange/audited.js';
+import { resourceResult, type Exchange, type InteractionResult } from '../../exchange/exchange.js';
 
 export interface BinaryDeps {
   blobs: BlobStore;

@@ -4,7 +4,7 @@ import { FhirError } from '../../fhir/errors.js';
 import { informational, operationOutcome } from '../../fhir/outcome.js';
 import type { ReturnPreference } from '../../fhir/prefer.js';
 import { dispatch, type EntryRequest } from '../dispatch.js';
-import type { Exchange, InteractionResult } from './types.js';
+import type { Exchange, InteractionResult } from '../../exchange/exchange.js';
 
 /** Bundle.entry.request.method: R4's HTTPVerb. */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH']);

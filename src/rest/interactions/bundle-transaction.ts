@@ -17,7 +17,7 @@ import {
   resolveUrl,
   type Resolve,
 } from './bundle-references.js';
-import type { Exchange, InteractionResult } from './types.js';
+import type { Exchange, InteractionResult } from '../../exchange/exchange.js';
 import { createResource } from './write.js';
 
 interface TransactionEntry extends PlannedEntry {

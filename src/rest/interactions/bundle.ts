@@ -4,8 +4,8 @@ import type { ReturnPreference } from '../../fhir/prefer.js';
 import { FormBody } from '../../http/content-negotiation.js';
 import { errorEntry, isObject, planEntry, responseEntry, runEntry } from './bundle-entries.js';
 import { processTransaction } from './bundle-transaction.js';
-import { auditFailure } from './audited.js';
-import type { Exchange, InteractionResult } from './types.js';
+import { auditFailure } from '../../exchange/audited.js';
+import type { Exchange, InteractionResult } from '../../exchange/exchange.js';
 
 /** Past this many entries a Bundle is refused before any work: one request, bounded cost. */
 export const MAX_BUNDLE_ENTRIES = 1000;

@@ -5,9 +5,9 @@ import { openCursor, sealCursor } from '../../fhir/cursor.js';
 import { FhirError } from '../../fhir/errors.js';
 import { parseCount, parseInstant, rejectUnknown, single } from '../../fhir/params.js';
 import type { HistoryQuery } from '../../store/store.js';
-import { requireId, requireInteraction } from '../guards.js';
-import { audited } from './audited.js';
-import type { Exchange, InteractionResult } from './types.js';
+import { requireId, requireInteraction } from '../../exchange/guards.js';
+import { audited } from '../../exchange/audited.js';
+import type { Exchange, InteractionResult } from '../../exchange/exchange.js';
 
 const KNOWN = new Set(['_count', '_since', '_cursor']);
 const DEFAULT_COUNT = 20;

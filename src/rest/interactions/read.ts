@@ -1,7 +1,12 @@
 import { authorize } from '../../auth/authorize.js';
-import { requireId, requireInteraction } from '../guards.js';
-import { audited } from './audited.js';
-import { etag, resourceResult, type Exchange, type InteractionResult } from './types.js';
+import { requireId, requireInteraction } from '../../exchange/guards.js';
+import { audited } from '../../exchange/audited.js';
+import {
+  etag,
+  resourceResult,
+  type Exchange,
+  type InteractionResult,
+} from '../../exchange/exchange.js';
 
 /** read; a matching If-None-Match is 304. */
 export function readResource(

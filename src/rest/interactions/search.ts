@@ -10,9 +10,9 @@ import { RESOURCE_TYPES } from '../../fhir/resource-types.js';
 import { parseSearch } from '../../search/parse.js';
 import { searchParamsFor } from '../../search/registry.js';
 import { reachedTypes, type PagePosition, type SearchQuery } from '../../search/query.js';
-import { requireInteraction } from '../guards.js';
-import { audited } from './audited.js';
-import type { Exchange, InteractionResult } from './types.js';
+import { requireInteraction } from '../../exchange/guards.js';
+import { audited } from '../../exchange/audited.js';
+import type { Exchange, InteractionResult } from '../../exchange/exchange.js';
 
 interface Cursor extends PagePosition {
   scope: string;

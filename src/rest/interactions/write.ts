@@ -1,33 +1,11 @@
 import type { Resource } from 'fhir/r4.js';
 import { authorize } from '../../auth/authorize.js';
 import { FhirError } from '../../fhir/errors.js';
-import { requireId, requireInteraction, resourceBody } from '../guards.js';
-import { audited } from './audited.js';
+import { requireId, requireInteraction, resourceBody } from '../../exchange/guards.js';
+import { audited } from '../../exchange/audited.js';
 import { criteriaQuery } from './search.js';
-import { resourceResult, type Exchange, type InteractionResult } from './types.js';
-
-/**
- * Refuses an invalid resource with 422 and every problem found, before anything is stored.
- * Warnings alone don't stop a write.
- */
-export function assertValid(ex: Exchange, resource: Resource, profiles?: string[]): void {
-  const issues = ex.validator.validate(resource, profiles);
-  const errors = issues.filter((issue) => issue.severity === 'error').length;
-  if (!errors) return;
-  throw new FhirError(
-    422,
-    'processing',
-    `${resource.resourceType} is not valid: ${errors} error(s)`,
-    undefined,
-    {},
-    issues.map((issue) => ({
-      severity: issue.severity,
-      code: issue.code,
-      diagnostics: issue.diagnostics,
-      expression: [issue.expression],
-    })),
-  );
-}
+import { resourceResult, type Exchange, type InteractionResult } from '../../exchange/exchange.js';
+import { assertValid } from '../../exchange/assert-valid.js';
 
 /** SSNs sealed before validation and storage, whichever store it is (src/identity/). */
 const sealed = (ex: Exchange, resource: Resource): Resource => ex.sealSsns?.(resource) ?? resource;

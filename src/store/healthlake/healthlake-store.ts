@@ -14,8 +14,9 @@ import { randomUUID } from 'node:crypto';
 import type { AuditEvent, Resource } from 'fhir/r4.js';
 import { FhirError, gone, notFound } from '../../fhir/errors.js';
 import type { PagePosition, SearchQuery } from '../../search/query.js';
-import type { Database, Sql } from '../postgres/database.js';
-import type { PostgresStore, WriteHook } from '../postgres/postgres-store.js';
+import type { Database, Sql } from '../../db/database.js';
+import type { PostgresStore } from '../postgres/postgres-store.js';
+import type { WriteHook } from '../write-hook.js';
 import type {
   FhirStore,
   HistoryPage,

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
-import { WORKFLOW_MIGRATIONS } from '../../workflow/workflow.js';
-import { openDatabase } from '../postgres/database.js';
-import { migrate } from '../postgres/migrate.js';
+import { openDatabase } from '../../db/database.js';
+import { migrate, WORKFLOW_MIGRATIONS } from '../../db/migrate.js';
 import { PRELOADED_SECRETS } from '../postgres/open.js';
-import { PostgresStore, type WriteHook } from '../postgres/postgres-store.js';
+import { PostgresStore } from '../postgres/postgres-store.js';
+import type { WriteHook } from '../write-hook.js';
 import { searchIndexer } from '../postgres/search-indexer.js';
 import { HealthLakeClient } from './client.js';
 import { controlPlane } from './control-plane.js';

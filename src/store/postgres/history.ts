@@ -7,7 +7,7 @@ import type {
   WriteMethod,
 } from '../store.js';
 import { notFound } from '../../fhir/errors.js';
-import type { Sql } from './database.js';
+import type { Sql } from '../../db/database.js';
 import { accessCondition, accessConditionByType, requireSome } from './access-sql.js';
 import { Binds } from './search-sql.js';
 

@@ -1,6 +1,6 @@
 import type { Resource } from 'fhir/r4.js';
 import { emptyIndexValues, type IndexValues } from '../../search/extract.js';
-import type { Sql } from './database.js';
+import type { Sql } from '../../db/database.js';
 
 /**
  * The seam for search: every write calls `index` in the write's transaction, with the stored

@@ -1,7 +1,8 @@
 import type { Config } from '../../config.js';
-import { openDatabase } from './database.js';
-import { migrate } from './migrate.js';
-import { PostgresStore, type WriteHook } from './postgres-store.js';
+import { openDatabase } from '../../db/database.js';
+import { migrate } from '../../db/migrate.js';
+import { PostgresStore } from './postgres-store.js';
+import type { WriteHook } from '../write-hook.js';
 import { searchIndexer } from './search-indexer.js';
 
 /** Secrets the REST layer uses, read at start-up so no first read happens inside a transaction. */

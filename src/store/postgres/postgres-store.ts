@@ -13,7 +13,7 @@ import type {
   SearchResult,
   WriteMethod,
 } from '../store.js';
-import type { Database, Sql } from './database.js';
+import type { Database, Sql } from '../../db/database.js';
 import { noIndexer, type ResourceIndexer } from './indexer.js';
 import { findMatches, runSearch, sightOf } from './search.js';
 import { accessCondition, patientsOutside, requireSome, type Visibility } from './access-sql.js';
@@ -42,32 +42,7 @@ const outside = (type: string, id: string, access: Access) =>
     `${type}/${id} is outside what the token may ${access} (its patient compartment or scope filter)`,
   );
 
-/**
- * Domain rules that follow a write in its own transaction (the appointment ledger, say): called
- * after the resource is stored and indexed, with the version it replaced. A hook that throws
- * undoes the write. `store` runs in the same transaction, unrestricted: hooks act for the
- * server, not the caller.
- */
-export interface WriteHook {
-  /**
-   * Before a version is stamped and stored (not for deletions): returns the resource to store
-   * instead, e.g. with server-assigned identifiers. `previous` is the version it replaces.
-   */
-  beforeWrite?(
-    tx: { sql: Sql; store: FhirStore },
-    type: string,
-    id: string,
-    resource: Resource,
-    previous: Resource | undefined,
-  ): Promise<Resource>;
-  afterWrite(
-    tx: { sql: Sql; store: FhirStore },
-    type: string,
-    id: string,
-    resource: Resource | undefined,
-    previous: Resource | undefined,
-  ): Promise<void>;
-}
+import type { WriteHook } from '../write-hook.js';
 
 export class PostgresStore implements FhirStore {
   /** Group commit of the events audited outside a transaction (the store's own, not a tx's). */

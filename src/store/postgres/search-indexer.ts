@@ -1,6 +1,6 @@
 import type { Resource } from 'fhir/r4.js';
 import { emptyIndexValues, extractIndexValues, type IndexValues } from '../../search/extract.js';
-import type { Sql } from './database.js';
+import type { Sql } from '../../db/database.js';
 import type { ResourceIndexer } from './indexer.js';
 
 /**

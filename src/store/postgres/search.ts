@@ -8,7 +8,7 @@ import {
   requireSome,
   type Visibility,
 } from './access-sql.js';
-import type { Sql } from './database.js';
+import type { Sql } from '../../db/database.js';
 import {
   Binds,
   keysetCondition,

@@ -1,6 +1,6 @@
 import type { Resource } from 'fhir/r4.js';
 import type { WriteMethod } from '../store.js';
-import type { Sql } from './database.js';
+import type { Sql } from '../../db/database.js';
 
 /** Server-owned meta first, in the order FHIR examples use; the client's meta is kept. */
 export function stamp(

@@ -1,9 +1,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fromRoot } from '../../paths.js';
+import { fromRoot } from '../paths.js';
 import type { Database } from './database.js';
 
-export const MIGRATIONS_DIR = fromRoot('src', 'store', 'postgres', 'migrations');
+/** The schema every store shares: resources, search index, audit trail, identity, lifecycle. */
+export const MIGRATIONS_DIR = fromRoot('src', 'db', 'migrations', 'schema');
+/** The workflow's tables: bookings, idempotency keys, visits, the outbox. */
+export const WORKFLOW_MIGRATIONS = fromRoot('src', 'db', 'migrations', 'workflow');
+/** The authorization server's tables: signing keys, clients, users, codes, launches. */
+export const OAUTH_MIGRATIONS = fromRoot('src', 'db', 'migrations', 'oauth');
 
 /** Any constant will do: it only has to be the same in every replica. */
 const MIGRATION_LOCK = 4_242_001;

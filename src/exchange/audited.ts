@@ -10,13 +10,13 @@ import {
   type AuditInput,
   type AuditInteraction,
   type AuditOutcome,
-} from '../../audit/event.js';
-import { patientsOf } from '../../audit/patients.js';
-import { assignedPractitioners } from '../../auth/write-reach.js';
-import { ownerOf } from '../../fhir/binary.js';
-import { FhirError } from '../../fhir/errors.js';
-import { ID_PATTERN } from '../../fhir/resource-types.js';
-import type { Exchange, InteractionResult } from './types.js';
+} from '../audit/event.js';
+import { patientsOf } from '../audit/patients.js';
+import { assignedPractitioners } from '../auth/write-reach.js';
+import { ownerOf } from '../fhir/binary.js';
+import { FhirError } from '../fhir/errors.js';
+import { ID_PATTERN } from '../fhir/resource-types.js';
+import type { Exchange, InteractionResult } from './exchange.js';
 
 /** What a request asked for, known before it runs (so a refusal can say so too). */
 export interface AuditTarget {

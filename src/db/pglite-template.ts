@@ -11,10 +11,9 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { WORKFLOW_MIGRATIONS } from '../../workflow/workflow.js';
 import { PgliteDatabase } from './database.js';
-import { migrate, MIGRATIONS_DIR } from './migrate.js';
-import { fromRoot } from '../../paths.js';
+import { migrate, MIGRATIONS_DIR, WORKFLOW_MIGRATIONS } from './migrate.js';
+import { fromRoot } from '../paths.js';
 
 /** Where the build keeps templates: each in `pglite-template-<digest>`, made once. */
 export const TEMPLATE_DIR = fromRoot('dist');

@@ -1,7 +1,7 @@
 import type { Resource } from 'fhir/r4.js';
-import type { FhirStore, RequestContext } from '../../store/store.js';
-import type { AccessPolicy } from '../../auth/policy.js';
-import type { Validator } from '../../validation/validator.js';
+import type { FhirStore, RequestContext } from '../store/store.js';
+import type { AccessPolicy } from '../auth/policy.js';
+import type { Validator } from '../validation/validator.js';
 
 /**
  * What an interaction needs, whether it arrives as an HTTP request or as a Bundle entry: the

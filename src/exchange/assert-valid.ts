@@ -1,0 +1,26 @@
+import type { Resource } from 'fhir/r4.js';
+import { FhirError } from '../fhir/errors.js';
+import type { Exchange } from './exchange.js';
+
+/**
+ * Refuses an invalid resource with 422 and every problem found, before anything is stored.
+ * Warnings alone don't stop a write.
+ */
+export function assertValid(ex: Exchange, resource: Resource, profiles?: string[]): void {
+  const issues = ex.validator.validate(resource, profiles);
+  const errors = issues.filter((issue) => issue.severity === 'error').length;
+  if (!errors) return;
+  throw new FhirError(
+    422,
+    'processing',
+    `${resource.resourceType} is not valid: ${errors} error(s)`,
+    undefined,
+    {},
+    issues.map((issue) => ({
+      severity: issue.severity,
+      code: issue.code,
+      diagnostics: issue.diagnostics,
+      expression: [issue.expression],
+    })),
+  );
+}

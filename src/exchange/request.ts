@@ -1,0 +1,31 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { parsePrefer } from '../fhir/prefer.js';
+import type { Exchange } from './exchange.js';
+import { policyOf } from '../auth/authorize.js';
+import type { AccessPolicy } from '../auth/policy.js';
+import type { RequestContext } from '../store/store.js';
+
+/** The caller's policy, built once per request from its token and headers. */
+export function requestPolicy(app: FastifyInstance, request: FastifyRequest): AccessPolicy {
+  return policyOf(request, { providerScope: app.config.providerAccess });
+}
+
+export function contextOf(request: FastifyRequest, policy: AccessPolicy): RequestContext {
+  return { requestId: request.id, access: policy };
+}
+
+export function exchangeOf(app: FastifyInstance, request: FastifyRequest): Exchange {
+  const policy = requestPolicy(app, request);
+  return {
+    store: app.store,
+    ctx: contextOf(request, policy),
+    baseUrl: app.config.baseUrl,
+    strict: parsePrefer(request.headers.prefer).strict,
+    validator: app.validator,
+    policy,
+    address: request.ip,
+    log: request.log,
+    searchParams: app.identity && ((params) => app.identity!.searchParams(params)),
+    sealSsns: app.identity && ((resource) => app.identity!.sealNumbers(resource)),
+  };
+}
