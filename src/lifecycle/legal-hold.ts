@@ -11,14 +11,3 @@ export const LEGAL_HOLD = 'legal-hold';
 export function isHeld(resource: Resource | undefined): boolean {
   return (resource?.meta?.tag ?? []).some((tag) => tag.code === LEGAL_HOLD);
 }
-
-/** SQL: whether the resource at `alias` (resource_type, id columns) is held. */
-export const heldSql = (alias: string) => `EXISTS (
-  SELECT 1 FROM (
-    SELECT lh.content FROM resource_history lh
-    WHERE lh.resource_type = ${alias}.resource_type AND lh.id = ${alias}.id
-      AND lh.content IS NOT NULL
-    ORDER BY lh.version_id DESC LIMIT 1
-  ) latest
-  WHERE (latest.content::jsonb -> 'meta' -> 'tag') @> '[{"code": "${LEGAL_HOLD}"}]'::jsonb
-)`;

@@ -14,8 +14,8 @@ import type { BlobStore } from '../blob/blob-store.js';
 import { deleteQueuedBlobs, queueBlobDeletions } from './blob-deletions.js';
 import type { Database, Sql } from '../db/database.js';
 import { searchIndexer } from '../store/postgres/search-indexer.js';
-import { eraseResources, type ResourceKey } from './erase.js';
-import { heldSql } from './legal-hold.js';
+import { eraseResources, type ResourceKey } from '../store/postgres/erase.js';
+import { dueRows } from '../store/postgres/retention-due.js';
 import { cutoffOf, type RetentionPolicy } from './retention-policy.js';
 
 export interface DueResource extends ResourceKey {
@@ -41,13 +41,6 @@ export interface RetentionOptions {
   index?: AuditIndex;
 }
 
-interface DueRow {
-  resource_type: string;
-  id: string;
-  deleted: boolean;
-  last_updated: Date | string;
-}
-
 /** The due resources, oldest type first; `lock` takes row locks (the real run). */
 export async function selectDue(
   sql: Sql,
@@ -65,17 +58,7 @@ export async function selectDue(
     }
   }
   if (!types.length) return [];
-  const rows = await sql.query<DueRow>(
-    `SELECT c.resource_type, c.id, c.deleted, c.last_updated
-     FROM resource_current c
-     JOIN unnest($1::text[], $2::timestamptz[]) AS p(resource_type, cutoff)
-       ON p.resource_type = c.resource_type
-     WHERE c.resource_type <> 'AuditEvent' AND c.last_updated < p.cutoff
-       AND NOT ${heldSql('c')}
-     ORDER BY c.resource_type, c.id
-     ${lock ? 'FOR UPDATE OF c' : ''}`,
-    [types, cutoffs],
-  );
+  const rows = await dueRows(sql, types, cutoffs, lock);
   return rows.map((row) => ({
     type: row.resource_type,
     id: row.id,

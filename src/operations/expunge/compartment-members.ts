@@ -9,21 +9,16 @@
  */
 import type { Resource } from 'fhir/r4.js';
 import { patientCompartmentParams } from '../../auth/compartment.js';
-import type { ResourceKey } from '../../lifecycle/erase.js';
+import type { ResourceKey } from '../../store/postgres/erase.js';
 import { isHeld } from '../../lifecycle/legal-hold.js';
 import { parseReference } from '../../search/references.js';
 import { ownerOf } from '../../fhir/binary.js';
 import type { Sql } from '../../db/database.js';
+import { latestVersionsNaming } from '../../store/postgres/patient-history.js';
 import { searchIndexer } from '../../store/postgres/search-indexer.js';
 
 export interface Member extends ResourceKey {
   held: boolean;
-}
-
-interface LatestRow {
-  resource_type: string;
-  id: string;
-  content: Resource;
 }
 
 function ownedBinary(resource: Resource, patientId: string, baseUrl: string): boolean {
@@ -44,26 +39,12 @@ function inCompartment(resource: Resource, patientId: string, baseUrl: string): 
     );
 }
 
-/** LIKE's own wildcards can't occur in an id (ID_PATTERN), but escape them all the same. */
-const likeEscape = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
-
 export async function compartmentMembers(
   sql: Sql,
   patientId: string,
   baseUrl: string,
 ): Promise<Member[]> {
-  const rows = await sql.query<LatestRow>(
-    `SELECT DISTINCT ON (h.resource_type, h.id) h.resource_type, h.id, h.content
-     FROM resource_history h
-     WHERE h.content IS NOT NULL AND h.resource_type <> 'AuditEvent'
-       AND (h.resource_type, h.id) IN (
-         SELECT c.resource_type, c.id FROM resource_history c
-         WHERE c.resource_type <> 'AuditEvent'
-           AND (c.content::text LIKE $1 OR (c.resource_type = 'Patient' AND c.id = $2))
-       )
-     ORDER BY h.resource_type, h.id, h.version_id DESC`,
-    [`%Patient/${likeEscape(patientId)}%`, patientId],
-  );
+  const rows = await latestVersionsNaming(sql, patientId);
   return rows
     .filter((row) => inCompartment({ ...row.content, id: row.id }, patientId, baseUrl))
     .map((row) => ({ type: row.resource_type, id: row.id, held: isHeld(row.content) }));

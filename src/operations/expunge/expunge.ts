@@ -12,7 +12,7 @@ import type { BlobStore } from '../../blob/blob-store.js';
 import { FhirError } from '../../fhir/errors.js';
 import { ID_PATTERN } from '../../fhir/resource-types.js';
 import { deleteQueuedBlobs, queueBlobDeletions } from '../../lifecycle/blob-deletions.js';
-import { eraseResources, type Erased } from '../../lifecycle/erase.js';
+import { eraseResources, type Erased } from '../../store/postgres/erase.js';
 import { PostgresStore } from '../../store/postgres/postgres-store.js';
 import { forbidden, hasRole, scopeAllows, userReference } from '../caller.js';
 import type { OperationCall, OperationResult, OperationServices } from '../operation.js';

@@ -6,9 +6,9 @@
  * since a blob store is not part of the database transaction.
  */
 import type { Resource } from 'fhir/r4.js';
-import type { Sql } from '../db/database.js';
-import { blobKeyOf } from '../fhir/binary.js';
-import { releaseMrns } from '../identity/mrn.js';
+import type { Sql } from '../../db/database.js';
+import { blobKeyOf } from '../../fhir/binary.js';
+import { releaseMrns } from '../../identity/mrn.js';
 
 export interface ResourceKey {
   type: string;
