@@ -51,12 +51,7 @@ t.test('runtime: production dependencies only, as a non-root user', async (t) =>
 
 t.test('the runtime image has what the server reads from its root', async (t) => {
   const runtime = stage('runtime').join('\n');
-  for (const path of [
-    'src/db/migrations',
-    'profiles',
-    'operations',
-    'capability-statement.json',
-  ]) {
+  for (const path of ['src/db/migrations', 'profiles', 'operations', 'capability-statement.json']) {
     t.ok(existsSync(join(repoRoot, path)), `${path} exists in the repository`);
     t.match(runtime, new RegExp(`^COPY ${path.replace(/\./g, '\\.')} `, 'm'), `${path} is copied`);
   }
