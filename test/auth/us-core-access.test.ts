@@ -27,6 +27,7 @@ const CLINICAL: [type: string, param: string, make: (p: string) => Json][] = [
   ['Observation', 'patient', (p) => usCore.smokingStatus(p)],
 ];
 const PATIENTS = ['p1', 'p2'];
+const UPSTREAM = process.env.TEST_STORE === 'healthlake';
 const idOf = (type: string, p: string) => `${type.toLowerCase()}-${p}`;
 
 async function seed(base: string) {
@@ -98,7 +99,8 @@ t.test('US Core types: a caller sees only its own compartment', async (t) => {
         const history = await get(`${type}/_history?_count=100`);
         t.notOk(mentionsP2(history.body), `${type} type history: nothing of p2`);
         const chained = await get(`${type}?${param}.name=Bravo`);
-        t.same(ids(chained.body), [], `${type} chained to p2's name`);
+        if (UPSTREAM) t.equal(chained.status, 403, `${type} chain: 403 on HealthLake`);
+        else t.same(ids(chained.body), [], `${type} chained to p2's name`);
       }
       const revinc = await get('Condition?_revinclude=Provenance:target&_count=100');
       t.equal(revinc.status, 200, '_revinclude=Provenance:target');
@@ -110,8 +112,10 @@ t.test('US Core types: a caller sees only its own compartment', async (t) => {
         ['Patient/p1'],
         '_include of the subject: p1 only',
       );
+      // HealthLake can't hold a chain or _has to a partial grant, so it refuses them (README).
       const has = await get('Patient?_has:Condition:patient:code=44054006');
-      t.same(ids(has.body), ['Patient/p1'], '_has into Condition: p1 only');
+      if (UPSTREAM) t.equal(has.status, 403, '_has into Condition: 403 on HealthLake');
+      else t.same(ids(has.body), ['Patient/p1'], '_has into Condition: p1 only');
       // Directory data is open to every role; a Group lists other patients, so it is not.
       t.equal((await get('Location/loc1')).status, 200, 'Location is directory data');
       t.equal((await get('Endpoint/ep1')).status, 200, 'Endpoint is directory data');
