@@ -9,8 +9,9 @@ export interface ValidatorOptions {
   defaultProfiles: boolean;
   /**
    * Compile every profile now rather than each on its first use. With US Core enforced by
-   * default nearly every write needs one, so the ~0.2 s is better spent at start-up than on the
-   * first request of each type.
+   * default nearly every write needs one, so the cost (~0.2 s, about 1 s more when this is the
+   * first reader of the R4 definitions, which the first validation would read anyway) is
+   * better spent at start-up than on the first request of each type.
    */
   compileProfiles?: boolean;
 }
