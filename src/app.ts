@@ -56,6 +56,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   // Profiles compiled before the store opens: a broken one stops start-up before anything else.
   const { validator, profiles } = createValidator({
     defaultProfiles: config.defaultProfiles === 'us-core',
+    compileProfiles: config.defaultProfiles === 'us-core',
   });
   const identity = parts.storeAsGiven ? undefined : new PatientIdentity(config.identity);
   const hooks = [appointmentLedger(), prescriptionLedger()];

@@ -3,6 +3,8 @@
  * profile, to that profile. Tests that exercise storage, search or HTTP start from these so
  * validation never gets in their way; validation tests break them on purpose.
  */
+import * as usCore from './fixtures/us-core.js';
+
 type Json = Record<string, unknown>;
 
 export const patient = (extra: Json = {}): Json => ({
@@ -188,4 +190,18 @@ export const validResources: Record<string, () => Json> = {
   Medication: () => medication(),
   RelatedPerson: () => relatedPerson(),
   Binary: () => ({ resourceType: 'Binary', contentType: 'text/plain', data: 'aGVsbG8=' }),
+  AllergyIntolerance: () => usCore.allergyIntolerance(),
+  CarePlan: () => usCore.carePlan(),
+  CareTeam: () => usCore.careTeam(),
+  Condition: () => usCore.conditionProblem(),
+  Device: () => usCore.implantableDevice(),
+  DiagnosticReport: () => usCore.diagnosticReportLab(),
+  Goal: () => usCore.goal(),
+  Immunization: () => usCore.immunization(),
+  Location: () => usCore.location(),
+  Procedure: () => usCore.procedure(),
+  QuestionnaireResponse: () => usCore.questionnaireResponse(),
+  ServiceRequest: () => usCore.serviceRequest(),
+  Endpoint: () => usCore.endpoint(),
+  Group: () => usCore.group(),
 };

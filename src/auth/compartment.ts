@@ -24,14 +24,25 @@ export const PATIENT_ITSELF = '{def}';
 const OUTSIDE_COMPARTMENT = new Set(['Schedule']);
 
 /**
- * Types R4 leaves out that telefhir puts in, by a search parameter of its own. A Binary holding
- * a clinical document belongs to the patient recorded on it at creation (the `patient`
- * parameter, src/search/local-parameters.ts): without this, a Binary would count as directory
- * data, open to every patient token.
+ * Types R4 leaves out that telefhir puts in, by a search parameter. A Binary holding a clinical
+ * document belongs to the patient recorded on it at creation (the `patient` parameter,
+ * src/search/local-parameters.ts); a Device with a `patient` is that patient's implant (US Core
+ * Implantable Device, with its UDI). Without this, either would count as directory data, open
+ * to every patient token. A Device with no patient stays reachable only by unrestricted grants.
  */
 const INSIDE_COMPARTMENT: ReadonlyMap<string, readonly string[]> = new Map([
   ['Binary', ['patient']],
+  ['Device', ['patient']],
 ]);
+
+/**
+ * Clinical types no patient-scoped grant reaches. R4 puts a Group in the compartment of each
+ * `member`, but a Group lists all its members: a patient (or a practitioner assigned to one
+ * member) reading it would learn who the others are. So a Group counts as clinical (never
+ * directory data open to every token) with no compartment link: only grants over every patient
+ * (ADMIN, backend services, PROVIDER_ACCESS=all) see or write one, as bulk export needs.
+ */
+const CLOSED_TO_COMPARTMENTS = new Set(['Group']);
 
 let params: ReadonlyMap<string, readonly string[]> | undefined;
 
@@ -50,13 +61,15 @@ function load(): ReadonlyMap<string, readonly string[]> {
     built.set(resource.code, Object.freeze(list));
   }
   for (const [type, list] of INSIDE_COMPARTMENT) built.set(type, Object.freeze([...list]));
+  for (const type of CLOSED_TO_COMPARTMENTS) built.set(type, Object.freeze([]));
   params = built;
   return built;
 }
 
 /**
  * The search parameters linking a resource of `type` to a patient; [] for types outside the
- * compartment (Practitioner, Organization, Medication, Schedule, Slot, ...). For Patient the
+ * compartment (Practitioner, Organization, Medication, Schedule, Slot, Location, Endpoint, ...)
+ * and for those closed to it (Group). For Patient the
  * list starts with PATIENT_ITSELF. A resource is in a patient's compartment when any of them
  * references the patient.
  */
@@ -64,6 +77,7 @@ export function patientCompartmentParams(type: string): string[] {
   return [...(load().get(type) ?? [])];
 }
 
+/** Clinical data (not directory data): in the compartment, or closed to it (Group). */
 export function isInPatientCompartment(type: string): boolean {
   return load().has(type);
 }

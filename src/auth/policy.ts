@@ -5,14 +5,16 @@
  *
  * Roles, per resource type ("clinical" = in the Patient compartment, see compartment.ts;
  * "directory" = the served types outside it: Practitioner, PractitionerRole, Organization,
- * Schedule, Slot, Medication):
+ * Location, Endpoint, Schedule, Slot, Medication; Group is clinical but in no compartment, so
+ * only grants over every patient reach it):
  * - ADMIN: everything, everywhere.
  * - PROVIDER, NURSE: clinical cruds for patients linked to them (`practitioner-linked`, or
  *   `all` when PolicyOptions.providerScope is 'all'); directory read/search. Their fhirUser
  *   must be a Practitioner for the assignment to be known; otherwise clinical data is closed.
  * - RECEPTIONIST, STAFF: Appointment, Schedule, Slot cruds; Patient create/read/update/search
  *   (registering and correcting demographics; deleting a patient is an ADMIN act);
- *   Practitioner, PractitionerRole, Organization read/search (who to book with). Nothing
+ *   Practitioner, PractitionerRole, Organization, Location, Endpoint read/search (who to book
+ *   with, and where). Nothing
  *   clinical. Every patient: the front desk serves whoever walks in.
  * - PATIENT, GUARDIAN: read/search of their compartment(s) and of directory data; no writes
  *   over REST (booking goes through $book, which authorizes itself). PATIENT's own id is the
@@ -81,7 +83,13 @@ const INTERACTION: Readonly<Record<Access, Interaction>> = {
 };
 const ALL: Compartment = { kind: 'all' };
 const SCHEDULING = new Set(['Appointment', 'Schedule', 'Slot']);
-const FRONT_DESK_DIRECTORY = new Set(['Practitioner', 'PractitionerRole', 'Organization']);
+const FRONT_DESK_DIRECTORY = new Set([
+  'Practitioner',
+  'PractitionerRole',
+  'Organization',
+  'Location',
+  'Endpoint',
+]);
 
 /** One way in: a scope's compartment narrowed by one role's, with the scope's filter. */
 interface Term {

@@ -39,6 +39,22 @@ export const RESOURCE_TYPES: ReadonlyMap<string, readonly Interaction[]> = new M
   ['Observation', READ_WRITE],
   ['Medication', READ_WRITE],
   ['RelatedPerson', READ_WRITE],
+  // The rest of US Core 5.0.1's server types, and the two its test kit reaches besides:
+  // Endpoint (PractitionerRole:endpoint) and Group (bulk data cohorts).
+  ['AllergyIntolerance', READ_WRITE],
+  ['CarePlan', READ_WRITE],
+  ['CareTeam', READ_WRITE],
+  ['Condition', READ_WRITE],
+  ['Device', READ_WRITE],
+  ['DiagnosticReport', READ_WRITE],
+  ['Goal', READ_WRITE],
+  ['Immunization', READ_WRITE],
+  ['Location', READ_WRITE],
+  ['Procedure', READ_WRITE],
+  ['QuestionnaireResponse', READ_WRITE],
+  ['ServiceRequest', READ_WRITE],
+  ['Endpoint', READ_WRITE],
+  ['Group', READ_WRITE],
   // Its bytes live in the blob store; src/rest/binary.ts serves them (see src/fhir/binary.ts).
   ['Binary', READ_WRITE],
 ]);

@@ -5,18 +5,51 @@ import type {
   CapabilityStatement,
   CapabilityStatementRest,
   CapabilityStatementRestResource,
+  Extension,
 } from 'fhir/r4.js';
 import type { FastifyInstance } from 'fastify';
 import type { AuthConfig } from '../config.js';
 import { RESOURCE_TYPES } from '../fhir/resource-types.js';
 import { searchParamsFor } from '../search/registry.js';
 import type { ProfileRegistry } from '../validation/profiles.js';
+import { US_CORE_SEARCHES, US_CORE_SERVER } from './us-core-searches.js';
 import { VALIDATE_OPERATION } from './validate.js';
 import { operationsFor } from '../operations/index.js';
 import { fromRoot } from '../paths.js';
 
 function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(fromRoot(file), 'utf8')) as T;
+}
+
+const EXPECTATION = 'http://hl7.org/fhir/StructureDefinition/capabilitystatement-expectation';
+const COMBINATION =
+  'http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination';
+
+/**
+ * US Core's searches for `type` that this server can answer (every parameter indexed): the
+ * expectation of each single parameter, and its combinations as US Core writes them (the
+ * search-parameter-combination extension, with the expectation US Core gives it).
+ */
+function usCoreSearches(type: string) {
+  const answerable = (US_CORE_SEARCHES[type] ?? []).filter(({ params }) =>
+    params.every((code) => searchParamsFor(type).has(code)),
+  );
+  const single = new Map<string, string>();
+  const combinations: Extension[] = [];
+  for (const { params, expectation } of answerable) {
+    if (params.length === 1) {
+      single.set(params[0]!, expectation);
+      continue;
+    }
+    combinations.push({
+      url: COMBINATION,
+      extension: [
+        { url: EXPECTATION, valueCode: expectation },
+        ...params.map((code) => ({ url: 'required', valueString: code })),
+      ],
+    });
+  }
+  return { single, combinations };
 }
 
 const referenceParams = (type: string) =>
@@ -35,7 +68,9 @@ function resourceCapability(
       .filter((param) => param.targets.length === 0 || param.targets.includes(type))
       .map((param) => `${source}:${param.code}`),
   );
+  const usCore = usCoreSearches(type);
   return {
+    ...(usCore.combinations.length ? { extension: usCore.combinations } : {}),
     type,
     profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
     interaction: interactions.map((code) => ({ code })),
@@ -54,6 +89,9 @@ function resourceCapability(
       .map((sd) => sd.url),
     operation: [VALIDATE_OPERATION, ...operationsFor(type, baseUrl)],
     searchParam: params.map((param) => ({
+      ...(usCore.single.has(param.code)
+        ? { extension: [{ url: EXPECTATION, valueCode: usCore.single.get(param.code) }] }
+        : {}),
       name: param.code,
       definition: param.url,
       type: param.type,
@@ -140,6 +178,9 @@ export function buildCapabilityStatement(
   };
   return {
     ...statement,
+    // Every type, profile and search of US Core's server statement is wired (test/rest/
+    // capabilities.test.ts checks each against what is served).
+    instantiates: [US_CORE_SERVER],
     software: { name: 'telefhir', ...statement.software, version: pkg.version },
     implementation: { description: 'telefhir', ...statement.implementation, url: baseUrl },
     rest: [completedRest],

@@ -26,8 +26,8 @@ export interface SearchParamDef {
  * supported" rather than "unknown parameter". For our types these are the composites
  * (DocumentReference `relationship`, Observation `code-value-*`, `combo-code-value-*`,
  * `component-code-value-*`), plus `_text`, `_content` and `_query`, which R4 defines without
- * an expression because they are server-defined. R4's only `special` parameter, Location
- * `near`, is on a type we don't serve.
+ * an expression because they are server-defined, and R4's only `special` parameter, Location
+ * `near` (a distance from coordinates, which the index tables can't answer).
  */
 export interface UnsupportedSearchParam {
   code: string;

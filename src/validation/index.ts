@@ -7,6 +7,13 @@ import type { ValidationIssue, Validator } from './validator.js';
 export interface ValidatorOptions {
   /** Apply each type's default profiles (US Core) besides those a resource claims. */
   defaultProfiles: boolean;
+  /**
+   * Compile every profile now rather than each on its first use. With US Core enforced by
+   * default nearly every write needs one, so the cost (~0.2 s, about 1 s more when this is the
+   * first reader of the R4 definitions, which the first validation would read anyway) is
+   * better spent at start-up than on the first request of each type.
+   */
+  compileProfiles?: boolean;
 }
 
 const withoutVersion = (url: string) => url.split('|')[0]!;
@@ -26,7 +33,9 @@ export function createValidator(options: ValidatorOptions): {
   // server's first answer. (Built in the background after listen instead, they blocked the
   // event loop just as the first connections arrived.)
   const profiles = loadProfiles();
-  const checkProfile = createProfileChecker(profiles);
+  const checkProfile = createProfileChecker(profiles, undefined, {
+    compileAll: options.compileProfiles === true,
+  });
   let structure: ((resource: unknown) => ValidationIssue[]) | undefined;
   let invariants: ((resource: Resource) => ValidationIssue[]) | undefined;
   const buildStructure = () => (structure ??= createStructureValidator());
@@ -50,7 +59,7 @@ export function createValidator(options: ValidatorOptions): {
         });
       }
     });
-    if (options.defaultProfiles) for (const url of profiles.defaultsFor(type)) wanted.add(url);
+    if (options.defaultProfiles) for (const url of profiles.defaultsFor(resource)) wanted.add(url);
     for (const url of extra) {
       if (profiles.get(url)) wanted.add(withoutVersion(url));
       else {

@@ -9,6 +9,7 @@ import { buildElementTree } from './element-tree.js';
 import type { ElementNode } from './element-tree.js';
 import { checkValue } from './element-walk.js';
 import { generateSnapshot } from './snapshot.js';
+import { usCoreDefaults } from './us-core-defaults.js';
 import { readSnapshotFile, SNAPSHOTS_PATH } from './snapshot-file.js';
 import type { ValidationIssue } from './validator.js';
 import { canonicalUrl, loadValueSets } from './valuesets.js';
@@ -20,8 +21,11 @@ export interface ProfileRegistry {
   get(url: string): StructureDefinition | undefined;
   /** Every profile we ship, snapshots included (for GET StructureDefinition and supportedProfile). */
   all(): StructureDefinition[];
-  /** The profiles every resource of `type` is checked against, whatever its meta.profile says. */
-  defaultsFor(type: string): string[];
+  /**
+   * The profiles a resource is checked against whatever its meta.profile says (US Core's, picked
+   * by type and, for Observation, Condition and DiagnosticReport, by category and code).
+   */
+  defaultsFor(resource: Resource): string[];
 }
 
 /** A registry read from profiles/, with the ValueSets its required bindings are checked against. */
@@ -31,20 +35,6 @@ export interface LoadedProfiles extends ProfileRegistry {
 
 const CORE_PREFIX = 'http://hl7.org/fhir/StructureDefinition/';
 const US_CORE = 'http://hl7.org/fhir/us/core/StructureDefinition/';
-
-/**
- * US Core for the types it profiles. Observation has no default: US Core 5.0.1 has no generic
- * Observation profile, and requiring the lab profile of every Observation would reject vital
- * signs, surveys and the rest. Clients ask for it through meta.profile.
- */
-const DEFAULT_PROFILES: Readonly<Record<string, readonly string[]>> = {
-  Patient: [`${US_CORE}us-core-patient`],
-  Encounter: [`${US_CORE}us-core-encounter`],
-  MedicationRequest: [`${US_CORE}us-core-medicationrequest`],
-  DocumentReference: [`${US_CORE}us-core-documentreference`],
-  Practitioner: [`${US_CORE}us-core-practitioner`],
-  Organization: [`${US_CORE}us-core-organization`],
-};
 
 /**
  * The resource type of US Core 5.0.1 profiles that our profiles name as reference targets but
@@ -91,7 +81,7 @@ export function loadProfiles(
     valueSets,
     get: (url) => shipped.get(canonicalUrl(url)),
     all: () => [...profiles],
-    defaultsFor: (type) => (DEFAULT_PROFILES[type] ?? []).filter((url) => shipped.has(url)),
+    defaultsFor: (resource) => usCoreDefaults(resource).filter((url) => shipped.has(url)),
   };
 }
 
@@ -178,9 +168,10 @@ export function createProfileChecker(
   options: { compileAll?: boolean } = {},
 ): (resource: Resource, profileUrl: string) => ValidationIssue[] {
   const expressionCache = new Map<string, (node: unknown) => unknown[]>();
-  // Built on first use: compiling every profile's FHIRPath was ~60 ms of each start, for
-  // profiles a deployment may never see. `npm run build` compiles them all (compileAll), so a
-  // shipped profile that can't be compiled fails the build rather than a request.
+  // Built on first use unless compileAll: compiling every profile's FHIRPath is ~0.2 s, wasted
+  // on a server that enforces no profile by default (VALIDATION_DEFAULT_PROFILES=none, as most
+  // tests run). With US Core enforced the app compiles them all at start-up, and `npm run build`
+  // does too, so a shipped profile that can't be compiled fails the build rather than a request.
   const trees = new Map<string, ElementNode | null>();
   const treeOf = (url: string): ElementNode | undefined => {
     let tree = trees.get(url);

@@ -80,6 +80,38 @@ t.test('_include and _revinclude need read access to the types they bring in', a
   t.equal(res.status, 200);
 });
 
+t.test('an untyped _include needs one readable target, and brings only those', async (t) => {
+  const { base } = await startTestServer(t);
+  await fhir(base, 'PUT', 'Patient/p1', { resourceType: 'Patient', id: 'p1' });
+  await fhir(base, 'PUT', 'Group/g1', {
+    resourceType: 'Group',
+    id: 'g1',
+    type: 'person',
+    actual: true,
+  });
+  await fhir(base, 'PUT', 'Encounter/e1', { ...encounter('Patient/p1'), id: 'e1' });
+  await fhir(base, 'PUT', 'Encounter/e2', { ...encounter('Group/g1'), id: 'e2' });
+  // Encounter.subject is Patient or Group: a token for Patients but not Groups.
+  const patientsOnly = as({ scope: 'system/Encounter.rs system/Patient.rs' });
+  const res = await fhir(
+    base,
+    'GET',
+    'Encounter?_include=Encounter:subject',
+    undefined,
+    patientsOnly,
+  );
+  t.equal(res.status, 200);
+  const included = res.body.entry
+    .filter((e: { search: { mode: string } }) => e.search.mode === 'include')
+    .map((e: { resource: { resourceType: string } }) => e.resource.resourceType);
+  t.same(included, ['Patient'], 'the Group subject is left out');
+  await expect403(
+    t,
+    await fhir(base, 'GET', 'Encounter?_include=Encounter:subject:Group', undefined, patientsOnly),
+    'naming the unreadable target',
+  );
+});
+
 t.test('a role limits even system scopes: a receptionist reads no clinical data', async (t) => {
   const { base } = await startTestServer(t);
   await fhir(base, 'PUT', 'Encounter/e1', { ...encounter('Patient/p1'), id: 'e1' });

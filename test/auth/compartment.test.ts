@@ -26,9 +26,28 @@ const SERVED: Record<string, string[]> = {
   Medication: [],
   Schedule: [],
   Slot: [],
-  // Not in R4's definition: telefhir puts a Binary in its owner's compartment (compartment.ts).
+  AllergyIntolerance: ['patient', 'recorder', 'asserter'],
+  CarePlan: ['patient', 'performer'],
+  CareTeam: ['patient', 'participant'],
+  Condition: ['patient', 'asserter'],
+  DiagnosticReport: ['subject'],
+  Goal: ['patient'],
+  Immunization: ['patient'],
+  Procedure: ['patient', 'performer'],
+  QuestionnaireResponse: ['subject', 'author'],
+  ServiceRequest: ['subject', 'performer'],
+  Location: [],
+  Endpoint: [],
+  // Not in R4's definition: telefhir puts a Binary in its owner's compartment and a Device in
+  // its patient's (compartment.ts).
   Binary: ['patient'],
+  Device: ['patient'],
+  // In R4's through `member`, but closed: a Group lists its other members (compartment.ts).
+  Group: [],
 };
+
+/** Clinical, yet no compartment param: only grants over every patient reach them. */
+const CLOSED = new Set(['Group']);
 
 t.test('every served type has the compartment params of the R4 definition', async (t) => {
   t.same(
@@ -38,7 +57,11 @@ t.test('every served type has the compartment params of the R4 definition', asyn
   );
   for (const [type, params] of Object.entries(SERVED)) {
     t.same(patientCompartmentParams(type), params, type);
-    t.equal(isInPatientCompartment(type), params.length > 0, `${type} in the compartment`);
+    t.equal(
+      isInPatientCompartment(type),
+      params.length > 0 || CLOSED.has(type),
+      `${type} in the compartment`,
+    );
   }
 });
 
@@ -59,7 +82,15 @@ t.test('every compartment param is a reference search param the store indexes', 
 });
 
 t.test('directory types are outside the compartment', async (t) => {
-  for (const type of ['Practitioner', 'PractitionerRole', 'Organization', 'Medication', 'Slot']) {
+  for (const type of [
+    'Practitioner',
+    'PractitionerRole',
+    'Organization',
+    'Medication',
+    'Slot',
+    'Location',
+    'Endpoint',
+  ]) {
     t.notOk(isInPatientCompartment(type), type);
   }
 });
@@ -82,10 +113,19 @@ t.test("Binary is in its owner's compartment although R4 leaves it out", async (
   t.same(patientCompartmentParams('Binary'), ['patient'], 'what telefhir does');
 });
 
+t.test('a Group is clinical but in no patient compartment, whatever R4 says', async (t) => {
+  const definition = readJson(
+    'fhir/r4/compartmentdefinition-patient.json',
+  ) as CompartmentDefinition;
+  t.same(definition.resource?.find((e) => e.code === 'Group')?.param, ['member'], 'what R4 says');
+  t.same(patientCompartmentParams('Group'), [], 'no link to follow');
+  t.ok(isInPatientCompartment('Group'), 'not directory data');
+});
+
 t.test('types we do not serve are read from the definition too', async (t) => {
-  t.same(patientCompartmentParams('Condition'), ['patient', 'asserter']);
-  t.ok(isInPatientCompartment('Condition'));
-  t.same(patientCompartmentParams('Location'), [], 'listed without params: outside');
+  t.same(patientCompartmentParams('Composition'), ['subject', 'author', 'attester']);
+  t.ok(isInPatientCompartment('Composition'));
+  t.same(patientCompartmentParams('HealthcareService'), [], 'listed without params: outside');
   t.same(patientCompartmentParams('NotAType'), []);
   t.notOk(isInPatientCompartment('NotAType'));
 });

@@ -18,6 +18,17 @@ export const CLINICAL = [
   'Observation',
   'Provenance',
   'RelatedPerson',
+  'AllergyIntolerance',
+  'CarePlan',
+  'CareTeam',
+  'Condition',
+  'Device',
+  'DiagnosticReport',
+  'Goal',
+  'Immunization',
+  'Procedure',
+  'QuestionnaireResponse',
+  'ServiceRequest',
 ];
 export const DIRECTORY = [
   'Practitioner',
@@ -26,6 +37,8 @@ export const DIRECTORY = [
   'Schedule',
   'Slot',
   'Medication',
+  'Location',
+  'Endpoint',
 ];
 export const ALL: Compartment[] = [{ kind: 'all' }];
 export const patients = (...ids: string[]): Compartment[] => [{ kind: 'patients', ids }];

@@ -69,11 +69,25 @@ t.test('RECEPTIONIST: demographics and scheduling, directory read, nothing clini
       t.equal(letters(policy, type), 'cruds', `${role} ${type}`);
       t.same(where(policy, type, 'create'), ALL);
     }
-    for (const type of ['Practitioner', 'PractitionerRole', 'Organization']) {
+    for (const type of [
+      'Practitioner',
+      'PractitionerRole',
+      'Organization',
+      'Location',
+      'Endpoint',
+    ]) {
       t.equal(letters(policy, type), 'rs', `${role} ${type}`);
     }
     const closed = ['Encounter', 'MedicationRequest', 'DocumentReference', 'Observation'];
-    for (const type of closed.concat(['Provenance', 'RelatedPerson', 'Medication', 'AuditEvent'])) {
+    const others = [
+      'Provenance',
+      'RelatedPerson',
+      'Medication',
+      'AuditEvent',
+      'Condition',
+      'Group',
+    ];
+    for (const type of closed.concat(others)) {
       t.equal(letters(policy, type), '', `${role} ${type}`);
     }
   }

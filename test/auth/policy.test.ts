@@ -229,6 +229,8 @@ t.test('readableTypes lists the served types with read or search', async (t) => 
     'Organization',
     'Schedule',
     'Slot',
+    'Location',
+    'Endpoint',
   ]);
   t.same(policyFor({ role: 'ADMIN', scope: 'user/Observation.s' }).readableTypes(), [
     'Observation',
@@ -237,7 +239,7 @@ t.test('readableTypes lists the served types with read or search', async (t) => 
 
 t.test('types we do not serve have no grant', async (t) => {
   const policy = policyFor({ scope: 'system/*.*' });
-  t.equal(policy.grant('Condition', 'read'), undefined);
+  t.equal(policy.grant('Composition', 'read'), undefined);
   t.equal(policy.grant('NotAType', 'read'), undefined);
 });
 

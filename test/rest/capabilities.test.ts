@@ -1,7 +1,35 @@
 import { createRequire } from 'node:module';
 import t from 'tap';
 import { RESOURCE_TYPES } from '../../src/fhir/resource-types.js';
+import { US_CORE_SEARCHES, US_CORE_SERVER } from '../../src/rest/us-core-searches.js';
 import { fhir, startTestServer } from '../helpers.js';
+
+const US_CORE = 'http://hl7.org/fhir/us/core/StructureDefinition/';
+const US_CORE_SERVER_TYPES = [
+  'AllergyIntolerance',
+  'CarePlan',
+  'CareTeam',
+  'Condition',
+  'Device',
+  'DiagnosticReport',
+  'DocumentReference',
+  'Encounter',
+  'Goal',
+  'Immunization',
+  'Location',
+  'Medication',
+  'MedicationRequest',
+  'Observation',
+  'Organization',
+  'Patient',
+  'Practitioner',
+  'PractitionerRole',
+  'Procedure',
+  'Provenance',
+  'QuestionnaireResponse',
+  'RelatedPerson',
+  'ServiceRequest',
+];
 
 const require = createRequire(import.meta.url);
 const JSONSchemaValidator = require('@asymmetrik/fhir-json-schema-validator');
@@ -63,4 +91,61 @@ t.test('metadata needs no body and answers JSON by default', async (t) => {
   const res = await fetch(`${base}/metadata`);
   t.equal(res.status, 200);
   t.match(res.headers.get('content-type'), /^application\/fhir\+json/);
+});
+
+t.test('metadata instantiates US Core server and states its searches truthfully', async (t) => {
+  const { base } = await startTestServer(t);
+  const statement = (await fhir(base, 'GET', 'metadata')).body;
+  t.same(statement.instantiates, [US_CORE_SERVER]);
+  type Entry = {
+    type: string;
+    extension?: {
+      url: string;
+      extension: { url: string; valueCode?: string; valueString?: string }[];
+    }[];
+    searchParam: { name: string; extension?: { valueCode: string }[] }[];
+    searchInclude: string[];
+    searchRevInclude: string[];
+    supportedProfile: string[];
+  };
+  const byType = new Map<string, Entry>(statement.rest[0].resource.map((r: Entry) => [r.type, r]));
+  // US Core 5.0.1's server statement lists these types; every one is served.
+  for (const type of US_CORE_SERVER_TYPES) t.ok(byType.has(type), `${type} is served`);
+  for (const [type, searches] of Object.entries(US_CORE_SEARCHES)) {
+    const entry = byType.get(type)!;
+    const combos = (entry.extension ?? [])
+      .filter((e) => e.url.endsWith('capabilitystatement-search-parameter-combination'))
+      .map((e) => ({
+        params: e.extension.filter((x) => x.url === 'required').map((x) => x.valueString),
+        expectation: e.extension.find((x) => x.url.endsWith('expectation'))?.valueCode,
+      }));
+    for (const { params, expectation } of searches) {
+      if (params.length === 1) {
+        const param = entry.searchParam.find((p) => p.name === params[0]);
+        t.equal(param?.extension?.[0]?.valueCode, expectation, `${type}?${params[0]}`);
+      } else {
+        t.ok(
+          combos.some(
+            (c) => c.expectation === expectation && c.params.join('&') === params.join('&'),
+          ),
+          `${expectation} ${type}?${params.join('&')}`,
+        );
+      }
+    }
+    t.ok(entry.searchRevInclude.includes('Provenance:target'), `${type}: Provenance:target`);
+  }
+  t.ok(byType.get('MedicationRequest')!.searchInclude.includes('MedicationRequest:medication'));
+  for (const include of ['PractitionerRole:endpoint', 'PractitionerRole:practitioner']) {
+    t.ok(byType.get('PractitionerRole')!.searchInclude.includes(include), include);
+  }
+  const observation = byType.get('Observation')!.supportedProfile;
+  for (const id of ['us-core-vital-signs', 'us-core-bmi', 'us-core-smokingstatus']) {
+    t.ok(observation.includes(`${US_CORE}${id}`), `Observation supports ${id}`);
+  }
+  for (const entry of byType.values()) {
+    for (const url of entry.supportedProfile ?? []) {
+      const res = await fhir(base, 'GET', `StructureDefinition?url=${encodeURIComponent(url)}`);
+      t.equal(res.body.entry?.length, 1, `${url} is served`);
+    }
+  }
 });

@@ -380,7 +380,7 @@ t.test('malformed values are skipped without throwing', async (t) => {
 });
 
 t.test('types without search parameters index nothing', async (t) => {
-  t.same(extractIndexValues({ resourceType: 'Condition', code: { text: 'x' } }), {
+  t.same(extractIndexValues({ resourceType: 'Composition', title: 'x' }), {
     strings: [],
     tokens: [],
     dates: [],

@@ -192,7 +192,7 @@ t.test('a multi-type description is narrowed to the line for the type', async (t
 });
 
 t.test('unknown types and codes give nothing', async (t) => {
-  t.equal(searchParamsFor('Condition').size, 0);
+  t.equal(searchParamsFor('Composition').size, 0);
   t.equal(searchParam('Patient', 'no-such-param'), undefined);
   t.equal(searchParam('AuditEvent', 'purpose'), undefined, 'R4 has no AuditEvent purpose param');
 });

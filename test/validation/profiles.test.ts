@@ -480,18 +480,23 @@ t.test('registry: get() finds a profile by url and by url|5.0.1', async (t) => {
 });
 
 t.test('registry: defaultsFor() gives the US Core profile per type', async (t) => {
-  t.same(registry.defaultsFor('Patient'), [PATIENT]);
-  t.same(registry.defaultsFor('Encounter'), [ENCOUNTER]);
-  t.same(registry.defaultsFor('MedicationRequest'), [MEDICATION_REQUEST]);
-  t.same(registry.defaultsFor('DocumentReference'), [DOCUMENT_REFERENCE]);
-  t.same(registry.defaultsFor('Practitioner'), [PRACTITIONER]);
-  t.same(registry.defaultsFor('Organization'), [ORGANIZATION]);
-  t.same(
-    registry.defaultsFor('Observation'),
-    [],
-    'no generic US Core Observation profile in 5.0.1',
-  );
-  t.same(registry.defaultsFor('Appointment'), []);
+  const of = (resourceType: string, extra: Record<string, unknown> = {}) =>
+    registry.defaultsFor({ resourceType, ...extra } as Resource);
+  t.same(of('Patient'), [PATIENT]);
+  t.same(of('Encounter'), [ENCOUNTER]);
+  t.same(of('MedicationRequest'), [MEDICATION_REQUEST]);
+  t.same(of('DocumentReference'), [DOCUMENT_REFERENCE]);
+  t.same(of('Practitioner'), [PRACTITIONER]);
+  t.same(of('Organization'), [ORGANIZATION]);
+  t.same(of('Observation'), [], 'no generic US Core Observation profile in 5.0.1');
+  t.same(of('Appointment'), []);
+  // Observation, Condition and DiagnosticReport: by category and code (us-core-defaults.test.ts)
+  const lab = {
+    coding: [
+      { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' },
+    ],
+  };
+  t.same(of('Observation', { category: [lab] }), [OBSERVATION_LAB]);
 });
 
 t.test('registry: all() includes the telefhir profiles, each with a snapshot', async (t) => {

@@ -61,25 +61,27 @@ function entry(
 
 /**
  * The types an _include/_revinclude names, so each is authorized before the search runs: asking
- * for what the token may not read is 403. Wildcards (`*`, a parameter with any target) name no
- * type; what they reach is held to the read grant of each type inside the store's query, and
- * types the token can't read are left out.
+ * for what the token may not read is 403. Each entry is a set of alternatives: a parameter named
+ * without a target type (`Encounter:subject`, Patient or Group) needs one of its served targets
+ * readable, and reaches only those (the store holds every included resource to its own type's
+ * read grant and leaves out types the token can't read), so a token for Patients alone can still
+ * include subjects once Group is served. Wildcards (`*`) name no type at all.
  */
-function includedTypes(query: SearchQuery): Set<string> {
-  const types = new Set<string>();
+function includedTypes(query: SearchQuery): string[][] {
+  const wanted: string[][] = [];
   for (const spec of query.include) {
     if (spec.sourceType === '*') continue;
-    if (spec.targetType) types.add(spec.targetType);
+    if (spec.targetType) wanted.push([spec.targetType]);
     else if (spec.code !== '*') {
       const param = searchParamsFor(spec.sourceType).get(spec.code);
-      if (param?.type === 'reference') {
-        param.targets.filter((target) => RESOURCE_TYPES.has(target)).forEach((t) => types.add(t));
-      }
+      const targets = param?.type === 'reference' ? param.targets : [];
+      const served = targets.filter((target) => RESOURCE_TYPES.has(target));
+      if (served.length) wanted.push(served);
     }
-    if (spec.iterate && spec.sourceType !== '*') types.add(spec.sourceType);
+    if (spec.iterate && spec.sourceType !== '*') wanted.push([spec.sourceType]);
   }
-  for (const spec of query.revinclude) types.add(spec.sourceType);
-  return types;
+  for (const spec of query.revinclude) wanted.push([spec.sourceType]);
+  return wanted;
 }
 
 /**
@@ -135,7 +137,11 @@ async function search(
     strict: ex.strict,
   });
   authorizeReach(ex.policy, query);
-  for (const included of includedTypes(query)) authorize(ex.policy, included, 'read');
+  for (const alternatives of includedTypes(query)) {
+    if (!alternatives.some((type) => ex.policy.grant(type, 'read'))) {
+      authorize(ex.policy, alternatives[0]!, 'read'); // throws the 403 naming the first
+    }
+  }
   const key = await ex.store.sharedSecret('paging');
   const token = single(params, '_cursor');
   let position: PagePosition | undefined;

@@ -109,9 +109,12 @@ export function patientsOutside(b: Binds, patients: string[], grant: TypeGrant):
 /** The rows of `type` in the compartment of any patient in `compartment`. */
 function memberOf(b: Binds, alias: string, type: string, compartment: Compartment): string {
   if (compartment.kind === 'all') return 'TRUE';
-  const patients = patientSet(b, compartment);
   const params = patientCompartmentParams(type);
   const links = params.filter((param) => param !== PATIENT_ITSELF);
+  // A type in no compartment (Group) matches nothing; binding the patients anyway would leave
+  // a parameter the statement never uses, whose type Postgres can't determine.
+  if (params.length === 0) return 'FALSE';
+  const patients = patientSet(b, compartment);
   const arms: string[] = [];
   if (params.includes(PATIENT_ITSELF)) arms.push(`${alias}.id IN (${patients})`);
   if (links.length) {
