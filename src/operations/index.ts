@@ -8,6 +8,7 @@ import { endVisit } from './start-visit/end-visit.js';
 import { expunge, type ExpungeServices } from './expunge/expunge.js';
 import { startVisit } from './start-visit/start-visit.js';
 import { everything } from './everything/everything.js';
+import { docref } from './docref/docref.js';
 import { registerReadOperation, type ReadOperationSpec } from './read-operation.js';
 import {
   operationDefinition,
@@ -39,6 +40,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
 /** The operations that only read: GET or POST, no transaction, audited as a query is. */
 export const READ_OPERATIONS: readonly ReadOperationSpec[] = [
   { file: 'everything.json', path: '/Patient/:id/$everything', run: everything },
+  { file: 'docref.json', path: '/DocumentReference/$docref', run: docref },
 ];
 
 /** Type → operations listed for it in the CapabilityStatement (name and canonical URL). */
