@@ -11,19 +11,30 @@ import type { Visit } from './visits.js';
 
 const PROVENANCE_AGENT = 'http://terminology.hl7.org/CodeSystem/provenance-participant-type';
 
+/**
+ * The one document of a population sent with its bytes inline (US Core's must-support
+ * `attachment.data`): the server moves them to a Binary of its own, under an id of its
+ * choosing, so each re-run adds one Binary for it. Every other note's Binary is written by id.
+ */
+const INLINE = '0-0';
+
 export function visitNote(s: Seeding, who: SeededPatient, visit: Visit, key: string) {
   const text = [
     `Telehealth visit ${visit.start.slice(0, 10)}`,
     `Reason: ${visit.reason[1]}`,
     'Assessment and plan discussed; patient agrees with plan.',
   ].join('\n');
-  const binary = s.add<Binary>({
-    resourceType: 'Binary',
-    id: s.id('binary', key),
-    contentType: 'text/plain',
-    securityContext: ref(who.patient),
-    data: Buffer.from(text).toString('base64'),
-  });
+  const data = Buffer.from(text).toString('base64');
+  const binary: Binary | undefined =
+    key === INLINE
+      ? undefined
+      : s.add<Binary>({
+          resourceType: 'Binary',
+          id: s.id('binary', key),
+          contentType: 'text/plain',
+          securityContext: ref(who.patient),
+          data,
+        });
   return s.add<DocumentReference>({
     resourceType: 'DocumentReference',
     id: s.id('document', key),
@@ -47,7 +58,7 @@ export function visitNote(s: Seeding, who: SeededPatient, visit: Visit, key: str
       {
         attachment: {
           contentType: 'text/plain',
-          url: `Binary/${binary.id}`,
+          ...(binary ? { url: `Binary/${binary.id}` } : { data }),
           size: Buffer.byteLength(text),
           title: 'Progress note',
           creation: visit.end,

@@ -164,6 +164,19 @@ function labs(on: On, lab: Reference): DiagnosticReport {
       referenceRange: [{ low: quantity(low, unit), high: quantity(high * 0.9, unit) }],
     });
   });
+  // A test the lab couldn't run: reported, with why there is no value.
+  results.push(
+    observation(on, 'lab-missing', 'us-core-observation-lab', {
+      category: category('laboratory', 'Laboratory'),
+      code: concept(LOINC, '2571-8', 'Triglyceride [Mass/volume] in Serum or Plasma'),
+      performer: [lab],
+      dataAbsentReason: concept(
+        'http://terminology.hl7.org/CodeSystem/data-absent-reason',
+        'error',
+        'Error',
+      ),
+    }),
+  );
   return s.add<DiagnosticReport>({
     resourceType: 'DiagnosticReport',
     id: s.id('report', on.key, 'lab'),

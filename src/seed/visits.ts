@@ -116,6 +116,8 @@ function encounter(
     appointment: [ref(booked)],
     period: { start: booked.start!, end: booked.end! },
     reasonCode: [concept(SNOMED, reason[0], reason[1])],
+    // The patient's standing problem (clinical.ts writes it under this id).
+    reasonReference: [ref(`Condition/${s.id('condition', key.split('-')[0]!, 'problem')}`)],
     hospitalization: {
       dischargeDisposition: concept(
         'http://terminology.hl7.org/CodeSystem/discharge-disposition',
