@@ -8,6 +8,7 @@ import { RESOURCE_TYPES } from '../../src/fhir/resource-types.js';
 import { generatePopulation } from '../../src/seed/generate.js';
 import { fhir, startServer, testConfig } from '../helpers.js';
 import { runCli } from './run-cli.js';
+import { backWithHealthLake, TEST_AWS } from '../healthlake/harness.js';
 
 const ANCHOR = '2026-01-05';
 const ARGS = ['--patients', '2', '--seed', 'cli', '--anchor', ANCHOR];
@@ -62,6 +63,31 @@ t.test(
     t.same(event.resource.agent[0].who, { identifier: { value: 'telefhir-seed' } });
   },
 );
+
+t.test('seeds HealthLake the same way, when FHIR_STORE says so', async (t) => {
+  const config = await testConfig(t);
+  await backWithHealthLake(t, config);
+  const env = {
+    DATA_DIR: config.dataDir,
+    ...(config.databaseUrl ? { DATABASE_URL: config.databaseUrl } : {}),
+    FHIR_STORE: 'healthlake',
+    HEALTHLAKE_ENDPOINT: config.healthlake!.endpoint,
+    HEALTHLAKE_TIMEOUT_MS: '30000',
+    AWS_REGION: TEST_AWS.region,
+    LOG_LEVEL: 'silent',
+  };
+  const args = ['--patients', '1', '--seed', 'lake', '--anchor', ANCHOR];
+  const run = await runCli('seed', args, env);
+  t.equal(run.status, 0, run.stderr);
+  const { base } = await startServer(t, config);
+  const expected = generatePopulation({ seed: 'lake', patients: 1, anchor: new Date(ANCHOR) });
+  const patient = expected.find((r) => r.resourceType === 'Patient')!;
+  const stored = await fhir(base, 'GET', `Patient/${patient.id}`);
+  t.equal(stored.status, 200);
+  const observations = expected.filter((r) => r.resourceType === 'Observation');
+  const found = await fhir(base, 'GET', `Observation?subject=Patient/${patient.id}&_count=500`);
+  t.equal(found.body.entry?.length, observations.length, "the patient's Observations");
+});
 
 t.test('usage and refusals', async (t) => {
   const help = await runCli('seed', ['--help'], { LOG_LEVEL: 'silent' });
