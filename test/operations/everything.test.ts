@@ -138,6 +138,30 @@ t.test(
   },
 );
 
+t.test('fine-grained scopes and break-glass hold inside it too', async (t) => {
+  const { base } = await world(t);
+  const category = 'http://terminology.hl7.org/CodeSystem/observation-category';
+  const filtered = (code: string) =>
+    bearer({
+      scope: `patient/Observation.rs?category=${category}|${code}`,
+      patient: 'p1',
+      role: 'PATIENT',
+    });
+  const labs = await everything(base, filtered('laboratory'));
+  t.same(keys(labs.body), ['Observation/o1', 'Observation/o2'], 'what the filter allows');
+  const vitals = await everything(base, filtered('vital-signs'));
+  t.equal(vitals.status, 200);
+  t.same(keys(vitals.body), [], 'nothing the filter excludes');
+  const glass = await everything(base, { ...TOKENS.dr2, 'x-break-glass': 'unconscious patient' });
+  t.equal(glass.status, 200, 'break-glass opens reading, so this read operation');
+  t.ok(keys(glass.body).includes('Observation/o1'));
+  t.notOk(mentionsP2(glass.body), 'still only the patient asked for');
+  const none = await everything(base, TOKENS.p1, '?_count=0');
+  t.equal(none.status, 200);
+  t.same(keys(none.body), []);
+  t.equal(none.body.total, undefined, 'no total it has not counted');
+});
+
 t.test('the patient, their compartment and what it refers to', async (t) => {
   const { base } = await world(t);
   const res = await everything(base, TOKENS.p1);

@@ -140,7 +140,7 @@ export async function everything(call: ReadCall): Promise<Bundle> {
     resourceType: 'Bundle',
     type: 'searchset',
     // Free only when one page holds every member; counting would cost a second scan.
-    ...(!after && !page.next ? { total: page.members.length } : {}),
+    ...(!after && !page.next && count > 0 ? { total: page.members.length } : {}),
     link,
     entry: [
       ...page.members.map((resource) => entry(ex, resource, 'match')),
