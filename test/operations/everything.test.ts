@@ -90,6 +90,8 @@ t.test(
       t.equal(res.body.resourceType, 'OperationOutcome');
       t.equal((await everything(base, TOKENS.p1, '?_type=Nonsense')).status, 400);
       t.equal((await everything(base, TOKENS.p1, '?_type=Slot')).status, 400, 'not in a record');
+      const directoryOnly = await everything(base, TOKENS.p1, '?_type=Practitioner');
+      t.equal(directoryOnly.status, 400, 'no compartment type to find references from');
     });
 
     await t.test(

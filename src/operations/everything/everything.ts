@@ -14,6 +14,10 @@
  * Not members, though R4's compartment lists them: AuditEvent (the server's record of access,
  * not the patient's record; each call here would add to it) and Binary (its bytes are served
  * by the documents routes, which the DocumentReferences returned here point at).
+ *
+ * What comes along is what the page's members refer to: with `_type`, what the listed member
+ * types refer to (a Practitioner only an Encounter names comes with `_type=Encounter,
+ * Practitioner`, not with `_type=Observation,Practitioner`).
  */
 import type { Bundle, BundleEntry, BundleLink, FhirResource, Resource } from 'fhir/r4.js';
 import { isInPatientCompartment } from '../../auth/compartment.js';
@@ -95,6 +99,14 @@ export async function everything(call: ReadCall): Promise<Bundle> {
   }
   const requested = requestedTypes(call);
   const types = plan(call, requested);
+  if (requested && !requested.some((type) => types.members.includes(type))) {
+    // What members refer to is found from the members listed: with none, nothing would be.
+    throw new FhirError(
+      400,
+      'invalid',
+      '_type must name at least one type of the compartment (Patient, Observation, ...)',
+    );
+  }
   if (!types.members.length) {
     throw forbidden("The token's scopes and role allow reading none of a patient's record");
   }
