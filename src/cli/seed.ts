@@ -89,7 +89,8 @@ async function main() {
     });
     const list = (counts: Map<string, number>) =>
       [...counts].map(([type, n]) => `${type} ${n}`).join(', ') || 'none';
-    console.log(`seed "${wanted.seed}": ${wanted.patients} patients`);
+    const plural = wanted.patients === 1 ? '' : 's';
+    console.log(`seed "${wanted.seed}": ${wanted.patients} patient${plural}`);
     console.log(`written: ${list(report.written)}`);
     console.log(`not served here, skipped: ${list(report.skipped)}`);
   } finally {
