@@ -68,12 +68,28 @@ export function withPrestoredBytes(binary: Binary, bytes: StoredBytes): Binary {
 export const newBlobKey = () => `binary/${randomUUID()}`;
 
 export class DocumentStore implements FhirStore {
+  /**
+   * A patient's compartment, when the inner store can list one. Its Binaries aren't listed (the
+   * read rule above can't be put into its SQL), so asking for them needs access to every one.
+   */
+  readonly compartment?: FhirStore['compartment'];
+
   constructor(
     private readonly inner: FhirStore,
     private readonly options: DocumentStoreOptions,
     /** Inside a transaction: the blobs it wrote, deleted if it rolls back. */
     private readonly written?: string[],
-  ) {}
+  ) {
+    const compartment = inner.compartment?.bind(inner);
+    if (compartment) {
+      this.compartment = (query, ctx) => {
+        if ([...query.types, ...query.referenced].includes('Binary')) {
+          requireUnrestricted(ctx, 'search', 'Listing Binaries');
+        }
+        return compartment(query, ctx);
+      };
+    }
+  }
 
   // ---- transactions and blob cleanup ----
 

@@ -7,6 +7,9 @@ import { prescribe } from './prescribe/prescribe.js';
 import { endVisit } from './start-visit/end-visit.js';
 import { expunge, type ExpungeServices } from './expunge/expunge.js';
 import { startVisit } from './start-visit/start-visit.js';
+import { everything } from './everything/everything.js';
+import { docref } from './docref/docref.js';
+import { registerReadOperation, type ReadOperationSpec } from './read-operation.js';
 import {
   operationDefinition,
   registerOperation,
@@ -34,12 +37,19 @@ export const OPERATIONS: readonly OperationSpec[] = [
   { file: 'expunge.json', path: '/Patient/:id/$expunge', run: expunge, replay: 'store' },
 ];
 
+/** The operations that only read: GET or POST, no transaction, audited as a query is. */
+export const READ_OPERATIONS: readonly ReadOperationSpec[] = [
+  { file: 'everything.json', path: '/Patient/:id/$everything', run: everything },
+  { file: 'docref.json', path: '/DocumentReference/$docref', run: docref },
+];
+
 /** Type → operations listed for it in the CapabilityStatement (name and canonical URL). */
 export function operationsFor(
   type: string,
   baseUrl: string,
 ): { name: string; definition: string }[] {
-  return OPERATIONS.map((spec) => operationDefinition(spec.file, baseUrl))
+  return [...OPERATIONS, ...READ_OPERATIONS]
+    .map((spec) => operationDefinition(spec.file, baseUrl))
     .filter((definition) => definition.resource?.includes(type))
     .map((definition) => ({ name: definition.code, definition: definition.url! }));
 }
@@ -54,6 +64,10 @@ export async function telehealthOperations(app: FastifyInstance, options: Operat
   const services: ExpungeServices = { ...options, blobs: app.blobs };
   for (const spec of OPERATIONS) {
     const definition = registerOperation(app, options.workflow, services, spec);
+    ids.set(definition.id!, spec.file);
+  }
+  for (const spec of READ_OPERATIONS) {
+    const definition = registerReadOperation(app, spec);
     ids.set(definition.id!, spec.file);
   }
   app.get<{ Params: { id: string } }>('/OperationDefinition/:id', async (request) => {

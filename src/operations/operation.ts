@@ -75,9 +75,14 @@ export interface OperationSpec {
   replay: Replay;
 }
 
-/** The OperationDefinition with its canonical URL on this server's base. */
+/**
+ * The OperationDefinition with its canonical URL: on this server's base for our own
+ * (`{base}/...` in the file), as published for one an implementation guide defines (US Core's
+ * docref), so a client finds the operation by the canonical it knows.
+ */
 export function operationDefinition(file: string, baseUrl: string): OperationDefinition {
   const definition = loadOperation(file);
+  if (definition.url && !definition.url.startsWith('{base}')) return definition;
   return { ...definition, url: `${baseUrl}/OperationDefinition/${definition.id}` };
 }
 

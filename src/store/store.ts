@@ -62,6 +62,32 @@ export interface SearchResult {
   previous: PagePosition | undefined;
 }
 
+/** Where a page of a patient's compartment starts: after this member, in member order. */
+export interface CompartmentPosition {
+  type: string;
+  id: string;
+}
+
+/** A page of one patient's compartment ($everything). */
+export interface CompartmentQuery {
+  patient: string;
+  /** The member types to list; each is also held to the caller's search grant on it. */
+  types: string[];
+  /** Only members updated at or after this instant. */
+  since?: string;
+  count: number;
+  /** Types of what members refer to that come along (held to the caller's read grant). */
+  referenced: string[];
+  after?: CompartmentPosition;
+}
+
+export interface CompartmentPage {
+  /** The Patient first, then the rest by type and id. */
+  members: Resource[];
+  referenced: Resource[];
+  next: CompartmentPosition | undefined;
+}
+
 export interface FhirStore {
   /** `id`: an id the server chose beforehand (transaction bundles resolving urn:uuid). */
   create(resource: Resource, ctx: RequestContext, id?: string): Promise<Resource>;
@@ -95,6 +121,12 @@ export interface FhirStore {
    */
   delete(type: string, id: string, ctx: RequestContext): Promise<Resource | undefined>;
   history(query: HistoryQuery, ctx: RequestContext): Promise<HistoryPage>;
+  /**
+   * A page of a patient's compartment (R4 CompartmentDefinition, src/auth/compartment.ts), held
+   * to the caller's grants. Absent on a store that can't list a compartment in one keyset order
+   * (HealthLake): there `$everything` is refused.
+   */
+  compartment?(query: CompartmentQuery, ctx: RequestContext): Promise<CompartmentPage>;
   /**
    * Appends an AuditEvent to the audit trail, in this store's transaction when it is one (so it
    * commits or rolls back with the change it records), else in a transaction of its own that

@@ -1,6 +1,6 @@
 /**
- * Fuzzing the operations: $book, $cancel, $start-visit, $end-visit, $prescribe, $expunge and
- * $validate, with Parameters built from their OperationDefinitions (operations/*.json) and
+ * Fuzzing the operations: $book, $cancel, $start-visit, $end-visit, $prescribe, $expunge,
+ * $everything, $docref and $validate, with Parameters built from their OperationDefinitions (operations/*.json) and
  * then broken: wrong value[x] types, hostile values, unknown, repeated and nested parameters,
  * bodies that aren't Parameters, odd ids and Idempotency-Keys.
  */
@@ -30,7 +30,17 @@ interface Definition {
   parameter?: { name: string; use: string; type?: string; part?: unknown[] }[];
 }
 
-const FILES = ['book', 'cancel', 'start-visit', 'end-visit', 'prescribe', 'expunge', 'validate'];
+const FILES = [
+  'book',
+  'cancel',
+  'start-visit',
+  'end-visit',
+  'prescribe',
+  'expunge',
+  'validate',
+  'everything',
+  'docref',
+];
 const DEFINITIONS = FILES.map(
   (file) => JSON.parse(readFileSync(fromRoot(`operations/${file}.json`), 'utf8')) as Definition,
 );
@@ -153,3 +163,50 @@ t.test(
     verdicts.done();
   },
 );
+
+t.test('the reading operations answer every fuzzed URL below 500', async (t) => {
+  const { base } = await seededServer(t);
+  const r = random(7);
+  const verdicts = new Verdicts(t);
+  const names = [
+    '_since',
+    '_type',
+    '_count',
+    '_cursor',
+    'patient',
+    'start',
+    'end',
+    'type',
+    'on-demand',
+    'x',
+  ];
+  const values = () =>
+    r.pick([
+      'p1',
+      'Observation,Encounter',
+      'Observation,,',
+      'Slot',
+      '2024-01-01',
+      '2024-13-45T99:00:00Z',
+      'http://loinc.org|11506-3',
+      '|',
+      'true',
+      '-1',
+      '1e9',
+      ...HOSTILE_STRINGS,
+    ]);
+  for (let i = 0; i < cases(200); i++) {
+    const query = new URLSearchParams();
+    for (let k = r.int(4); k > 0; k--) query.append(r.pick(names), values());
+    const id = r.pick(['p1', 'nope', '..', 'x'.repeat(65)]);
+    const path = r.chance(0.5)
+      ? `Patient/${encodeURIComponent(id)}/$everything?${query}`
+      : `DocumentReference/$docref?${query}`;
+    const headers = {
+      authorization: `Bearer ${TOKENS[r.pick(CALLERS)]}`,
+      accept: 'application/fhir+json',
+    };
+    verdicts.check(await send(base, 'GET', path, headers, undefined), 'GET', path, undefined);
+  }
+  verdicts.done();
+});

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleLink, FhirResource, Resource } from 'fhir/r4.js';
 import { authorize } from '../../auth/authorize.js';
 import type { AccessPolicy } from '../../auth/policy.js';
@@ -12,6 +11,7 @@ import { searchParamsFor } from '../../search/registry.js';
 import { reachedTypes, type PagePosition, type SearchQuery } from '../../search/query.js';
 import { requireInteraction } from '../../exchange/guards.js';
 import { audited } from '../../exchange/audited.js';
+import { callerDigest } from '../../exchange/cursor-scope.js';
 import type { Exchange, InteractionResult } from '../../exchange/exchange.js';
 
 interface Cursor extends PagePosition {
@@ -25,18 +25,7 @@ interface Cursor extends PagePosition {
  * otherwise serve one caller's constrained page to another.
  */
 function scopeOf(query: SearchQuery, policy: AccessPolicy): string {
-  const { principal, breakGlass } = policy;
-  const caller = JSON.stringify([
-    principal.subject,
-    principal.clientId ?? null,
-    principal.roles,
-    principal.scopes.resources.map((scope) => scope.raw),
-    principal.fhirUser ?? null,
-    principal.patient ?? null,
-    breakGlass?.reason ?? null,
-  ]);
-  const digest = createHash('sha256').update(caller).digest('base64url').slice(0, 22);
-  return JSON.stringify([query.type, query.applied, digest]);
+  return JSON.stringify([query.type, query.applied, callerDigest(policy)]);
 }
 
 function pageLink(ex: Exchange, query: SearchQuery, cursor?: string): string {

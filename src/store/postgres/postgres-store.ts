@@ -6,6 +6,8 @@ import { AuditBatcher } from '../../audit/batcher.js';
 import { FhirError, gone, notFound } from '../../fhir/errors.js';
 import type { PagePosition, SearchQuery } from '../../search/query.js';
 import type {
+  CompartmentPage,
+  CompartmentQuery,
   FhirStore,
   HistoryPage,
   HistoryQuery,
@@ -19,6 +21,7 @@ import { findMatches, runSearch, sightOf } from './search.js';
 import { accessCondition, patientsOutside, requireSome, type Visibility } from './access-sql.js';
 import { patientsToReach, type WriteKind } from '../../auth/write-reach.js';
 import { listHistory } from './history.js';
+import { compartmentPage } from './compartment-page.js';
 import { stamp, writeVersion } from './versions.js';
 import { Binds } from './search-sql.js';
 
@@ -257,6 +260,10 @@ export class PostgresStore implements FhirStore {
 
   search(query: SearchQuery, ctx: RequestContext, position?: PagePosition): Promise<SearchResult> {
     return runSearch(this.sql, query, position, ctx);
+  }
+
+  compartment(query: CompartmentQuery, ctx: RequestContext): Promise<CompartmentPage> {
+    return compartmentPage(this.sql, query, ctx);
   }
 
   /**
