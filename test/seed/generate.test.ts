@@ -178,8 +178,7 @@ t.test('every must-support element of every shipped US Core profile is used', as
   t.ok(shipped.length >= 5, 'the profiles to check');
   for (const sd of shipped) {
     const claiming = population.filter(
-      (r) =>
-        r.meta?.profile?.includes(sd.url) || profiles.defaultsFor(r.resourceType).includes(sd.url),
+      (r) => r.meta?.profile?.includes(sd.url) || profiles.defaultsFor(r).includes(sd.url),
     );
     t.ok(claiming.length, `${sd.url} is used`);
     const missing = (sd.snapshot?.element ?? [])
