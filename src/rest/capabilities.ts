@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AuthConfig } from '../config.js';
 import { RESOURCE_TYPES } from '../fhir/resource-types.js';
 import { searchParamsFor } from '../search/registry.js';
+import { AUDIT_EVENT_SEARCH_PARAMS } from '../search/audit-event-params.js';
 import type { ProfileRegistry } from '../validation/profiles.js';
 import { VALIDATE_OPERATION } from './validate.js';
 import { operationsFor } from '../operations/index.js';
@@ -19,8 +20,19 @@ function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(fromRoot(file), 'utf8')) as T;
 }
 
+/**
+ * The parameters a type is searched by. AuditEvent is answered from its own table, by the
+ * parameters it has columns for (search/audit-event-params.ts).
+ */
+const searchedBy = (type: string) => {
+  const params = [...searchParamsFor(type).values()];
+  if (type !== 'AuditEvent') return params;
+  const answered = new Set<string>(AUDIT_EVENT_SEARCH_PARAMS);
+  return params.filter((param) => answered.has(param.code));
+};
+
 const referenceParams = (type: string) =>
-  [...searchParamsFor(type).values()].filter((param) => param.type === 'reference');
+  searchedBy(type).filter((param) => param.type === 'reference');
 
 function resourceCapability(
   type: string,
@@ -29,7 +41,7 @@ function resourceCapability(
 ): CapabilityStatementRestResource {
   const interactions = RESOURCE_TYPES.get(type) ?? [];
   const writes = interactions.includes('update');
-  const params = [...searchParamsFor(type).values()].sort((a, b) => a.code.localeCompare(b.code));
+  const params = searchedBy(type).sort((a, b) => a.code.localeCompare(b.code));
   const revIncludes = [...RESOURCE_TYPES.keys()].flatMap((source) =>
     referenceParams(source)
       .filter((param) => param.targets.length === 0 || param.targets.includes(type))
@@ -46,7 +58,11 @@ function resourceCapability(
     conditionalRead: 'not-match',
     conditionalUpdate: writes,
     conditionalDelete: writes ? 'single' : 'not-supported',
-    searchInclude: ['*', ...referenceParams(type).map((param) => `${type}:${param.code}`)],
+    // AuditEvent search names no resources to include (audit-event-store.ts).
+    searchInclude:
+      type === 'AuditEvent'
+        ? []
+        : ['*', ...referenceParams(type).map((param) => `${type}:${param.code}`)],
     searchRevInclude: revIncludes.sort(),
     supportedProfile: profiles
       .all()

@@ -3,6 +3,7 @@ import type { AuditEvent, Resource } from 'fhir/r4.js';
 import type { Access } from '../../auth/policy.js';
 import { appendAudit } from '../../audit/writer.js';
 import { AuditBatcher } from '../../audit/batcher.js';
+import { AuditPartitions } from '../../audit/partitions.js';
 import { FhirError, gone, notFound } from '../../fhir/errors.js';
 import type { PagePosition, SearchQuery } from '../../search/query.js';
 import type {
@@ -21,6 +22,7 @@ import { patientsToReach, type WriteKind } from '../../auth/write-reach.js';
 import { listHistory } from './history.js';
 import { stamp, writeVersion } from './versions.js';
 import { Binds } from './search-sql.js';
+import { AUDIT_EVENT, AuditEventStore } from './audit-event-store.js';
 
 /** How often a write re-reads and retries after losing a race without If-Match. */
 const WRITE_ATTEMPTS = 5;
@@ -47,6 +49,8 @@ import type { WriteHook } from '../write-hook.js';
 export class PostgresStore implements FhirStore {
   /** Group commit of the events audited outside a transaction (the store's own, not a tx's). */
   private batcher: AuditBatcher | undefined;
+  /** Shared with the stores of transactions: one monthly check per process. */
+  readonly partitions: AuditPartitions;
 
   constructor(
     /** The database itself; the workflow tables share it when the clinical store is Postgres. */
@@ -57,15 +61,31 @@ export class PostgresStore implements FhirStore {
     /** Shared with the stores of transactions: secrets are immutable once made. */
     private readonly secrets = new Map<string, Promise<Buffer>>(),
     private readonly hooks: readonly WriteHook[] = [],
-  ) {}
+    partitions?: AuditPartitions,
+  ) {
+    this.partitions = partitions ?? new AuditPartitions(database);
+  }
 
   private get db(): Database {
     return this.database;
   }
 
+  /** AuditEvent reads go to their own table (audit-event-store.ts), on this store's `sql`. */
+  private get auditEvents(): AuditEventStore {
+    return new AuditEventStore(this.sql);
+  }
+
   /** A store whose reads and writes run on `sql`, a transaction someone else opened and ends. */
   bind(sql: Sql): PostgresStore {
-    return new PostgresStore(this.db, sql, true, this.indexer, this.secrets, this.hooks);
+    return new PostgresStore(
+      this.db,
+      sql,
+      true,
+      this.indexer,
+      this.secrets,
+      this.hooks,
+      this.partitions,
+    );
   }
 
   private async afterWrite(
@@ -76,7 +96,15 @@ export class PostgresStore implements FhirStore {
     previous: Resource | undefined,
   ) {
     if (!this.hooks.length) return;
-    const store = new PostgresStore(this.db, sql, true, this.indexer, this.secrets, this.hooks);
+    const store = new PostgresStore(
+      this.db,
+      sql,
+      true,
+      this.indexer,
+      this.secrets,
+      this.hooks,
+      this.partitions,
+    );
     for (const hook of this.hooks)
       await hook.afterWrite({ sql, store }, type, id, resource, previous);
   }
@@ -91,7 +119,15 @@ export class PostgresStore implements FhirStore {
     let prepared = resource;
     for (const hook of this.hooks) {
       if (!hook.beforeWrite) continue;
-      const store = new PostgresStore(this.db, sql, true, this.indexer, this.secrets, this.hooks);
+      const store = new PostgresStore(
+        this.db,
+        sql,
+        true,
+        this.indexer,
+        this.secrets,
+        this.hooks,
+        this.partitions,
+      );
       prepared = await hook.beforeWrite({ sql, store }, type, id, prepared, previous);
     }
     return prepared;
@@ -256,6 +292,7 @@ export class PostgresStore implements FhirStore {
   }
 
   search(query: SearchQuery, ctx: RequestContext, position?: PagePosition): Promise<SearchResult> {
+    if (query.type === AUDIT_EVENT) return this.auditEvents.search(query, ctx, position);
     return runSearch(this.sql, query, position, ctx);
   }
 
@@ -265,6 +302,7 @@ export class PostgresStore implements FhirStore {
    * resource is 404 too, since what it belonged to went with it.
    */
   async read(type: string, id: string, ctx: RequestContext): Promise<Resource> {
+    if (type === AUDIT_EVENT) return this.auditEvents.read(id, ctx);
     const row = await this.current(this.sql, type, id, requireSome(ctx, type, 'read'));
     if (!row?.visible) throw notFound(type, id);
     if (row.deleted || !row.content) throw gone(type, id);
@@ -273,6 +311,7 @@ export class PostgresStore implements FhirStore {
 
   /** Old versions are visible when the resource, as it is now, is inside the grant. */
   async vread(type: string, id: string, versionId: string, ctx: RequestContext) {
+    if (type === AUDIT_EVENT) return this.auditEvents.vread(id, versionId, ctx);
     if (!/^[1-9]\d{0,8}$/.test(versionId)) {
       throw new FhirError(404, 'not-found', `${type}/${id} has no version ${versionId}`);
     }
@@ -374,6 +413,7 @@ export class PostgresStore implements FhirStore {
 
   /** Newest first, held to the caller's grant (history.ts). */
   async history(query: HistoryQuery, ctx: RequestContext): Promise<HistoryPage> {
+    if (query.type === AUDIT_EVENT) return this.auditEvents.history(query, ctx);
     return listHistory(this.sql, query, ctx, async (type, id) => {
       const row = await this.current(this.sql, type, id, requireSome(ctx, type, 'read'));
       return row?.visible === true;
@@ -386,16 +426,26 @@ export class PostgresStore implements FhirStore {
    * resolves.
    */
   audit(event: AuditEvent): Promise<AuditEvent> {
-    const extract = (resource: Resource) => this.indexer.extract(resource);
-    if (this.inTransaction) return appendAudit(this.sql, event, extract);
-    this.batcher ??= new AuditBatcher(this.db, extract);
+    this.partitions.keepAhead();
+    if (this.inTransaction) return appendAudit(this.sql, event);
+    this.batcher ??= new AuditBatcher(this.db);
     return this.batcher.append(event);
   }
 
   transaction<T>(work: (tx: FhirStore) => Promise<T>): Promise<T> {
     if (this.inTransaction) return work(this);
     return this.db.transaction((sql) =>
-      work(new PostgresStore(this.db, sql, true, this.indexer, this.secrets, this.hooks)),
+      work(
+        new PostgresStore(
+          this.db,
+          sql,
+          true,
+          this.indexer,
+          this.secrets,
+          this.hooks,
+          this.partitions,
+        ),
+      ),
     );
   }
 
