@@ -179,3 +179,35 @@ t.test('a purge removes the old prefix of every lane, each lane from its own anc
   );
   t.same(await verifyChain(db), { ok: true, count: 3 }, 'two kept events and the purge event');
 });
+
+t.test('whole months of prefix go as partitions; a month with a kept event stays', async (t) => {
+  const db = await auditDatabase(t);
+  const months = ['2015-01-01', '2016-01-01', '2017-01-01', '2018-01-01', '2024-01-01'];
+  for (const month of months) await db.query('SELECT audit_event_partition($1)', [month]);
+  await seed(db); // 2015, 2016, 2017, then 2024, then 2018 behind it
+  const exists = async (name: string) =>
+    (await db.query<{ oid: string | null }>('SELECT to_regclass($1)::text AS oid', [name]))[0]!
+      .oid !== null;
+  t.ok(await exists('audit_event_2015_01'));
+  const result = await purgeAudit(db, CUTOFF, { dryRun: false, actor: 'ops' });
+  t.equal(result.purged, 3);
+  for (const gone of ['audit_event_2015_01', 'audit_event_2016_01', 'audit_event_2017_01']) {
+    t.notOk(await exists(gone), `${gone} was detached and dropped`);
+  }
+  t.ok(await exists('audit_event_2018_01'), 'the 2018 month stays: its event is behind a kept one');
+  t.same(await verifyChain(db), { ok: true, count: 3 }, 'the chain verifies from the anchor');
+});
+
+t.test('a month partly before the anchor is purged row by row', async (t) => {
+  const db = await auditDatabase(t);
+  await db.query('SELECT audit_event_partition($1)', ['2015-01-01']);
+  await append(db, '2015-01-01T00:00:00.000Z', 1, 0);
+  await append(db, '2015-01-20T00:00:00.000Z', 2, 0);
+  await append(db, '2015-01-10T00:00:00.000Z', 3, 4); // lane 4: all of it before the cutoff
+  const cutoff = new Date('2015-01-15T00:00:00.000Z');
+  const result = await purgeAudit(db, cutoff, { dryRun: false, actor: 'ops' });
+  t.equal(result.purged, 2, 'lane 0 up to its first kept event, and lane 4');
+  const left = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event_2015_01');
+  t.equal(left[0]!.n, 1, 'the month stays with its one kept event');
+  t.same(await verifyChain(db), { ok: true, count: 2 });
+});
