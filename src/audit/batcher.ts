@@ -52,6 +52,11 @@ export class AuditBatcher {
     });
   }
 
+  /** Whether events are waiting or being written: concurrent requests are auditing. */
+  get busy(): boolean {
+    return this.inFlight > 0 || this.queue.length > 0;
+  }
+
   /** Resolves when every event handed in so far has been written or refused. */
   drain(): Promise<void> {
     if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();

@@ -108,7 +108,7 @@ async function verifyLane(sql: Sql, anchor: LaneEnd, head: LaneEnd): Promise<Ver
                 AS columns_match
        FROM audit_event a
        LEFT JOIN LATERAL audit_event_index(
-         CASE WHEN a.json ~ '^\\s*\\{' THEN a.json::json END) x ON true
+         CASE WHEN a.json ~ '^\\s*\\{' THEN a.json::jsonb END) x ON true
        WHERE a.lane = $1 AND a.seq > $2::bigint AND a.seq <= $3::bigint
        ORDER BY a.seq LIMIT ${PAGE_SIZE}`,
       [anchor.lane, last.seq, head.seq],

@@ -38,7 +38,7 @@ WITH RECURSIVE
       x.patient, x.agent, x.entity, x.type, x.subtype, x.action, x.outcome, x.purpose_of_use,
       x.request_id, x.altid, x.address, e.json
     FROM ev e JOIN chain c ON c.n = e.n CROSS JOIN head
-      CROSS JOIN LATERAL audit_event_index(e.json::json) x
+      CROSS JOIN LATERAL audit_event_index(e.json::jsonb) x
     ORDER BY e.n
     RETURNING 1
   )

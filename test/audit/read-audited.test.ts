@@ -121,3 +121,27 @@ t.test(
     t.equal(mine.status, 200, 'the own record reads');
   },
 );
+
+t.test('concurrent reads: each leaves its event, whichever way it was appended', async (t) => {
+  const { base, db } = await serverWithDatabase(t);
+  await fhir(base, 'PUT', 'Patient/p1', { ...patient(), id: 'p1' });
+  const created = await fhir(base, 'POST', 'Observation', observation('Patient/p1'));
+  const id = created.body.id as string;
+  const requestIds = Array.from({ length: 30 }, () => randomUUID());
+  const reads = await Promise.all(
+    requestIds.map((requestId) =>
+      fhir(base, 'GET', `Observation/${id}`, undefined, { 'x-request-id': requestId }),
+    ),
+  );
+  t.ok(
+    reads.every((read) => read.status === 200),
+    'all answered',
+  );
+  for (const requestId of requestIds) {
+    const events = await eventsOf(base, requestId);
+    if (events.length !== 1 || refs(events[0]!).join() !== `Observation/${id},Patient/p1`) {
+      t.fail(`request ${requestId}: ${JSON.stringify(events.map(refs))}`);
+    }
+  }
+  t.same(await verifyChain(db), { ok: true, count: await chainCount(db) }, 'the chain verifies');
+});

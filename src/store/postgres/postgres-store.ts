@@ -1,7 +1,7 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { AuditEvent, Resource } from 'fhir/r4.js';
 import type { Access } from '../../auth/policy.js';
-import { appendAudit, storedAuditEvent } from '../../audit/writer.js';
+import { appendAudit } from '../../audit/writer.js';
 import { AuditBatcher } from '../../audit/batcher.js';
 import { AuditPartitions } from '../../audit/partitions.js';
 import { FhirError, gone, notFound } from '../../fhir/errors.js';
@@ -15,7 +15,7 @@ import type {
   StoredText,
   WriteMethod,
 } from '../store.js';
-import { readAuditedStatement, withPatients, type AuditedRow } from './read-audited.js';
+import { readAndAudit } from './read-audited.js';
 import type { Database, Sql } from '../../db/database.js';
 import { noIndexer, type ResourceIndexer } from './indexer.js';
 import { findMatches, runSearch, sightOf } from './search.js';
@@ -434,12 +434,10 @@ export class PostgresStore implements FhirStore {
     return this.batcher.append(event);
   }
 
-  /**
-   * One statement (read-audited.ts), prepared under a name per statement text (the text varies
-   * only with the shape of the caller's grant), in autocommit: it has committed when it
-   * returns. When every audit lane was busy the row came back without its event, which then
-   * goes through the batcher before the read is answered: fail-closed either way.
-   */
+  /** Reads taking the one-statement path right now (read-audited.ts). */
+  private readonly reading = { alone: 0 };
+
+  /** A read and its audit in one round trip when alone, group-committed else (read-audited.ts). */
   async readAudited(
     type: string,
     id: string,
@@ -449,20 +447,8 @@ export class PostgresStore implements FhirStore {
     if (this.inTransaction || type === AUDIT_EVENT) return undefined;
     const seen = requireSome(ctx, type, 'read');
     this.partitions.keepAhead();
-    const stored = storedAuditEvent(event);
-    const { text, values } = readAuditedStatement(type, id, seen, stored);
-    const name = `read-audited-${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
-    const [row] = await this.sql.query<AuditedRow>(text, values, name);
-    if (!row) return undefined;
-    if (row.appended !== 1) {
-      this.batcher ??= new AuditBatcher(this.db);
-      await this.batcher.append(withPatients(stored, row.patients));
-    }
-    return {
-      json: row.json,
-      versionId: String(row.version_id),
-      lastUpdated: new Date(row.last_updated).toISOString(),
-    };
+    this.batcher ??= new AuditBatcher(this.db);
+    return readAndAudit(this.sql, this.batcher, this.reading, { type, id, seen, event });
   }
 
   transaction<T>(work: (tx: FhirStore) => Promise<T>): Promise<T> {

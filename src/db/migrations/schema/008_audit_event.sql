@@ -63,66 +63,70 @@ CREATE INDEX audit_event_address ON audit_event USING gin (address);
 -- Events whose month has no partition (a clock far off) land here rather than fail.
 CREATE TABLE audit_event_default PARTITION OF audit_event DEFAULT;
 
--- The search keys of codings: see the column comment above.
-CREATE FUNCTION audit_coding_keys(codings json) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
-  SELECT coalesce(array_agg(DISTINCT k ORDER BY k), '{}')
-  FROM json_array_elements(CASE json_typeof(codings) WHEN 'array' THEN codings ELSE '[]' END) c,
-    LATERAL (VALUES (c->>'code'),
-                    (coalesce(c->>'system', '') || '|' || (c->>'code')),
-                    ((c->>'system') || '|')) v (k)
-  WHERE k IS NOT NULL
-$$;
+-- The functions below are plpgsql, not sql, on purpose: their plans are cached for the session,
+-- where a sql function's body is planned again in every statement that calls it (every append),
+-- and they take jsonb, parsed once, where every operator on json parses the text again.
 
--- The search keys of references (a json array of Reference objects).
-CREATE FUNCTION audit_reference_keys(refs json) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
-  SELECT coalesce(array_agg(DISTINCT k ORDER BY k), '{}')
-  FROM json_array_elements(CASE json_typeof(refs) WHEN 'array' THEN refs ELSE '[]' END) r,
-    LATERAL (SELECT substring(r->>'reference' FROM '([A-Za-z]+/[A-Za-z0-9.-]+)$') AS ref) m,
-    LATERAL (VALUES (m.ref), (split_part(m.ref, '/', 2))) v (k)
-  WHERE k IS NOT NULL AND k <> ''
-$$;
+-- The search keys of codings: see the column comment above.
+CREATE FUNCTION audit_coding_keys(codings jsonb) RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  RETURN (SELECT coalesce(array_agg(DISTINCT k ORDER BY k), '{}')
+    FROM jsonb_array_elements(CASE jsonb_typeof(codings) WHEN 'array' THEN codings ELSE '[]' END) c,
+      LATERAL (VALUES (c->>'code'),
+                      (coalesce(c->>'system', '') || '|' || (c->>'code')),
+                      ((c->>'system') || '|')) v (k)
+    WHERE k IS NOT NULL);
+END $$;
+
+-- The search keys of references (a jsonb array of Reference objects).
+CREATE FUNCTION audit_reference_keys(refs jsonb) RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  RETURN (SELECT coalesce(array_agg(DISTINCT k ORDER BY k), '{}')
+    FROM jsonb_array_elements(CASE jsonb_typeof(refs) WHEN 'array' THEN refs ELSE '[]' END) r,
+      LATERAL (SELECT substring(r->>'reference' FROM '([A-Za-z]+/[A-Za-z0-9.-]+)$') AS ref) m,
+      LATERAL (VALUES (m.ref), (split_part(m.ref, '/', 2))) v (k)
+    WHERE k IS NOT NULL AND k <> '');
+END $$;
 
 -- Every searched column of one AuditEvent, from its JSON: the writer and this migration both
 -- use it, and audit:verify recomputes it, so the columns can't drift from the chained content.
 CREATE FUNCTION audit_event_index(
-  content json,
+  content jsonb,
   OUT recorded timestamptz, OUT last_updated timestamptz, OUT patient text[], OUT agent text[],
   OUT entity text[], OUT type text[], OUT subtype text[], OUT action text, OUT outcome text,
   OUT purpose_of_use text[], OUT request_id text, OUT altid text[], OUT address text[]
-) LANGUAGE sql STABLE AS $$
-  SELECT
-    (content->>'recorded')::timestamptz,
-    coalesce(content->'meta'->>'lastUpdated', content->>'recorded')::timestamptz,
-    (SELECT coalesce(array_agg(DISTINCT split_part(k, '/', 2) ORDER BY split_part(k, '/', 2)), '{}')
-     FROM unnest(audit_reference_keys(json_build_array(VARIADIC
-       ARRAY(SELECT a->'who' FROM json_array_elements(coalesce(content->'agent', '[]')) a
-             UNION ALL
-             SELECT e->'what' FROM json_array_elements(coalesce(content->'entity', '[]')) e)))) k
-     WHERE k LIKE 'Patient/%'),
-    audit_reference_keys(json_build_array(VARIADIC
-      ARRAY(SELECT a->'who' FROM json_array_elements(coalesce(content->'agent', '[]')) a))),
-    audit_reference_keys(json_build_array(VARIADIC
-      ARRAY(SELECT e->'what' FROM json_array_elements(coalesce(content->'entity', '[]')) e))),
-    audit_coding_keys(json_build_array(content->'type')),
-    audit_coding_keys(content->'subtype'),
-    content->>'action',
-    content->>'outcome',
-    audit_coding_keys(json_build_array(VARIADIC ARRAY(
-      SELECT c FROM json_array_elements(coalesce(content->'purposeOfEvent', '[]')) p,
-        json_array_elements(coalesce(p->'coding', '[]')) c
+) LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  agents jsonb := coalesce(content->'agent', '[]');
+  entities jsonb := coalesce(content->'entity', '[]');
+  who jsonb := coalesce((SELECT jsonb_agg(a->'who') FROM jsonb_array_elements(agents) a), '[]');
+  what jsonb := coalesce((SELECT jsonb_agg(e->'what') FROM jsonb_array_elements(entities) e), '[]');
+BEGIN
+  recorded := (content->>'recorded')::timestamptz;
+  last_updated := coalesce(content->'meta'->>'lastUpdated', content->>'recorded')::timestamptz;
+  agent := audit_reference_keys(who);
+  entity := audit_reference_keys(what);
+  patient := (SELECT coalesce(array_agg(DISTINCT split_part(k, '/', 2) ORDER BY split_part(k, '/', 2)), '{}')
+              FROM unnest(agent || entity) k WHERE k LIKE 'Patient/%');
+  type := audit_coding_keys(jsonb_build_array(content->'type'));
+  subtype := audit_coding_keys(content->'subtype');
+  action := content->>'action';
+  outcome := content->>'outcome';
+  purpose_of_use := audit_coding_keys(coalesce((
+    SELECT jsonb_agg(c) FROM (
+      SELECT c FROM jsonb_array_elements(coalesce(content->'purposeOfEvent', '[]')) p,
+        jsonb_array_elements(coalesce(p->'coding', '[]')) c
       UNION ALL
-      SELECT c FROM json_array_elements(coalesce(content->'agent', '[]')) a,
-        json_array_elements(coalesce(a->'purposeOfUse', '[]')) p,
-        json_array_elements(coalesce(p->'coding', '[]')) c))),
-    (SELECT e->'what'->'identifier'->>'value'
-     FROM json_array_elements(coalesce(content->'entity', '[]')) e
-     WHERE e->'type'->>'code' = 'XrequestId' LIMIT 1),
-    ARRAY(SELECT DISTINCT a->>'altId' FROM json_array_elements(coalesce(content->'agent', '[]')) a
-          WHERE a->>'altId' IS NOT NULL ORDER BY 1),
-    ARRAY(SELECT DISTINCT a->'network'->>'address'
-          FROM json_array_elements(coalesce(content->'agent', '[]')) a
-          WHERE a->'network'->>'address' IS NOT NULL ORDER BY 1)
-$$;
+      SELECT c FROM jsonb_array_elements(agents) a,
+        jsonb_array_elements(coalesce(a->'purposeOfUse', '[]')) p,
+        jsonb_array_elements(coalesce(p->'coding', '[]')) c) x (c)), '[]'));
+  request_id := (SELECT e->'what'->'identifier'->>'value' FROM jsonb_array_elements(entities) e
+                 WHERE e->'type'->>'code' = 'XrequestId' LIMIT 1);
+  altid := ARRAY(SELECT DISTINCT a->>'altId' FROM jsonb_array_elements(agents) a
+                 WHERE a->>'altId' IS NOT NULL ORDER BY 1);
+  address := ARRAY(SELECT DISTINCT a->'network'->>'address' FROM jsonb_array_elements(agents) a
+                   WHERE a->'network'->>'address' IS NOT NULL ORDER BY 1);
+END $$;
 
 -- The partition of the month `instant` falls in (UTC months), made if missing. Not when the default
 -- partition already holds rows of that month: attaching would fail, and they stay findable there.
@@ -171,7 +175,7 @@ INSERT INTO audit_event (lane, seq, id, recorded, last_updated, prev_hash, hash,
 SELECT a.lane, a.seq, a.id, a.recorded, x.last_updated, a.prev_hash, a.hash, x.patient, x.agent,
   x.entity, x.type, x.subtype, x.action, x.outcome, x.purpose_of_use, x.request_id, x.altid,
   x.address, a.content::text
-FROM audit_log a CROSS JOIN LATERAL audit_event_index(a.content) x
+FROM audit_log a CROSS JOIN LATERAL audit_event_index(a.content::jsonb) x
 ORDER BY a.seq;
 SELECT setval('audit_event_seq', greatest((SELECT max(seq) FROM audit_log), 1),
   (SELECT max(seq) FROM audit_log) IS NOT NULL);
