@@ -364,3 +364,20 @@ t.test('a failing append rolls back the write it records (fail-closed)', async (
   await append(db, 2);
   t.same(await verifyChain(db), { ok: true, count: 1 }, 'the chain carries on');
 });
+
+t.test('verify notices a search column edited to hide an event from a search', async (t) => {
+  const db = await auditDatabase(t);
+  for (let n = 0; n < 3; n++) await append(db, n);
+  const rows = await chainRows(db);
+  await tamper(
+    db,
+    ['audit_event_no_update', 'audit_event_no_update_row'],
+    `UPDATE audit_event SET patient = '{}' WHERE seq = $1`,
+    [rows[1]!.seq],
+  );
+  t.match(await verifyChain(db), {
+    ok: false,
+    count: 1,
+    brokenAt: { seq: rows[1]!.seq, reason: /searched columns differ from the content/ },
+  });
+});
