@@ -58,11 +58,7 @@ function resourceCapability(
     conditionalRead: 'not-match',
     conditionalUpdate: writes,
     conditionalDelete: writes ? 'single' : 'not-supported',
-    // AuditEvent search names no resources to include (audit-event-store.ts).
-    searchInclude:
-      type === 'AuditEvent'
-        ? []
-        : ['*', ...referenceParams(type).map((param) => `${type}:${param.code}`)],
+    searchInclude: ['*', ...referenceParams(type).map((param) => `${type}:${param.code}`)],
     searchRevInclude: revIncludes.sort(),
     supportedProfile: profiles
       .all()

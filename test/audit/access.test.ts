@@ -172,11 +172,40 @@ t.test('a v2 filter on AuditEvent holds for search, read, _has and _revinclude',
   );
 });
 
+t.test('_include from AuditEvent is held to the grant of each included type', async (t) => {
+  const { base } = await world(t);
+  // `_include=*` names no type, so the REST layer doesn't refuse it up front (a named target
+  // type the token can't read is a 403 there): the store must leave out what it can't read.
+  const path = 'AuditEvent?action=C&_include=*&_count=1000';
+  const included = (res: { body: Json }) =>
+    ((res.body.entry ?? []) as Json[])
+      .filter((entry) => entry.search?.mode === 'include')
+      .map((entry) => entry.resource.resourceType as string);
+  const everything = await fhir(base, 'GET', path);
+  t.equal(everything.status, 200);
+  t.ok(included(everything).includes('Observation'), 'an auditor with every grant gets them');
+  const auditOnly = bearer({ scope: 'system/AuditEvent.rs' });
+  const narrow = await fhir(base, 'GET', path, undefined, auditOnly);
+  t.equal(narrow.status, 200);
+  t.ok(((narrow.body.entry ?? []) as Json[]).length > 0, 'the events are listed');
+  t.same(included(narrow), [], 'but nothing of a type the token may not read');
+  const patientsToo = bearer({ scope: 'system/AuditEvent.rs system/Patient.rs' });
+  const some = await fhir(base, 'GET', path, undefined, patientsToo);
+  t.ok(
+    included(some).length > 0 && included(some).every((type) => type === 'Patient'),
+    'only the Patients, for a token that may read those',
+  );
+});
+
 t.test(
   'AuditEvent search: unsupported parameters are a 400, comparators and paging work',
   async (t) => {
     const { base, events } = await world(t);
-    for (const query of ['entity-name=x', 'patient:missing=maybe', '_include=AuditEvent:patient']) {
+    for (const query of [
+      'entity-name=x',
+      'patient:missing=maybe',
+      '_revinclude=Provenance:target',
+    ]) {
       const res = await fhir(base, 'GET', `AuditEvent?${query}`, undefined, {
         prefer: 'handling=strict',
       });

@@ -9,7 +9,7 @@ import type { Sql } from '../../db/database.js';
 import { FhirError, notFound } from '../../fhir/errors.js';
 import type { PagePosition, SearchQuery } from '../../search/query.js';
 import type { HistoryPage, HistoryQuery, RequestContext, SearchResult } from '../store.js';
-import { reachGuard, requireSome } from './access-sql.js';
+import { accessConditionByType, reachGuard, requireSome } from './access-sql.js';
 import { AUDIT_EVENT_SORTS, auditAccessCondition, auditCondition } from './audit-event-sql.js';
 import { Binds, keysetCondition, type Ordered } from './search-sql.js';
 
@@ -29,6 +29,19 @@ const asKey = (value: unknown): string | null =>
       : String(value);
 
 const parse = (json: string) => JSON.parse(json) as AuditEvent;
+
+/** Included resources per search, at most, as for every type. */
+const MAX_INCLUDED = 1000;
+
+/** The references an event's reference parameter `code` holds (the columns' source). */
+function referencesOf(event: AuditEvent, code: string): string[] {
+  const who = (event.agent ?? []).flatMap((a) => a.who?.reference ?? []);
+  const what = (event.entity ?? []).flatMap((e) => e.what?.reference ?? []);
+  if (code === 'agent') return who;
+  if (code === 'entity') return what;
+  if (code === 'patient') return [...who, ...what].filter((ref) => ref.startsWith('Patient/'));
+  throw new FhirError(400, 'not-supported', `AuditEvent search can't _include ${code}`);
+}
 
 export class AuditEventStore {
   constructor(private readonly sql: Sql) {}
@@ -68,8 +81,11 @@ export class AuditEventStore {
     ctx: RequestContext,
     position?: PagePosition,
   ): Promise<SearchResult> {
-    if (query.include.length || query.revinclude.length) {
-      throw new FhirError(400, 'not-supported', 'AuditEvent search does not support _include');
+    if (query.revinclude.length) {
+      throw new FhirError(400, 'not-supported', 'AuditEvent search does not support _revinclude');
+    }
+    if (query.include.some((spec) => spec.iterate)) {
+      throw new FhirError(400, 'not-supported', 'AuditEvent search does not support :iterate');
     }
     const counted =
       query.summary === 'count' || query.total === 'accurate' || query.total === 'estimate';
@@ -87,11 +103,45 @@ export class AuditEventStore {
     }
     const found = await this.page(query, ctx, position);
     const complete = !position && !found.next && query.total !== 'none';
-    return {
-      ...found,
-      included: [],
-      total: total ?? (complete ? found.matches.length : undefined),
-    };
+    const included = query.include.length ? await this.included(query, found.matches, ctx) : [];
+    return { ...found, included, total: total ?? (complete ? found.matches.length : undefined) };
+  }
+
+  /**
+   * What the matches name (`_include=AuditEvent:patient|agent|entity|*`), each held to the
+   * caller's read grant on its own type, as every include is.
+   */
+  private async included(
+    query: SearchQuery,
+    matches: Resource[],
+    ctx: RequestContext,
+  ): Promise<Resource[]> {
+    const wanted = new Map<string, { type: string; id: string }>();
+    for (const spec of query.include) {
+      const codes = spec.code === '*' ? ['patient', 'agent', 'entity'] : [spec.code];
+      for (const event of matches as AuditEvent[]) {
+        for (const reference of codes.flatMap((code) => referencesOf(event, code))) {
+          const [, type, id] = /^([A-Za-z]+)\/([A-Za-z0-9.-]{1,64})$/.exec(reference) ?? [];
+          if (!type || !id || (spec.targetType && spec.targetType !== type)) continue;
+          wanted.set(reference, { type, id });
+        }
+      }
+    }
+    if (!wanted.size) return [];
+    const targets = [...wanted.values()];
+    const b = new Binds();
+    const types = b.add(targets.map((target) => target.type));
+    const ids = b.add(targets.map((target) => target.id));
+    const reached = new Set(targets.map((target) => target.type));
+    const allowed = accessConditionByType(b, 'c', ctx, 'read', reached);
+    const rows = await this.sql.query<{ content: Resource }>(
+      `SELECT c.content FROM resource_current c
+       JOIN unnest(${types}::text[], ${ids}::text[]) w (type, id)
+         ON c.resource_type = w.type AND c.id = w.id
+       WHERE NOT c.deleted AND ${allowed} LIMIT ${b.add(MAX_INCLUDED)}`,
+      b.values,
+    );
+    return rows.map((row) => row.content);
   }
 
   /** One page in keyset order (the sort keys, then id); backwards runs reversed and turns. */
