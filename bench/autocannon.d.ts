@@ -22,6 +22,7 @@ declare module 'autocannon' {
   }
   interface Result {
     requests: { average: number; total: number };
+    latency: { p50: number; p99: number; average: number };
     duration: number;
     non2xx: number;
     errors: number;

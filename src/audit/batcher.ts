@@ -1,6 +1,6 @@
 import type { AuditEvent } from 'fhir/r4.js';
 import type { Sql } from '../db/database.js';
-import { appendStoredAudits, storedAuditEvent, type AuditIndex } from './writer.js';
+import { appendStoredAudits, storedAuditEvent } from './writer.js';
 
 export interface AuditBatcherOptions {
   /** Most events in one append statement. */
@@ -37,7 +37,6 @@ export class AuditBatcher {
 
   constructor(
     private readonly sql: Sql,
-    private readonly extract: AuditIndex,
     options: AuditBatcherOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 64;
@@ -51,6 +50,11 @@ export class AuditBatcher {
       this.queue.push({ event: stored, resolve, reject });
       this.schedule();
     });
+  }
+
+  /** Whether events are waiting or being written: concurrent requests are auditing. */
+  get busy(): boolean {
+    return this.inFlight > 0 || this.queue.length > 0;
   }
 
   /** Resolves when every event handed in so far has been written or refused. */
@@ -88,7 +92,6 @@ export class AuditBatcher {
       await appendStoredAudits(
         this.sql,
         batch.map((pending) => pending.event),
-        this.extract,
       );
       for (const pending of batch) pending.resolve(pending.event);
     } catch (error) {
@@ -97,7 +100,7 @@ export class AuditBatcher {
       // ones that really can't be written fail their requests.
       await Promise.all(
         batch.map((pending) =>
-          appendStoredAudits(this.sql, [pending.event], this.extract).then(
+          appendStoredAudits(this.sql, [pending.event]).then(
             () => pending.resolve(pending.event),
             (failure: unknown) => pending.reject(failure),
           ),

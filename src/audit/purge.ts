@@ -1,8 +1,7 @@
 import type { AuditEvent } from 'fhir/r4.js';
 import type { Database, Sql } from '../db/database.js';
-import { searchIndexer } from '../store/postgres/search-indexer.js';
 import { ENTITY_TYPE, OBJECT_ROLE, TELEFHIR_SOURCE } from './event.js';
-import { appendAudit, type AuditIndex } from './writer.js';
+import { appendAudit } from './writer.js';
 
 export const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 
@@ -10,8 +9,6 @@ export interface PurgeOptions {
   dryRun: boolean;
   /** Who ran the purge (a user name): the purge's own AuditEvent names them. */
   actor: string;
-  /** Indexes the purge's AuditEvent; default: the search indexer without a base URL. */
-  index?: AuditIndex;
 }
 
 export interface PurgeResult {
@@ -36,7 +33,7 @@ function purgeEvent(actor: string, olderThan: Date, purged: number, anchors: Anc
     source: TELEFHIR_SOURCE,
     entity: [
       {
-        what: { identifier: { value: 'audit_log' } },
+        what: { identifier: { value: 'audit_event' } },
         type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
         role: { system: OBJECT_ROLE, code: '13', display: 'Security Resource' },
         name: 'audit trail retention purge',
@@ -61,25 +58,52 @@ interface Anchor {
 }
 
 /**
- * Removes every row of one statement: the links, their served copies, history and index rows.
- * The audit_log trigger checks that exactly each lane's prefix up to its (already moved) anchor
- * went.
+ * The partitions wholly before the cutoff whose every row is at or below its lane's (already
+ * moved) anchor: dropping them removes only chain prefix. A partition that also holds a row
+ * to keep (an older event behind a newer one in its lane) stays for the row-wise DELETE.
+ */
+const DROPPABLE = `
+SELECT c.relname AS name
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+JOIN pg_class p ON p.oid = i.inhparent
+WHERE p.oid = 'audit_event'::regclass AND c.relispartition
+  AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
+  AND c.relname ~ '^audit_event_[0-9]{4}_[0-9]{2}$'
+  AND (to_date(substring(c.relname FROM '[0-9]{4}_[0-9]{2}$'), 'YYYY_MM')::timestamp
+       + interval '1 month') AT TIME ZONE 'UTC' <= $1::timestamptz
+ORDER BY c.relname`;
+
+/** Whether every row of a partition is chain prefix. The name comes from DROPPABLE, quoted. */
+const allPrefix = (name: string) => `
+SELECT NOT EXISTS (SELECT 1 FROM ${name} e JOIN audit_chain_anchor an ON an.lane = e.lane
+                   WHERE e.seq > an.seq) AS ok, (SELECT count(*)::int FROM ${name}) AS rows`;
+
+/**
+ * Removes what is left of each lane's prefix up to its (already moved) anchor, row by row: the
+ * rows of partly purged months and of the default partition. The triggers check that only and
+ * exactly the prefix went.
  */
 const DELETE_PREFIX = `
-WITH
-  gone AS (DELETE FROM audit_log a USING audit_chain_anchor an
-           WHERE a.lane = an.lane AND a.seq <= an.seq RETURNING a.id),
-  c AS (DELETE FROM resource_current r USING gone
-        WHERE r.resource_type = 'AuditEvent' AND r.id = gone.id),
-  h AS (DELETE FROM resource_history r USING gone
-        WHERE r.resource_type = 'AuditEvent' AND r.id = gone.id),
-  ${['string', 'token', 'date', 'reference', 'number', 'uri']
-    .map(
-      (kind) => `i_${kind} AS (DELETE FROM idx_${kind} x USING gone
-        WHERE x.resource_type = 'AuditEvent' AND x.id = gone.id)`,
-    )
-    .join(',\n  ')}
+WITH gone AS (DELETE FROM audit_event a USING audit_chain_anchor an
+              WHERE a.lane = an.lane AND a.seq <= an.seq RETURNING 1)
 SELECT count(*)::int AS purged FROM gone`;
+
+const quoted = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/** Drops the partitions wholly in the prefix; returns how many rows went with them. */
+async function dropPartitions(sql: Sql, olderThan: Date): Promise<number> {
+  let dropped = 0;
+  const partitions = await sql.query<{ name: string }>(DROPPABLE, [olderThan.toISOString()]);
+  for (const { name } of partitions) {
+    const [check] = await sql.query<{ ok: boolean; rows: number }>(allPrefix(quoted(name)));
+    if (!check?.ok) continue;
+    await sql.query(`ALTER TABLE audit_event DETACH PARTITION ${quoted(name)}`);
+    await sql.query(`DROP TABLE ${quoted(name)}`);
+    dropped += check.rows;
+  }
+  return dropped;
+}
 
 interface Boundary {
   lane: number;
@@ -97,33 +121,34 @@ interface Boundary {
 const BOUNDARY = `
 WITH
   kept AS (
-    SELECT h.lane, (SELECT min(seq) FROM audit_log a
+    SELECT h.lane, (SELECT min(seq) FROM audit_event a
                     WHERE a.lane = h.lane AND a.recorded >= $1::timestamptz) AS seq
     FROM audit_chain_head h
   ),
   doomed AS (
     SELECT kept.lane, kept.seq AS kept_seq, count(a.seq)::int AS purged, max(a.seq) AS last
-    FROM kept LEFT JOIN audit_log a
+    FROM kept LEFT JOIN audit_event a
       ON a.lane = kept.lane AND a.seq < coalesce(kept.seq, 9223372036854775807)
     GROUP BY kept.lane, kept.seq
   )
 SELECT d.lane, d.purged, d.last::text AS seq, l.hash,
-       (SELECT min(recorded) FROM audit_log k WHERE k.lane = d.lane AND k.seq >= d.kept_seq)
+       (SELECT min(recorded) FROM audit_event k WHERE k.lane = d.lane AND k.seq >= d.kept_seq)
          AS kept_recorded
 FROM doomed d
-LEFT JOIN audit_log l ON l.seq = d.last
+LEFT JOIN audit_event l ON l.lane = d.lane AND l.seq = d.last
 ORDER BY d.lane`;
 
 async function oldestKept(sql: Sql): Promise<string | undefined> {
   const [row] = await sql.query<{ recorded: Date | string | null }>(
-    'SELECT min(recorded) AS recorded FROM audit_log',
+    'SELECT min(recorded) AS recorded FROM audit_event',
   );
   return row?.recorded ? new Date(row.recorded).toISOString() : undefined;
 }
 
 /**
  * Deletes the audit events recorded before `olderThan`, in one transaction, and records that it
- * did. Only a prefix of the chain can go (the database refuses anything else), so it stops at
+ * did: whole monthly partitions are detached and dropped, what is left of the prefix is deleted
+ * row by row. Only a prefix of the chain can go (the database refuses anything else), so it stops at
  * the first event recorded at or after the cutoff: an older event behind a newer one — clocks
  * of replicas differ a little — waits for the next run. The last purged link becomes the anchor
  * verify starts from. A dry run counts and changes nothing.
@@ -159,14 +184,16 @@ export async function purgeAudit(
       );
     }
     if (purged > 0) {
+      const dropped = await dropPartitions(sql, olderThan);
       const [done] = await sql.query<{ purged: number }>(DELETE_PREFIX);
-      if (done?.purged !== purged) throw new Error('the audit log changed during the purge');
+      if (dropped + (done?.purged ?? 0) !== purged) {
+        throw new Error('the audit log changed during the purge');
+      }
     }
     const anchors = await sql.query<Anchor>(
       'SELECT lane, seq::text AS seq, hash FROM audit_chain_anchor ORDER BY lane',
     );
-    const extract = opts.index ?? searchIndexer().extract;
-    await appendAudit(sql, purgeEvent(opts.actor, olderThan, purged, anchors), extract);
+    await appendAudit(sql, purgeEvent(opts.actor, olderThan, purged, anchors));
     return { purged, oldestKept: await oldestKept(sql) };
   });
 }

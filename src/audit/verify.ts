@@ -14,8 +14,9 @@ interface Link {
   recorded: Date | string;
   prev_hash: string;
   hash: string;
-  content: unknown;
-  served: unknown;
+  json: string;
+  /** Whether the searched columns are what audit_event_index derives from the JSON. */
+  columns_match: boolean;
 }
 
 /** Why a row is not a sound link after `prevHash`, or undefined when it is. */
@@ -25,17 +26,21 @@ function fault(row: Link, prevHash: string, first: boolean): string | undefined 
       ? 'prev_hash does not match the chain anchor: rows before it were removed'
       : 'prev_hash does not match the previous row: a row between them was removed';
   }
-  if (hashEvent(row.prev_hash, canonicalJson(row.content)) !== row.hash) {
+  let content: { id?: unknown; recorded?: unknown };
+  try {
+    content = JSON.parse(row.json) as typeof content;
+  } catch {
+    return 'the JSON does not parse: the row was altered';
+  }
+  if (hashEvent(row.prev_hash, canonicalJson(content)) !== row.hash) {
     return 'hash does not match the content: the row was altered';
   }
-  const content = row.content as { id?: unknown; recorded?: unknown };
   if (content.id !== row.id) return 'the id column differs from the content';
   if (new Date(row.recorded).getTime() !== Date.parse(String(content.recorded))) {
     return 'the recorded column differs from the content';
   }
-  if (row.served === null) return 'the AuditEvent served by search and read is missing';
-  if (canonicalJson(row.served) !== canonicalJson(row.content)) {
-    return 'the AuditEvent served by search and read differs from the chain';
+  if (!row.columns_match) {
+    return 'the searched columns differ from the content: search would miss or misplace it';
   }
   return undefined;
 }
@@ -47,7 +52,7 @@ interface LaneEnd {
 }
 
 /**
- * Walks each lane of audit_log (005_audit_lanes.sql) in seq order from its anchor (where the
+ * Walks each lane of audit_event (008_audit_event.sql) in seq order from its anchor (where the
  * last purge left it) to its head, recomputing every hash, and names the first link that
  * doesn't hold. Rows appended after the heads were read are left for the next run. Run it in a
  * REPEATABLE READ transaction (as the CLI does) so a concurrent purge can't look like a break.
@@ -63,7 +68,7 @@ export async function verifyChain(sql: Sql): Promise<VerifyResult> {
     throw new Error('the audit chain tables are missing: run the migrations');
   }
   const stray = await sql.query<{ seq: string; id: string }>(
-    `SELECT seq::text AS seq, id FROM audit_log
+    `SELECT seq::text AS seq, id FROM audit_event
      WHERE lane NOT IN (SELECT lane FROM audit_chain_head) ORDER BY seq LIMIT 1`,
   );
   if (stray[0]) {
@@ -85,7 +90,7 @@ async function verifyLane(sql: Sql, anchor: LaneEnd, head: LaneEnd): Promise<Ver
   let prevHash = anchor.hash;
   let last = { seq: anchor.seq, id: '' };
   const early = await sql.query<{ seq: string; id: string }>(
-    `SELECT seq::text AS seq, id FROM audit_log WHERE lane = $1 AND seq <= $2::bigint
+    `SELECT seq::text AS seq, id FROM audit_event WHERE lane = $1 AND seq <= $2::bigint
      ORDER BY seq LIMIT 1`,
     [anchor.lane, anchor.seq],
   );
@@ -94,10 +99,16 @@ async function verifyLane(sql: Sql, anchor: LaneEnd, head: LaneEnd): Promise<Ver
   }
   for (;;) {
     const rows = await sql.query<Link>(
-      `SELECT a.seq::text AS seq, a.id, a.recorded, a.prev_hash, a.hash, a.content,
-              r.content AS served
-       FROM audit_log a
-       LEFT JOIN resource_current r ON r.resource_type = 'AuditEvent' AND r.id = a.id
+      `SELECT a.seq::text AS seq, a.id, a.recorded, a.prev_hash, a.hash, a.json,
+              coalesce((x.last_updated, x.patient, x.agent, x.entity, x.type, x.subtype, x.action,
+                        x.outcome, x.purpose_of_use, x.request_id, x.altid, x.address)
+                IS NOT DISTINCT FROM (a.last_updated, a.patient, a.agent, a.entity, a.type,
+                  a.subtype, a.action, a.outcome, a.purpose_of_use, a.request_id, a.altid,
+                  a.address), false)
+                AS columns_match
+       FROM audit_event a
+       LEFT JOIN LATERAL audit_event_index(
+         CASE WHEN a.json ~ '^\\s*\\{' THEN a.json::jsonb END) x ON true
        WHERE a.lane = $1 AND a.seq > $2::bigint AND a.seq <= $3::bigint
        ORDER BY a.seq LIMIT ${PAGE_SIZE}`,
       [anchor.lane, last.seq, head.seq],

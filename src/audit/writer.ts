@@ -1,11 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { AuditEvent, Resource } from 'fhir/r4.js';
+import type { AuditEvent } from 'fhir/r4.js';
 import type { Sql } from '../db/database.js';
 import { canonicalJson } from './chain.js';
-import type { IndexValues } from '../search/extract.js';
-
-/** A resource's search-index values; `searchIndexer(baseUrl).extract` fits. */
-export type AuditIndex = (resource: Resource) => IndexValues;
 
 /** How many independent hash chains the trail is split into (005_audit_lanes.sql). */
 export const AUDIT_LANES = 8;
@@ -14,20 +10,20 @@ export const AUDIT_LANES = 8;
  * The whole append in one statement, for one event or a batch: lock a lane's head, hash the
  * events onto it in order (SHA-256 in SQL over the previous hash, a newline and the event's
  * canonical JSON, exactly as chain.ts computes it; the recursive `chain` carries each hash to
- * the next event), insert the chain links in that order, the served copies, their history rows
- * and their search-index rows. The BEFORE INSERT trigger on audit_log still checks each
- * prev_hash against the head and moves it, so a batch out of order fails rather than forks; the
- * resource tables' AFTER INSERT triggers accept the copies because the audit_log rows are in the
- * same statement. Nothing is inserted when no head was locked (`WHERE EXISTS (... link)`).
- * Outside a transaction the statement commits on its own, so the head stays locked only while
- * it runs: a batch of reads' events is one round trip and one commit.
+ * the next event) and insert one audit_event row per event (008_audit_event.sql): the chain
+ * link, the JSON as served, and the searched columns, which audit_event_index derives from the
+ * JSON in the database, the same function the migration and audit:verify use. The BEFORE INSERT
+ * trigger still checks each prev_hash against the head and moves it, so a batch out of order
+ * fails rather than forks. Nothing is inserted when no head was locked. Outside a transaction
+ * the statement commits on its own, so the head stays locked only while it runs: a batch of
+ * reads' events is one round trip and one commit.
  */
 const append = (head: string) => `
 WITH RECURSIVE
   head AS (${head}),
   ev AS (
-    SELECT * FROM json_to_recordset($1::json)
-      AS e(n int, id text, recorded text, canonical text, content json, last_updated text)
+    SELECT e.n::int AS n, e.json, e.canonical
+    FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS e (json, canonical, n)
   ),
   chain (n, prev_hash, hash) AS (
     SELECT 0, NULL::text, head.hash FROM head
@@ -36,65 +32,32 @@ WITH RECURSIVE
     FROM chain c JOIN ev e ON e.n = c.n + 1
   ),
   link AS (
-    INSERT INTO audit_log (id, recorded, lane, prev_hash, hash, content)
-    SELECT e.id, e.recorded::timestamptz, head.lane, c.prev_hash, c.hash, e.content
+    INSERT INTO audit_event (lane, id, recorded, last_updated, prev_hash, hash, patient, agent,
+      entity, type, subtype, action, outcome, purpose_of_use, request_id, altid, address, json)
+    SELECT head.lane, e.json::json->>'id', x.recorded, x.last_updated, c.prev_hash, c.hash,
+      x.patient, x.agent, x.entity, x.type, x.subtype, x.action, x.outcome, x.purpose_of_use,
+      x.request_id, x.altid, x.address, e.json
     FROM ev e JOIN chain c ON c.n = e.n CROSS JOIN head
+      CROSS JOIN LATERAL audit_event_index(e.json::jsonb) x
     ORDER BY e.n
-    RETURNING id
-  ),
-  cur AS (
-    INSERT INTO resource_current (resource_type, id, version_id, last_updated, deleted, content)
-    SELECT 'AuditEvent', e.id, 1, e.last_updated::timestamptz, false, e.content
-    FROM ev e JOIN link ON link.id = e.id
-  ),
-  hist AS (
-    INSERT INTO resource_history (resource_type, id, version_id, last_updated, method, content)
-    SELECT 'AuditEvent', e.id, 1, e.last_updated::timestamptz, 'POST', e.content
-    FROM ev e JOIN link ON link.id = e.id
-  ),
-  i1 AS (INSERT INTO idx_string (resource_type, id, code, value, exact)
-         SELECT 'AuditEvent', x.id, x.code, x.value, x.exact
-         FROM json_to_recordset($2::json) AS x(id text, code text, value text, exact text)
-         WHERE EXISTS (SELECT 1 FROM link)),
-  i2 AS (INSERT INTO idx_token (resource_type, id, code, system, value, text)
-         SELECT 'AuditEvent', x.id, x.code, x.system, x.value, x.text
-         FROM json_to_recordset($3::json)
-           AS x(id text, code text, system text, value text, text text)
-         WHERE EXISTS (SELECT 1 FROM link)),
-  i3 AS (INSERT INTO idx_date (resource_type, id, code, start_at, end_at)
-         SELECT 'AuditEvent', x.id, x.code, x.start::timestamptz, x."end"::timestamptz
-         FROM json_to_recordset($4::json) AS x(id text, code text, start text, "end" text)
-         WHERE EXISTS (SELECT 1 FROM link)),
-  i4 AS (INSERT INTO idx_reference (resource_type, id, code, target_type, target_id, url)
-         SELECT 'AuditEvent', x.id, x.code, x."targetType", x."targetId", x.url
-         FROM json_to_recordset($5::json)
-           AS x(id text, code text, "targetType" text, "targetId" text, url text)
-         WHERE EXISTS (SELECT 1 FROM link)),
-  i5 AS (INSERT INTO idx_number (resource_type, id, code, value, system, unit)
-         SELECT 'AuditEvent', x.id, x.code, x.value, x.system, x.unit
-         FROM json_to_recordset($6::json)
-           AS x(id text, code text, value numeric, system text, unit text)
-         WHERE EXISTS (SELECT 1 FROM link)),
-  i6 AS (INSERT INTO idx_uri (resource_type, id, code, value)
-         SELECT 'AuditEvent', x.id, x.code, x.value
-         FROM json_to_recordset($7::json) AS x(id text, code text, value text)
-         WHERE EXISTS (SELECT 1 FROM link))
+    RETURNING 1
+  )
 SELECT count(*)::int AS appended FROM link`;
 
 /**
- * The first lane, from lane $8 on, that no other transaction holds: appends in different lanes
+ * The first lane, from lane $3 on, that no other transaction holds: appends in different lanes
  * don't wait for each other's commits. Rows this transaction already locked are never skipped,
  * so a transaction that holds a lane never falls through to the query below.
  */
 const APPEND_TO_FREE_LANE = append(
-  `SELECT lane, hash FROM audit_chain_head ORDER BY (lane + ${AUDIT_LANES} - $8) % ${AUDIT_LANES}
+  `SELECT lane, hash FROM audit_chain_head ORDER BY (lane + ${AUDIT_LANES} - $3) % ${AUDIT_LANES}
    LIMIT 1 FOR UPDATE SKIP LOCKED`,
 );
 /**
- * Every lane was busy: queue on lane $8. This transaction holds no lane (see above), so it
+ * Every lane was busy: queue on lane $3. This transaction holds no lane (see above), so it
  * can't close a cycle of transactions waiting for each other's lanes.
  */
-const APPEND_TO_LANE = append('SELECT lane, hash FROM audit_chain_head WHERE lane = $8 FOR UPDATE');
+const APPEND_TO_LANE = append('SELECT lane, hash FROM audit_chain_head WHERE lane = $3 FOR UPDATE');
 
 export interface AppendOptions {
   /** The lane to try first; random by default (tests pin it to get one predictable chain). */
@@ -115,13 +78,11 @@ export function storedAuditEvent(event: AuditEvent): AuditEvent {
   };
 }
 
-const KINDS = ['strings', 'tokens', 'dates', 'references', 'numbers', 'uris'] as const;
-
 /**
  * Appends AuditEvents, as given by storedAuditEvent, to one lane of the hash chain in their
  * order, on `sql`: the caller's transaction when it is one, so the events commit or roll back
  * with the change they record (fail-closed: if the audit can't be written, neither is the
- * change). Stored as ordinary resources too, indexed, so search finds them.
+ * change). One audit_event row each, which AuditEvent read and search answer from.
  *
  * Inside a transaction the lane's head row stays locked until it ends: appends to that lane
  * from concurrent transactions skip to another lane, or queue when all are held, which is what
@@ -131,30 +92,12 @@ const KINDS = ['strings', 'tokens', 'dates', 'references', 'numbers', 'uris'] as
 export async function appendStoredAudits(
   sql: Sql,
   events: readonly AuditEvent[],
-  extract: AuditIndex,
   options: AppendOptions = {},
 ): Promise<void> {
   if (events.length === 0) return;
-  const rows = events.map((event, i) => ({
-    n: i + 1,
-    id: event.id,
-    recorded: event.recorded,
-    canonical: canonicalJson(event),
-    content: event,
-    last_updated: event.meta!.lastUpdated,
-  }));
-  const index = Object.fromEntries(KINDS.map((kind) => [kind, [] as object[]])) as Record<
-    (typeof KINDS)[number],
-    object[]
-  >;
-  for (const event of events) {
-    const values = extract(event);
-    for (const kind of KINDS)
-      for (const row of values[kind]) index[kind].push({ id: event.id, ...row });
-  }
   const params = [
-    JSON.stringify(rows),
-    ...KINDS.map((kind) => JSON.stringify(index[kind])),
+    events.map((event) => JSON.stringify(event)),
+    events.map((event) => canonicalJson(event)),
     options.lane ?? Math.floor(Math.random() * AUDIT_LANES),
   ];
   let appended = await sql.query<{ appended: number }>(
@@ -174,10 +117,9 @@ export async function appendStoredAudits(
 export async function appendAudit(
   sql: Sql,
   event: AuditEvent,
-  extract: AuditIndex,
   options: AppendOptions = {},
 ): Promise<AuditEvent> {
   const stored = storedAuditEvent(event);
-  await appendStoredAudits(sql, [stored], extract, options);
+  await appendStoredAudits(sql, [stored], options);
   return stored;
 }

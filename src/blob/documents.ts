@@ -328,6 +328,12 @@ export class DocumentStore implements FhirStore {
     return resource;
   }
 
+  /** A Binary keeps its read rule (requireReach), so it never takes the one-statement path. */
+  async readAudited(...[type, id, ctx, event]: Parameters<NonNullable<FhirStore['readAudited']>>) {
+    if (type === 'Binary' || !this.inner.readAudited) return undefined;
+    return this.inner.readAudited(type, id, ctx, event);
+  }
+
   async vread(type: string, id: string, versionId: string, ctx: RequestContext) {
     const resource = await this.inner.vread(type, id, versionId, ctx);
     if (type === 'Binary') await this.requireReach(resource as Binary, ctx, 'read');

@@ -9,7 +9,6 @@ import { purgeAudit } from '../audit/purge.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { migrate } from '../db/migrate.js';
-import { searchIndexer } from '../store/postgres/search-indexer.js';
 
 const DEFAULT_RETENTION_DAYS = 2557;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -53,8 +52,7 @@ async function main(): Promise<void> {
   });
   try {
     await migrate(db);
-    const { extract: index } = searchIndexer(config.baseUrl);
-    const result = await purgeAudit(db, cutoff, { dryRun, actor: actor(), index });
+    const result = await purgeAudit(db, cutoff, { dryRun, actor: actor() });
     const kept = result.oldestKept ? `; oldest kept recorded ${result.oldestKept}` : '';
     console.log(
       `${dryRun ? 'dry run: would purge' : 'purged'} ${result.purged} audit events recorded before ${cutoff.toISOString()} (${retention}-day retention)${kept}`,

@@ -12,7 +12,6 @@ import { describeRun, runRetention } from '../lifecycle/retention.js';
 import { retentionPolicy } from '../lifecycle/retention-policy.js';
 import { openDatabase } from '../db/database.js';
 import { migrate } from '../db/migrate.js';
-import { searchIndexer } from '../store/postgres/search-indexer.js';
 
 function actor(): string {
   try {
@@ -35,8 +34,7 @@ async function main(): Promise<void> {
   const blobs = await openBlobStore(config);
   try {
     await migrate(db);
-    const { extract: index } = searchIndexer(config.baseUrl);
-    const run = await runRetention(db, policy, { dryRun, actor: actor(), blobs, index });
+    const run = await runRetention(db, policy, { dryRun, actor: actor(), blobs });
     for (const line of describeRun(run, dryRun)) console.log(line);
     if (run.blobFailures.length) process.exitCode = 1;
   } finally {

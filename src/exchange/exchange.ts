@@ -40,6 +40,8 @@ export interface ExchangeLog {
 export interface InteractionResult {
   status: number;
   resource?: Resource;
+  /** The resource as the store holds its JSON text, sent as is (no parse, no stringify). */
+  json?: string;
   /** Absolute URL of the version written, on creates. */
   location?: string;
   etag?: string;

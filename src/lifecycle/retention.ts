@@ -9,11 +9,10 @@
 import type { AuditEvent } from 'fhir/r4.js';
 import { DCM, purgeAudit, type PurgeResult } from '../audit/purge.js';
 import { ENTITY_TYPE, OBJECT_ROLE, TELEFHIR_SOURCE } from '../audit/event.js';
-import { appendAudit, type AuditIndex } from '../audit/writer.js';
+import { appendAudit } from '../audit/writer.js';
 import type { BlobStore } from '../blob/blob-store.js';
 import { deleteQueuedBlobs, queueBlobDeletions } from './blob-deletions.js';
 import type { Database, Sql } from '../db/database.js';
-import { searchIndexer } from '../store/postgres/search-indexer.js';
 import { eraseResources, type ResourceKey } from '../store/postgres/erase.js';
 import { dueRows } from '../store/postgres/retention-due.js';
 import { cutoffOf, type RetentionPolicy } from './retention-policy.js';
@@ -38,7 +37,6 @@ export interface RetentionOptions {
   now?: Date;
   /** Needed when Binaries are due; without it, due Binaries make the run fail before anything. */
   blobs?: BlobStore;
-  index?: AuditIndex;
 }
 
 /** The due resources, oldest type first; `lock` takes row locks (the real run). */
@@ -112,7 +110,7 @@ export async function runRetention(
   const auditCutoff = cutoffOf(policy.audit, now);
   const purgeAuditEvents = (): Promise<PurgeResult> =>
     auditCutoff
-      ? purgeAudit(db, auditCutoff, { dryRun: opts.dryRun, actor: opts.actor, index: opts.index })
+      ? purgeAudit(db, auditCutoff, { dryRun: opts.dryRun, actor: opts.actor })
       : Promise.resolve({ purged: 0 });
   if (opts.dryRun) {
     const due = await selectDue(db, policy, now);
@@ -124,9 +122,8 @@ export async function runRetention(
     if (erased.blobKeys.length && !opts.blobs) {
       throw new Error('Binaries are due but no blob store was given; nothing was purged');
     }
-    const index = opts.index ?? searchIndexer().extract;
     await queueBlobDeletions(sql, erased.blobKeys);
-    await appendAudit(sql, summaryEvent(opts.actor, now, due, policy), index);
+    await appendAudit(sql, summaryEvent(opts.actor, now, due, policy));
     return { due, blobKeys: erased.blobKeys };
   });
   // After the commit: this run's bytes, and any an earlier run or $expunge failed to delete.

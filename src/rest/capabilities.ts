@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AuthConfig } from '../config.js';
 import { RESOURCE_TYPES } from '../fhir/resource-types.js';
 import { searchParamsFor } from '../search/registry.js';
+import { AUDIT_EVENT_SEARCH_PARAMS } from '../search/audit-event-params.js';
 import type { ProfileRegistry } from '../validation/profiles.js';
 import { US_CORE_SEARCHES, US_CORE_SERVER } from './us-core-searches.js';
 import { VALIDATE_OPERATION } from './validate.js';
@@ -52,8 +53,19 @@ function usCoreSearches(type: string) {
   return { single, combinations };
 }
 
+/**
+ * The parameters a type is searched by. AuditEvent is answered from its own table, by the
+ * parameters it has columns for (search/audit-event-params.ts).
+ */
+const searchedBy = (type: string) => {
+  const params = [...searchParamsFor(type).values()];
+  if (type !== 'AuditEvent') return params;
+  const answered = new Set<string>(AUDIT_EVENT_SEARCH_PARAMS);
+  return params.filter((param) => answered.has(param.code));
+};
+
 const referenceParams = (type: string) =>
-  [...searchParamsFor(type).values()].filter((param) => param.type === 'reference');
+  searchedBy(type).filter((param) => param.type === 'reference');
 
 function resourceCapability(
   type: string,
@@ -62,7 +74,7 @@ function resourceCapability(
 ): CapabilityStatementRestResource {
   const interactions = RESOURCE_TYPES.get(type) ?? [];
   const writes = interactions.includes('update');
-  const params = [...searchParamsFor(type).values()].sort((a, b) => a.code.localeCompare(b.code));
+  const params = searchedBy(type).sort((a, b) => a.code.localeCompare(b.code));
   const revIncludes = [...RESOURCE_TYPES.keys()].flatMap((source) =>
     referenceParams(source)
       .filter((param) => param.targets.length === 0 || param.targets.includes(type))

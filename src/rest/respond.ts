@@ -26,6 +26,9 @@ export function sendResult(
   if (result.location) reply.header('location', result.location);
   reply.code(result.status);
   const preference = write ? parsePrefer(request.headers.prefer).return : 'representation';
+  // Stored JSON text (a read's fast path): no serialisation, so no preSerialization hook;
+  // read.ts only takes that path for what no hook would change.
+  if (result.json !== undefined && !write) return reply.send(result.json);
   if (!result.resource || preference === 'minimal')
     return reply.removeHeader('content-type').send();
   if (preference === 'OperationOutcome') return reply.send(informational(result.summary ?? 'Done'));

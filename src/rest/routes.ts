@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { FhirError } from '../fhir/errors.js';
 import { FormBody } from '../http/content-negotiation.js';
 import { history } from './interactions/history.js';
-import { readResource, vreadResource } from './interactions/read.js';
+import { readResource, readResourceAudited, vreadResource } from './interactions/read.js';
 import { searchType } from './interactions/search.js';
 import {
   conditionalDelete,
@@ -23,10 +23,13 @@ export async function interactionRoutes(app: FastifyInstance) {
   app.get<{ Params: { type: string; id: string } }>('/:type/:id', async (request, reply) => {
     const { type, id } = request.params;
     const ifNoneMatch = header(request.headers['if-none-match']);
+    const ex = exchangeOf(app, request);
     return sendResult(
       request,
       reply,
-      await readResource(exchangeOf(app, request), type, id, ifNoneMatch),
+      // No query (_summary, _elements, _format...): the stored text can go out as is.
+      (!request.url.includes('?') && (await readResourceAudited(ex, type, id, ifNoneMatch))) ||
+        (await readResource(ex, type, id, ifNoneMatch)),
     );
   });
 

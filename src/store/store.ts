@@ -88,6 +88,13 @@ export interface CompartmentPage {
   next: CompartmentPosition | undefined;
 }
 
+/** A current resource as stored, its JSON text untouched (readAudited). */
+export interface StoredText {
+  json: string;
+  versionId: string;
+  lastUpdated: string;
+}
+
 export interface FhirStore {
   /** `id`: an id the server chose beforehand (transaction bundles resolving urn:uuid). */
   create(resource: Resource, ctx: RequestContext, id?: string): Promise<Resource>;
@@ -133,6 +140,19 @@ export interface FhirStore {
    * has committed when the promise resolves.
    */
   audit(event: AuditEvent): Promise<AuditEvent>;
+  /**
+   * Optional: a read and its AuditEvent in one round trip. Reads the current resource under
+   * the caller's read grant and appends `event` (the read's event; the store adds the patients
+   * the resource refers to), committed when the promise resolves, and returns the stored JSON
+   * text as is. Undefined when the resource is absent, deleted or outside the grant, with
+   * nothing appended: the caller takes the ordinary path, which tells which and audits it.
+   */
+  readAudited?(
+    type: string,
+    id: string,
+    ctx: RequestContext,
+    event: AuditEvent,
+  ): Promise<StoredText | undefined>;
   /** Runs `work` against a store whose writes commit or roll back together. */
   transaction<T>(work: (tx: FhirStore) => Promise<T>): Promise<T>;
   /** A random secret shared by every replica (signing paging cursors). */

@@ -6,36 +6,37 @@ import { appendAudit } from '../../src/audit/writer.js';
 import type { Database, Sql } from '../../src/db/database.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
-import { emptyIndexValues } from '../../src/search/extract.js';
 import { officialExamples, TELEHEALTH_TYPES } from '../validation/r4-examples.js';
 import { auditDatabase, readEvent } from './audit-db.js';
 
-const { extract: index } = searchIndexer('http://example.test/fhir');
-
 /** Pinned to lane 0, so a test's events form one chain it can reason about link by link. */
 const append = (db: Database, n: number) =>
-  db.transaction((tx) => appendAudit(tx, readEvent(n), index, { lane: 0 }));
+  db.transaction((tx) => appendAudit(tx, readEvent(n), { lane: 0 }));
 
 interface Row {
   seq: string;
   id: string;
   prev_hash: string;
   hash: string;
-  content: AuditEvent;
+  json: string;
 }
 const chainRows = (sql: Sql) =>
   sql.query<Row>(
-    'SELECT seq::text AS seq, id, prev_hash, hash, content FROM audit_log ORDER BY seq',
+    'SELECT seq::text AS seq, id, prev_hash, hash, json FROM audit_event ORDER BY seq',
   );
 
 /** Tampering needs the table owner: switch triggers off, do the damage, switch them back on. */
 const tamper = (db: Database, triggers: string[], statement: string, params: unknown[] = []) =>
   db.transaction(async (tx) => {
-    for (const name of triggers) await tx.query(`ALTER TABLE audit_log DISABLE TRIGGER ${name}`);
+    for (const name of triggers) await tx.query(`ALTER TABLE audit_event DISABLE TRIGGER ${name}`);
     await tx.query(statement, params);
-    for (const name of triggers) await tx.query(`ALTER TABLE audit_log ENABLE TRIGGER ${name}`);
+    for (const name of triggers) await tx.query(`ALTER TABLE audit_event ENABLE TRIGGER ${name}`);
   });
-const DELETE_TRIGGERS = ['audit_log_purge_only', 'audit_log_prefix_only'];
+const DELETE_TRIGGERS = [
+  'audit_event_purge_only',
+  'audit_event_delete_row',
+  'audit_event_prefix_only',
+];
 
 t.test('canonical JSON sorts keys at every depth and hashes the same content alike', async (t) => {
   t.equal(
@@ -98,17 +99,17 @@ t.test('appends build a chain from the genesis hash, each link over the one befo
     'SELECT hash FROM audit_chain_head WHERE lane = 0',
   );
   t.equal(head!.hash, rows[2]!.hash, 'the head is the last link');
-  const served = await db.query<{ version_id: number; content: AuditEvent }>(
-    "SELECT version_id, content FROM resource_current WHERE resource_type = 'AuditEvent'",
-  );
-  t.equal(served.length, 3, 'each event is also an ordinary resource');
-  const history = await db.query<{ method: string }>(
-    "SELECT method FROM resource_history WHERE resource_type = 'AuditEvent'",
-  );
   t.same(
-    history.map((h) => h.method),
-    ['POST', 'POST', 'POST'],
+    rows.map((row) => JSON.parse(row.json) as AuditEvent),
+    written,
+    'each row serves its event as written',
   );
+  const copies = await db.query(
+    `SELECT 1 FROM resource_current WHERE resource_type = 'AuditEvent'
+     UNION ALL SELECT 1 FROM resource_history WHERE resource_type = 'AuditEvent'
+     UNION ALL SELECT 1 FROM idx_reference WHERE resource_type = 'AuditEvent'`,
+  );
+  t.equal(copies.length, 0, 'one row per event: no copies or index rows in the generic tables');
   t.same(await verifyChain(db), { ok: true, count: 3 });
 });
 
@@ -116,7 +117,7 @@ t.test('20 concurrent appends make unbroken chains, one per lane', async (t) => 
   const db = await auditDatabase(t);
   await Promise.all(Array.from({ length: 20 }, (_, n) => append(db, n)));
   const rows = await db.query<{ lane: number; prev_hash: string }>(
-    'SELECT lane, prev_hash FROM audit_log ORDER BY seq',
+    'SELECT lane, prev_hash FROM audit_event ORDER BY seq',
   );
   t.equal(rows.length, 20);
   t.equal(
@@ -134,7 +135,7 @@ t.test('concurrent appends spread over lanes, each lane an unbroken chain', asyn
   const held = new Promise<void>((resolve) => (release = resolve));
   const holders = Array.from({ length: 3 }, (_, n) =>
     db.transaction(async (tx) => {
-      await appendAudit(tx, readEvent(100 + n), index, { lane: 0 });
+      await appendAudit(tx, readEvent(100 + n), { lane: 0 });
       await held;
     }),
   );
@@ -156,7 +157,7 @@ t.test('concurrent appends spread over lanes, each lane an unbroken chain', asyn
     for (let batch = 0; batch < 5; batch++) {
       await Promise.all(
         Array.from({ length: 4 }, (_, n) =>
-          db.transaction((tx) => appendAudit(tx, readEvent(batch * 4 + n), index)),
+          db.transaction((tx) => appendAudit(tx, readEvent(batch * 4 + n))),
         ),
       );
     }
@@ -170,7 +171,7 @@ t.test('concurrent appends spread over lanes, each lane an unbroken chain', asyn
   }
   await Promise.all(holders);
   const rows = await db.query<{ lane: number; prev_hash: string }>(
-    'SELECT lane, prev_hash FROM audit_log ORDER BY seq',
+    'SELECT lane, prev_hash FROM audit_event ORDER BY seq',
   );
   t.equal(rows.length, 23);
   if (db.kind === 'pg') {
@@ -187,14 +188,14 @@ t.test('concurrent appends spread over lanes, each lane an unbroken chain', asyn
 t.test('verify finds a removed row in any lane', async (t) => {
   const db = await auditDatabase(t);
   for (let n = 0; n < 3; n++) {
-    await db.transaction((tx) => appendAudit(tx, readEvent(n), index, { lane: 5 }));
+    await db.transaction((tx) => appendAudit(tx, readEvent(n), { lane: 5 }));
   }
   await append(db, 9);
   const lane5 = await db.query<{ seq: string }>(
-    'SELECT seq::text AS seq FROM audit_log WHERE lane = 5 ORDER BY seq',
+    'SELECT seq::text AS seq FROM audit_event WHERE lane = 5 ORDER BY seq',
   );
   t.equal(lane5.length, 3);
-  await tamper(db, DELETE_TRIGGERS, 'DELETE FROM audit_log WHERE seq = $1', [lane5[1]!.seq]);
+  await tamper(db, DELETE_TRIGGERS, 'DELETE FROM audit_event WHERE seq = $1', [lane5[1]!.seq]);
   t.match(await verifyChain(db), {
     ok: false,
     brokenAt: { seq: lane5[2]!.seq, reason: /removed/ },
@@ -206,8 +207,9 @@ t.test('an append that does not extend the head is refused by the database', asy
   await append(db, 1);
   await t.rejects(
     db.query(
-      `INSERT INTO audit_log (id, recorded, lane, prev_hash, hash, content)
-       VALUES ('fork', now(), 0, $1, $1, '{}')`,
+      `INSERT INTO audit_event (id, recorded, last_updated, lane, prev_hash, hash, patient, agent,
+         entity, type, subtype, purpose_of_use, altid, address, json)
+       VALUES ('fork', now(), now(), 0, $1, $1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')`,
       [GENESIS_HASH],
     ),
     /does not extend the head of lane 0/,
@@ -218,69 +220,83 @@ t.test('an append that does not extend the head is refused by the database', asy
   );
 });
 
-t.test('UPDATE, DELETE and TRUNCATE of audit_log are refused', async (t) => {
-  const db = await auditDatabase(t);
-  await append(db, 1);
-  await t.rejects(db.query(`UPDATE audit_log SET content = '{}'`), /append-only/);
-  await t.rejects(db.query('DELETE FROM audit_log'), /only by the retention purge/);
-  await t.rejects(db.query('TRUNCATE audit_log'), /append-only/);
-  await t.rejects(
-    db.transaction(async (tx) => {
-      // Even the purge flag doesn't open UPDATE, nor a DELETE that skips the anchor.
-      await tx.query("SET LOCAL telefhir.audit_purge = 'on'");
-      await tx.query(`UPDATE audit_log SET content = '{}'`);
-    }),
-    /append-only/,
-  );
-  await t.rejects(
-    db.transaction(async (tx) => {
-      await tx.query("SET LOCAL telefhir.audit_purge = 'on'");
-      await tx.query('DELETE FROM audit_log');
-    }),
-    /exactly the chain of lane 0 up to its anchor/,
-  );
-  t.equal((await chainRows(db)).length, 1, 'the row is still there');
-});
-
 t.test(
-  'AuditEvent rows in resource_current and resource_history are refused UPDATE and DELETE',
+  'UPDATE, DELETE and TRUNCATE of audit_event and of its partitions are refused',
   async (t) => {
     const db = await auditDatabase(t);
-    const event = await append(db, 1);
-    for (const table of ['resource_current', 'resource_history']) {
-      await t.rejects(
-        db.query(`UPDATE ${table} SET content = '{}' WHERE resource_type = 'AuditEvent'`),
-        /append-only/,
-        `${table} UPDATE`,
-      );
-      await t.rejects(
-        db.query(`DELETE FROM ${table} WHERE resource_type = 'AuditEvent'`),
-        /only by the retention purge/,
-        `${table} DELETE`,
-      );
-    }
-    const store = new PostgresStore(db, db, false, searchIndexer());
-    const ctx = { requestId: 'r', access: 'unrestricted' as const };
+    await append(db, 1);
+    await t.rejects(db.query(`UPDATE audit_event SET json = '{}'`), /append-only/);
+    await t.rejects(db.query(`UPDATE audit_event SET patient = '{}'`), /append-only/);
+    await t.rejects(db.query('DELETE FROM audit_event'), /only by the retention purge/);
+    await t.rejects(db.query('TRUNCATE audit_event'), /append-only/);
+    // Aimed at the partition that holds the row, past the parent's statement triggers.
+    const [{ partition } = { partition: '' }] = await db.query<{ partition: string }>(
+      'SELECT tableoid::regclass::text AS partition FROM audit_event',
+    );
+    t.match(partition, /^audit_event_\d{4}_\d{2}$/, 'the row is in its month');
+    await t.rejects(db.query(`UPDATE ${partition} SET json = '{}'`), /append-only/);
+    await t.rejects(db.query(`DELETE FROM ${partition}`), /only by the retention purge/);
+    await t.rejects(db.query(`TRUNCATE ${partition}`), /append-only/);
+    await t.rejects(db.query('TRUNCATE audit_event_default'), /append-only/);
     await t.rejects(
-      store.update({ ...event, outcome: '12' } as AuditEvent, ctx),
+      db.transaction(async (tx) => {
+        // Even the purge flag doesn't open UPDATE, nor a DELETE that skips the anchor.
+        await tx.query("SET LOCAL telefhir.audit_purge = 'on'");
+        await tx.query(`UPDATE audit_event SET json = '{}'`);
+      }),
       /append-only/,
-      'store update',
     );
-    await t.rejects(store.delete('AuditEvent', event.id!, ctx), /append-only/, 'store delete');
     await t.rejects(
-      store.create({ resourceType: 'AuditEvent' } as AuditEvent, ctx),
-      /only be written by the audit writer/,
-      'store create',
+      db.transaction(async (tx) => {
+        await tx.query("SET LOCAL telefhir.audit_purge = 'on'");
+        await tx.query('DELETE FROM audit_event');
+      }),
+      /exactly the chain of lane 0 up to its anchor/,
     );
-    const patient = await store.create({ resourceType: 'Patient' } as Patient, ctx);
-    t.match(
-      await store.delete('Patient', patient.id!, ctx),
-      { resourceType: 'Patient', id: patient.id },
-      'other resources are written and deleted as usual',
+    await t.rejects(
+      db.transaction(async (tx) => {
+        await tx.query("SET LOCAL telefhir.audit_purge = 'on'");
+        await tx.query(`DELETE FROM ${partition}`);
+      }),
+      /exactly the chain of lane 0 up to its anchor/,
+      'nor on a partition',
     );
-    t.same(await verifyChain(db), { ok: true, count: 1 });
+    t.equal((await chainRows(db)).length, 1, 'the row is still there');
   },
 );
+
+t.test('the generic tables refuse AuditEvents; the store refuses AuditEvent writes', async (t) => {
+  const db = await auditDatabase(t);
+  const event = await append(db, 1);
+  for (const table of ['resource_current', 'resource_history']) {
+    await t.rejects(
+      db.query(
+        `INSERT INTO ${table} (resource_type, id, version_id, last_updated, ${
+          table === 'resource_current' ? 'deleted' : 'method'
+        }, content) VALUES ('AuditEvent', 'forged', 1, now(), ${
+          table === 'resource_current' ? 'false' : "'POST'"
+        }, '{}')`,
+      ),
+      /append-only/,
+      `${table} INSERT`,
+    );
+  }
+  const store = new PostgresStore(db, db, false, searchIndexer());
+  const ctx = { requestId: 'r', access: 'unrestricted' as const };
+  await t.rejects(
+    store.update({ ...event, outcome: '12' } as AuditEvent, ctx),
+    /append-only/,
+    'store update',
+  );
+  await t.rejects(store.create({ resourceType: 'AuditEvent' } as AuditEvent, ctx), /append-only/);
+  const patient = await store.create({ resourceType: 'Patient' } as Patient, ctx);
+  t.match(
+    await store.delete('Patient', patient.id!, ctx),
+    { resourceType: 'Patient', id: patient.id },
+    'other resources are written and deleted as usual',
+  );
+  t.same(await verifyChain(db), { ok: true, count: 1 });
+});
 
 t.test('verify names the exact row whose content was edited', async (t) => {
   const db = await auditDatabase(t);
@@ -289,9 +305,9 @@ t.test('verify names the exact row whose content was edited', async (t) => {
   const victim = rows[2]!;
   await tamper(
     db,
-    ['audit_log_no_update'],
-    'UPDATE audit_log SET content = $1::json WHERE seq = $2',
-    [JSON.stringify({ ...victim.content, outcome: '8' }), victim.seq],
+    ['audit_event_no_update', 'audit_event_no_update_row'],
+    'UPDATE audit_event SET json = $1 WHERE seq = $2',
+    [JSON.stringify({ ...(JSON.parse(victim.json) as AuditEvent), outcome: '8' }), victim.seq],
   );
   t.same(await verifyChain(db), {
     ok: false,
@@ -308,14 +324,14 @@ t.test('verify notices a removed row, in the middle and at the end', async (t) =
   const db = await auditDatabase(t);
   for (let n = 0; n < 4; n++) await append(db, n);
   const rows = await chainRows(db);
-  await tamper(db, DELETE_TRIGGERS, 'DELETE FROM audit_log WHERE seq = $1', [rows[1]!.seq]);
+  await tamper(db, DELETE_TRIGGERS, 'DELETE FROM audit_event WHERE seq = $1', [rows[1]!.seq]);
   const middle = await verifyChain(db);
   t.match(middle, { ok: false, count: 1, brokenAt: { seq: rows[2]!.seq, reason: /removed/ } });
 
   const db2 = await auditDatabase(t);
   for (let n = 0; n < 3; n++) await append(db2, n);
   const rows2 = await chainRows(db2);
-  await tamper(db2, DELETE_TRIGGERS, 'DELETE FROM audit_log WHERE seq = $1', [rows2[2]!.seq]);
+  await tamper(db2, DELETE_TRIGGERS, 'DELETE FROM audit_event WHERE seq = $1', [rows2[2]!.seq]);
   t.match(await verifyChain(db2), {
     ok: false,
     count: 2,
@@ -325,11 +341,8 @@ t.test('verify notices a removed row, in the middle and at the end', async (t) =
 
 t.test('a failing append rolls back the write it records (fail-closed)', async (t) => {
   const db = await auditDatabase(t);
-  // Index values the database refuses (a date that isn't one): the append's statement fails.
-  const broken = () => ({
-    ...emptyIndexValues(),
-    dates: [{ code: 'date', start: 'not-a-date', end: 'not-a-date' }],
-  });
+  // A recorded time the database refuses (a date that isn't one): the append's statement fails.
+  const broken = { ...readEvent(1), recorded: 'not-a-date' };
   await t.rejects(
     db.transaction(async (tx) => {
       const store = new PostgresStore(db, tx, true, searchIndexer());
@@ -337,7 +350,7 @@ t.test('a failing append rolls back the write it records (fail-closed)', async (
         requestId: 'r',
         access: 'unrestricted',
       });
-      await appendAudit(tx, readEvent(1), broken);
+      await appendAudit(tx, broken);
     }),
   );
   const patients = await db.query("SELECT 1 FROM resource_current WHERE resource_type = 'Patient'");
@@ -350,4 +363,21 @@ t.test('a failing append rolls back the write it records (fail-closed)', async (
   );
   await append(db, 2);
   t.same(await verifyChain(db), { ok: true, count: 1 }, 'the chain carries on');
+});
+
+t.test('verify notices a search column edited to hide an event from a search', async (t) => {
+  const db = await auditDatabase(t);
+  for (let n = 0; n < 3; n++) await append(db, n);
+  const rows = await chainRows(db);
+  await tamper(
+    db,
+    ['audit_event_no_update', 'audit_event_no_update_row'],
+    `UPDATE audit_event SET patient = '{}' WHERE seq = $1`,
+    [rows[1]!.seq],
+  );
+  t.match(await verifyChain(db), {
+    ok: false,
+    count: 1,
+    brokenAt: { seq: rows[1]!.seq, reason: /searched columns differ from the content/ },
+  });
 });

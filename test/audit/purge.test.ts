@@ -6,10 +6,9 @@ import { purgeAudit } from '../../src/audit/purge.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { appendAudit } from '../../src/audit/writer.js';
 import type { Database } from '../../src/db/database.js';
-import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
+import { AuditEventStore } from '../../src/store/postgres/audit-event-store.js';
 import { auditDatabase } from './audit-db.js';
 
-const { extract: index } = searchIndexer('http://example.test/fhir');
 const CUTOFF = new Date('2020-01-01T00:00:00.000Z');
 
 /** Lane 0 unless said: one chain, so which events form the purged prefix is predictable. */
@@ -26,7 +25,6 @@ const append = (db: Database, recorded: string, n: number, lane = 0) =>
         entities: [{ reference: `Patient/p-${n}` }],
         recorded: new Date(recorded),
       }),
-      index,
       { lane },
     ),
   );
@@ -46,11 +44,7 @@ async function seed(db: Database): Promise<AuditEvent[]> {
 }
 
 const ids = async (db: Database, table: string) =>
-  (
-    await db.query<{ id: string }>(
-      `SELECT id FROM ${table} WHERE ${table === 'audit_log' ? 'true' : "resource_type = 'AuditEvent'"} ORDER BY id`,
-    )
-  ).map((row) => row.id);
+  (await db.query<{ id: string }>(`SELECT id FROM ${table} ORDER BY id`)).map((row) => row.id);
 
 t.test('a dry run counts what would go and deletes nothing', async (t) => {
   const db = await auditDatabase(t);
@@ -58,8 +52,7 @@ t.test('a dry run counts what would go and deletes nothing', async (t) => {
   const result = await purgeAudit(db, CUTOFF, { dryRun: true, actor: 'ops' });
   // The 2018 event stays: it stands behind the 2024 one in the chain.
   t.same(result, { purged: 3, oldestKept: '2018-01-01T00:00:00.000Z' });
-  t.equal((await ids(db, 'audit_log')).length, 5, 'nothing deleted');
-  t.equal((await ids(db, 'resource_current')).length, 5, 'no purge event recorded');
+  t.equal((await ids(db, 'audit_event')).length, 5, 'nothing deleted, no purge event recorded');
 });
 
 t.test('a purge removes only the older prefix and verify still passes', async (t) => {
@@ -69,7 +62,7 @@ t.test('a purge removes only the older prefix and verify still passes', async (t
   t.equal(result.purged, 3);
   t.equal(result.oldestKept, '2018-01-01T00:00:00.000Z');
   const gone = events.slice(0, 3).map((e) => e.id!);
-  for (const table of ['audit_log', 'resource_current', 'resource_history', 'idx_reference']) {
+  for (const table of ['audit_event']) {
     const left = await ids(db, table);
     t.notOk(
       gone.some((id) => left.includes(id)),
@@ -95,10 +88,10 @@ t.test('the purge records itself as an AuditEvent', async (t) => {
   const db = await auditDatabase(t);
   await seed(db);
   await purgeAudit(db, CUTOFF, { dryRun: false, actor: 'ops-alice' });
-  const rows = await db.query<{ content: AuditEvent }>(
-    'SELECT content FROM audit_log ORDER BY seq DESC LIMIT 1',
+  const rows = await db.query<{ json: string }>(
+    'SELECT json FROM audit_event ORDER BY seq DESC LIMIT 1',
   );
-  const event = rows[0]!.content;
+  const event = JSON.parse(rows[0]!.json) as AuditEvent;
   t.match(event, {
     type: { system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110101' },
     action: 'D',
@@ -108,11 +101,11 @@ t.test('the purge records itself as an AuditEvent', async (t) => {
   const detail = Object.fromEntries(event.entity![0]!.detail!.map((d) => [d.type, d.valueString]));
   t.equal(detail['purged-count'], '3');
   t.equal(detail['recorded-before'], CUTOFF.toISOString());
-  const [served] = await db.query<{ content: AuditEvent }>(
-    "SELECT content FROM resource_current WHERE resource_type = 'AuditEvent' AND id = $1",
-    [event.id],
-  );
-  t.same(served!.content, event, 'and serves it like any other');
+  const served = await new AuditEventStore(db).read(event.id!, {
+    requestId: 'r',
+    access: 'unrestricted',
+  });
+  t.same(served, event, 'and serves it like any other');
 });
 
 t.test('purging everything leaves a chain that verifies and carries on', async (t) => {
@@ -139,7 +132,18 @@ t.test('the anchor cannot be moved outside a purge', async (t) => {
     db.transaction(async (tx) => {
       await tx.query("SET LOCAL telefhir.audit_purge = 'on'");
       await tx.query('UPDATE audit_chain_anchor SET seq = 2 WHERE lane = 0');
-      await tx.query('DELETE FROM audit_log WHERE seq = 1'); // leaves link 2 behind
+    }),
+    /moves only forward, by the retention purge/,
+    'not onto a link that is not there with that hash',
+  );
+  await t.rejects(
+    db.transaction(async (tx) => {
+      await tx.query("SET LOCAL telefhir.audit_purge = 'on'");
+      await tx.query(
+        `UPDATE audit_chain_anchor an SET seq = e.seq, hash = e.hash
+         FROM audit_event e WHERE an.lane = 0 AND e.lane = 0 AND e.seq = 2`,
+      );
+      await tx.query('DELETE FROM audit_event WHERE seq = 1'); // leaves link 2 behind
     }),
     /exactly the chain of lane 0 up to its anchor/,
   );
@@ -159,7 +163,7 @@ t.test('a purge removes the old prefix of every lane, each lane from its own anc
   });
   const result = await purgeAudit(db, CUTOFF, { dryRun: false, actor: 'ops' });
   t.equal(result.purged, 3, 'the same three as the dry run');
-  const left = await db.query<{ lane: number }>('SELECT lane FROM audit_log ORDER BY seq');
+  const left = await db.query<{ lane: number }>('SELECT lane FROM audit_event ORDER BY seq');
   t.same(
     left.slice(0, 2).map((row) => row.lane),
     [3, 6],
@@ -174,4 +178,36 @@ t.test('a purge removes the old prefix of every lane, each lane from its own anc
     'lanes 0 and 3 start from new anchors; the others from genesis',
   );
   t.same(await verifyChain(db), { ok: true, count: 3 }, 'two kept events and the purge event');
+});
+
+t.test('whole months of prefix go as partitions; a month with a kept event stays', async (t) => {
+  const db = await auditDatabase(t);
+  const months = ['2015-01-01', '2016-01-01', '2017-01-01', '2018-01-01', '2024-01-01'];
+  for (const month of months) await db.query('SELECT audit_event_partition($1)', [month]);
+  await seed(db); // 2015, 2016, 2017, then 2024, then 2018 behind it
+  const exists = async (name: string) =>
+    (await db.query<{ oid: string | null }>('SELECT to_regclass($1)::text AS oid', [name]))[0]!
+      .oid !== null;
+  t.ok(await exists('audit_event_2015_01'));
+  const result = await purgeAudit(db, CUTOFF, { dryRun: false, actor: 'ops' });
+  t.equal(result.purged, 3);
+  for (const gone of ['audit_event_2015_01', 'audit_event_2016_01', 'audit_event_2017_01']) {
+    t.notOk(await exists(gone), `${gone} was detached and dropped`);
+  }
+  t.ok(await exists('audit_event_2018_01'), 'the 2018 month stays: its event is behind a kept one');
+  t.same(await verifyChain(db), { ok: true, count: 3 }, 'the chain verifies from the anchor');
+});
+
+t.test('a month partly before the anchor is purged row by row', async (t) => {
+  const db = await auditDatabase(t);
+  await db.query('SELECT audit_event_partition($1)', ['2015-01-01']);
+  await append(db, '2015-01-01T00:00:00.000Z', 1, 0);
+  await append(db, '2015-01-20T00:00:00.000Z', 2, 0);
+  await append(db, '2015-01-10T00:00:00.000Z', 3, 4); // lane 4: all of it before the cutoff
+  const cutoff = new Date('2015-01-15T00:00:00.000Z');
+  const result = await purgeAudit(db, cutoff, { dryRun: false, actor: 'ops' });
+  t.equal(result.purged, 2, 'lane 0 up to its first kept event, and lane 4');
+  const left = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event_2015_01');
+  t.equal(left[0]!.n, 1, 'the month stays with its one kept event');
+  t.same(await verifyChain(db), { ok: true, count: 2 });
 });

@@ -30,12 +30,12 @@ t.test(
     CREATE SEQUENCE inject_commit_failure;
     CREATE FUNCTION inject_commit_failure() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      IF NEW.content->>'action' = 'C' AND nextval('inject_commit_failure') = 1 THEN
+      IF NEW.action = 'C' AND nextval('inject_commit_failure') = 1 THEN
         RAISE EXCEPTION 'injected commit failure';
       END IF;
       RETURN NULL;
     END $$;
-    CREATE CONSTRAINT TRIGGER inject_commit_failure AFTER INSERT ON audit_log
+    CREATE CONSTRAINT TRIGGER inject_commit_failure AFTER INSERT ON audit_event
       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION inject_commit_failure();`);
 
     const res = await fhir(base, 'POST', 'Patient', {
@@ -51,8 +51,8 @@ t.test(
     const id = found.body?.entry?.[0]?.resource?.id as string;
 
     const creates = await admin.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM audit_log
-     WHERE content->>'action' = 'C' AND content::text LIKE $1`,
+      `SELECT count(*)::int AS n FROM audit_event
+     WHERE action = 'C' AND json LIKE $1`,
       [`%Patient/${id}%`],
     );
     t.equal(creates.rows[0]!.n, 1, 'its create is in the audit trail, recorded again on its own');

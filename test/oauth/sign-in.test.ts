@@ -35,8 +35,8 @@ async function tryLogin(server: BuiltIn, clientId: string, username: string, pas
 
 async function loginEvents(server: BuiltIn) {
   const rows = await server.app.oauthServer!.db.query<{ content: unknown }>(
-    `SELECT content FROM resource_current WHERE resource_type = 'AuditEvent'
-     AND content->'subtype'->0->>'code' = '110122' ORDER BY last_updated`,
+    `SELECT json::json AS content FROM audit_event
+     WHERE json::json->'subtype'->0->>'code' = '110122' ORDER BY seq`,
   );
   return rows.map((r) => (typeof r.content === 'string' ? JSON.parse(r.content) : r.content));
 }

@@ -3,6 +3,7 @@ import type { Config } from '../../config.js';
 import { openDatabase } from '../../db/database.js';
 import { migrate, WORKFLOW_MIGRATIONS } from '../../db/migrate.js';
 import { PRELOADED_SECRETS } from '../postgres/open.js';
+import { ensureAuditPartitions } from '../../audit/partitions.js';
 import { PostgresStore } from '../postgres/postgres-store.js';
 import type { WriteHook } from '../write-hook.js';
 import { searchIndexer } from '../postgres/search-indexer.js';
@@ -64,7 +65,9 @@ export async function openHealthLakeStore(
     await control.checkActive();
     await migrate(db);
     await migrate(db, WORKFLOW_MIGRATIONS, 'workflow_migrations');
+    await ensureAuditPartitions(db);
     const local = new PostgresStore(db, db, false, searchIndexer(config.baseUrl));
+    local.partitions.ensured();
     for (const name of PRELOADED_SECRETS) await local.sharedSecret(name);
     const client = new HealthLakeClient(hl, healthLakeSigner(hl.region, options.credentials));
     return new HealthLakeStore({

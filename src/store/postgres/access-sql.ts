@@ -11,6 +11,7 @@ import { RESOURCE_TYPES } from '../../fhir/resource-types.js';
 import { parseSearch } from '../../search/parse.js';
 import type { RequestContext } from '../store.js';
 import { matchSet, type Binds, type Guard } from './search-sql.js';
+import { auditAccessCondition } from './audit-event-sql.js';
 
 /** What one caller holds for one (type, access): a condition to AND in, or nothing to add. */
 export type Visibility =
@@ -33,7 +34,10 @@ export function reachGuard(ctx: RequestContext): Guard | undefined {
   if (ctx.access === 'unrestricted') return undefined;
   return (b, alias, type) => {
     const seen = visibility(ctx, type, 'search');
-    return seen.kind === 'everything' ? undefined : accessCondition(b, alias, type, seen);
+    if (seen.kind === 'everything') return undefined;
+    // AuditEvents are rows of audit_event, always under the alias `e` (audit-event-sql.ts).
+    if (type === 'AuditEvent') return auditAccessCondition(b, seen);
+    return accessCondition(b, alias, type, seen);
   };
 }
 
@@ -133,7 +137,7 @@ function memberOf(b: Binds, alias: string, type: string, compartment: Compartmen
  * patients of their RelatedPerson, unless it is marked inactive. Both read the index tables, so
  * they follow the current version of those resources and nothing deleted.
  */
-function patientSet(b: Binds, compartment: Exclude<Compartment, { kind: 'all' }>): string {
+export function patientSet(b: Binds, compartment: Exclude<Compartment, { kind: 'all' }>): string {
   switch (compartment.kind) {
     case 'patients': {
       const listed = `SELECT unnest(${b.add(compartment.ids)}::text[])`;

@@ -8,7 +8,10 @@ import type { Sql } from '../../db/database.js';
  */
 export interface ResourceIndexer {
   index(sql: Sql, type: string, id: string, resource: Resource | undefined): Promise<void>;
-  /** The values `index` would write, for writers that insert them in statements of their own. */
+  /**
+   * The values `index` would write, without writing them ($expunge finds a patient's compartment
+   * members by them; AuditEvents no longer use them: their own table has columns instead).
+   */
   extract(resource: Resource): IndexValues;
 }
 

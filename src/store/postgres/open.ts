@@ -4,6 +4,7 @@ import { migrate } from '../../db/migrate.js';
 import { PostgresStore } from './postgres-store.js';
 import type { WriteHook } from '../write-hook.js';
 import { searchIndexer } from './search-indexer.js';
+import { ensureAuditPartitions } from '../../audit/partitions.js';
 
 /** Secrets the REST layer uses, read at start-up so no first read happens inside a transaction. */
 export const PRELOADED_SECRETS = ['paging'];
@@ -20,11 +21,13 @@ export async function openPostgresStore(
   });
   try {
     await migrate(db);
+    await ensureAuditPartitions(db);
   } catch (err) {
     await db.close();
     throw err;
   }
   const store = new PostgresStore(db, db, false, searchIndexer(config.baseUrl), undefined, hooks);
+  store.partitions.ensured();
   for (const name of PRELOADED_SECRETS) await store.sharedSecret(name);
   return store;
 }

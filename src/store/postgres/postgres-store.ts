@@ -3,6 +3,7 @@ import type { AuditEvent, Resource } from 'fhir/r4.js';
 import type { Access } from '../../auth/policy.js';
 import { appendAudit } from '../../audit/writer.js';
 import { AuditBatcher } from '../../audit/batcher.js';
+import { AuditPartitions } from '../../audit/partitions.js';
 import { FhirError, gone, notFound } from '../../fhir/errors.js';
 import type { PagePosition, SearchQuery } from '../../search/query.js';
 import type {
@@ -13,8 +14,10 @@ import type {
   HistoryQuery,
   RequestContext,
   SearchResult,
+  StoredText,
   WriteMethod,
 } from '../store.js';
+import { readAndAudit } from './read-audited.js';
 import type { Database, Sql } from '../../db/database.js';
 import { noIndexer, type ResourceIndexer } from './indexer.js';
 import { findMatches, runSearch, sightOf } from './search.js';
@@ -24,6 +27,7 @@ import { listHistory } from './history.js';
 import { compartmentPage } from './compartment-page.js';
 import { stamp, writeVersion } from './versions.js';
 import { Binds } from './search-sql.js';
+import { AUDIT_EVENT, AuditEventStore } from './audit-event-store.js';
 
 /** How often a write re-reads and retries after losing a race without If-Match. */
 const WRITE_ATTEMPTS = 5;
@@ -50,6 +54,8 @@ import type { WriteHook } from '../write-hook.js';
 export class PostgresStore implements FhirStore {
   /** Group commit of the events audited outside a transaction (the store's own, not a tx's). */
   private batcher: AuditBatcher | undefined;
+  /** Shared with the stores of transactions: one monthly check per process. */
+  readonly partitions: AuditPartitions;
 
   constructor(
     /** The database itself; the workflow tables share it when the clinical store is Postgres. */
@@ -60,15 +66,31 @@ export class PostgresStore implements FhirStore {
     /** Shared with the stores of transactions: secrets are immutable once made. */
     private readonly secrets = new Map<string, Promise<Buffer>>(),
     private readonly hooks: readonly WriteHook[] = [],
-  ) {}
+    partitions?: AuditPartitions,
+  ) {
+    this.partitions = partitions ?? new AuditPartitions(database);
+  }
 
   private get db(): Database {
     return this.database;
   }
 
+  /** AuditEvent reads go to their own table (audit-event-store.ts), on this store's `sql`. */
+  private get auditEvents(): AuditEventStore {
+    return new AuditEventStore(this.sql);
+  }
+
   /** A store whose reads and writes run on `sql`, a transaction someone else opened and ends. */
   bind(sql: Sql): PostgresStore {
-    return new PostgresStore(this.db, sql, true, this.indexer, this.secrets, this.hooks);
+    return new PostgresStore(
+      this.db,
+      sql,
+      true,
+      this.indexer,
+      this.secrets,
+      this.hooks,
+      this.partitions,
+    );
   }
 
   private async afterWrite(
@@ -79,7 +101,15 @@ export class PostgresStore implements FhirStore {
     previous: Resource | undefined,
   ) {
     if (!this.hooks.length) return;
-    const store = new PostgresStore(this.db, sql, true, this.indexer, this.secrets, this.hooks);
+    const store = new PostgresStore(
+      this.db,
+      sql,
+      true,
+      this.indexer,
+      this.secrets,
+      this.hooks,
+      this.partitions,
+    );
     for (const hook of this.hooks)
       await hook.afterWrite({ sql, store }, type, id, resource, previous);
   }
@@ -94,7 +124,15 @@ export class PostgresStore implements FhirStore {
     let prepared = resource;
     for (const hook of this.hooks) {
       if (!hook.beforeWrite) continue;
-      const store = new PostgresStore(this.db, sql, true, this.indexer, this.secrets, this.hooks);
+      const store = new PostgresStore(
+        this.db,
+        sql,
+        true,
+        this.indexer,
+        this.secrets,
+        this.hooks,
+        this.partitions,
+      );
       prepared = await hook.beforeWrite({ sql, store }, type, id, prepared, previous);
     }
     return prepared;
@@ -259,6 +297,7 @@ export class PostgresStore implements FhirStore {
   }
 
   search(query: SearchQuery, ctx: RequestContext, position?: PagePosition): Promise<SearchResult> {
+    if (query.type === AUDIT_EVENT) return this.auditEvents.search(query, ctx, position);
     return runSearch(this.sql, query, position, ctx);
   }
 
@@ -272,6 +311,7 @@ export class PostgresStore implements FhirStore {
    * resource is 404 too, since what it belonged to went with it.
    */
   async read(type: string, id: string, ctx: RequestContext): Promise<Resource> {
+    if (type === AUDIT_EVENT) return this.auditEvents.read(id, ctx);
     const row = await this.current(this.sql, type, id, requireSome(ctx, type, 'read'));
     if (!row?.visible) throw notFound(type, id);
     if (row.deleted || !row.content) throw gone(type, id);
@@ -280,6 +320,7 @@ export class PostgresStore implements FhirStore {
 
   /** Old versions are visible when the resource, as it is now, is inside the grant. */
   async vread(type: string, id: string, versionId: string, ctx: RequestContext) {
+    if (type === AUDIT_EVENT) return this.auditEvents.vread(id, versionId, ctx);
     if (!/^[1-9]\d{0,8}$/.test(versionId)) {
       throw new FhirError(404, 'not-found', `${type}/${id} has no version ${versionId}`);
     }
@@ -381,6 +422,7 @@ export class PostgresStore implements FhirStore {
 
   /** Newest first, held to the caller's grant (history.ts). */
   async history(query: HistoryQuery, ctx: RequestContext): Promise<HistoryPage> {
+    if (query.type === AUDIT_EVENT) return this.auditEvents.history(query, ctx);
     return listHistory(this.sql, query, ctx, async (type, id) => {
       const row = await this.current(this.sql, type, id, requireSome(ctx, type, 'read'));
       return row?.visible === true;
@@ -393,16 +435,43 @@ export class PostgresStore implements FhirStore {
    * resolves.
    */
   audit(event: AuditEvent): Promise<AuditEvent> {
-    const extract = (resource: Resource) => this.indexer.extract(resource);
-    if (this.inTransaction) return appendAudit(this.sql, event, extract);
-    this.batcher ??= new AuditBatcher(this.db, extract);
+    this.partitions.keepAhead();
+    if (this.inTransaction) return appendAudit(this.sql, event);
+    this.batcher ??= new AuditBatcher(this.db);
     return this.batcher.append(event);
+  }
+
+  /** Reads taking the one-statement path right now (read-audited.ts). */
+  private readonly reading = { alone: 0 };
+
+  /** A read and its audit in one round trip when alone, group-committed else (read-audited.ts). */
+  async readAudited(
+    type: string,
+    id: string,
+    ctx: RequestContext,
+    event: AuditEvent,
+  ): Promise<StoredText | undefined> {
+    if (this.inTransaction || type === AUDIT_EVENT) return undefined;
+    const seen = requireSome(ctx, type, 'read');
+    this.partitions.keepAhead();
+    this.batcher ??= new AuditBatcher(this.db);
+    return readAndAudit(this.sql, this.batcher, this.reading, { type, id, seen, event });
   }
 
   transaction<T>(work: (tx: FhirStore) => Promise<T>): Promise<T> {
     if (this.inTransaction) return work(this);
     return this.db.transaction((sql) =>
-      work(new PostgresStore(this.db, sql, true, this.indexer, this.secrets, this.hooks)),
+      work(
+        new PostgresStore(
+          this.db,
+          sql,
+          true,
+          this.indexer,
+          this.secrets,
+          this.hooks,
+          this.partitions,
+        ),
+      ),
     );
   }
 

@@ -1,5 +1,6 @@
 import type { Condition, Prefix, SearchQuery, SearchValue, SortKey } from '../../search/query.js';
 import type { SearchParamType } from '../../search/registry.js';
+import { auditHasSet, auditIdSet } from './audit-event-sql.js';
 
 /** Collects bind parameters; every value in the SQL goes through here. */
 export class Binds {
@@ -137,7 +138,7 @@ export type Guard = (b: Binds, alias: string, type: string) => string | undefine
  * The ids of `type` matching `inner` that the guard lets the caller see: a chain or `_has`
  * must never tell a caller anything about resources of another type it may not read.
  */
-function guarded(b: Binds, type: string, inner: string, guard: Guard | undefined): string {
+export function guarded(b: Binds, type: string, inner: string, guard: Guard | undefined): string {
   const allowed = guard?.(b, 'g', type);
   if (allowed === undefined) return inner;
   return `SELECT g.id FROM resource_current g WHERE g.resource_type = ${b.add(type)}
@@ -168,13 +169,20 @@ export function matchSet(b: Binds, type: string, condition: Condition, guard?: G
       return condition.missing ? `${live(b, type)} AND c.id NOT IN (${present})` : present;
     }
     case 'chain': {
+      // AuditEvents live in their own table (audit-event-sql.ts), held to their own grant.
+      const targets = (link: { type: string; next: Condition }) =>
+        link.type === 'AuditEvent'
+          ? auditIdSet(b, link.next, guard)
+          : guarded(b, link.type, matchSet(b, link.type, link.next), guard);
       const links = condition.links.map(
-        (link) =>
-          `(ref.target_type = ${b.add(link.type)} AND ref.target_id IN (${guarded(b, link.type, matchSet(b, link.type, link.next), guard)}))`,
+        (link) => `(ref.target_type = ${b.add(link.type)} AND ref.target_id IN (${targets(link)}))`,
       );
       return `SELECT ref.id FROM idx_reference ref WHERE ref.resource_type = ${b.add(type)} AND ref.code = ${b.add(condition.param.code)} AND (${links.join(' OR ')})`;
     }
     case 'has':
+      if (condition.sourceType === 'AuditEvent') {
+        return auditHasSet(b, type, condition.param.code, condition.next, guard);
+      }
       return `SELECT ref.target_id FROM idx_reference ref WHERE ref.resource_type = ${b.add(condition.sourceType)} AND ref.code = ${b.add(condition.param.code)} AND ref.target_type = ${b.add(type)} AND ref.id IN (${guarded(b, condition.sourceType, matchSet(b, condition.sourceType, condition.next), guard)})`;
   }
 }

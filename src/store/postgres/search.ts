@@ -6,8 +6,10 @@ import {
   accessConditionByType,
   reachGuard,
   requireSome,
+  visibility,
   type Visibility,
 } from './access-sql.js';
+import { auditAccessCondition, auditRevincludeSql } from './audit-event-sql.js';
 import type { Sql } from '../../db/database.js';
 import {
   Binds,
@@ -241,6 +243,10 @@ async function reverse(
   for (const type of new Set(to.map((r) => r.resourceType))) {
     if (spec.targetType && spec.targetType !== type) continue;
     const ids = to.filter((r) => r.resourceType === type).map((r) => r.id!);
+    if (spec.sourceType === 'AuditEvent') {
+      found.push(...(await reverseAuditEvents(sql, spec, type, ids, ctx)));
+      continue;
+    }
     const b = new Binds();
     const filters = [
       `ref.resource_type = ${b.add(spec.sourceType)}`,
@@ -258,6 +264,25 @@ async function reverse(
     found.push(...rows.map((row) => row.content));
   }
   return found;
+}
+
+/** `_revinclude=AuditEvent:...`: from audit_event, held to the caller's read grant on it. */
+async function reverseAuditEvents(
+  sql: Sql,
+  spec: IncludeSpec,
+  type: string,
+  ids: string[],
+  ctx: RequestContext,
+): Promise<Resource[]> {
+  const seen = visibility(ctx, 'AuditEvent', 'read');
+  if (seen.kind === 'nothing') return [];
+  const b = new Binds();
+  const access = auditAccessCondition(b, seen);
+  const rows = await sql.query<{ json: string }>(
+    `${auditRevincludeSql(b, spec.code, type, ids, access)} LIMIT ${b.add(MAX_INCLUDED)}`,
+    b.values,
+  );
+  return rows.map((row) => JSON.parse(row.json) as Resource);
 }
 
 /** _include and _revinclude, then one more round of the :iterate ones over what was added. */
