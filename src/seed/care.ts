@@ -95,6 +95,7 @@ export function intake(s: Seeding, who: SeededPatient, n: number, visit: Visit |
     resourceType: 'QuestionnaireResponse',
     id: s.id('intake', n),
     meta: { profile: [`${US_CORE}us-core-questionnaireresponse`] },
+    identifier: { system: 'urn:telefhir:intake', value: s.id('intake', n) },
     extension: [
       {
         url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-extension-questionnaire-uri',
@@ -117,6 +118,22 @@ export function intake(s: Seeding, who: SeededPatient, n: number, visit: Visit |
         linkId: 'camera',
         text: 'Is your camera working?',
         answer: [{ valueBoolean: true }],
+      },
+      {
+        linkId: 'symptoms',
+        text: 'Your symptoms',
+        item: [
+          {
+            linkId: 'symptoms.fever',
+            text: 'Do you have a fever?',
+            answer: [{ valueBoolean: s.random.chance(0.3) }],
+          },
+          {
+            linkId: 'symptoms.pain',
+            text: 'How bad is any pain, from 0 to 10?',
+            answer: [{ valueInteger: s.random.between(0, 7) }],
+          },
+        ],
       },
     ],
   });

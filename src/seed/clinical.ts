@@ -6,7 +6,7 @@
 import type { AllergyIntolerance, Condition, Device, Immunization, Procedure } from 'fhir/r4.js';
 import { concept, CVX, ref, Seeding, SNOMED, US_CORE } from './context.js';
 import type { SeededPatient } from './patients.js';
-import type { Visit } from './visits.js';
+import { ACUTE, type Visit } from './visits.js';
 
 const CLINICAL = 'http://terminology.hl7.org/CodeSystem/condition-clinical';
 const VERIFICATION = 'http://terminology.hl7.org/CodeSystem/condition-ver-status';
@@ -36,8 +36,9 @@ function condition(
   });
 }
 
-/** The diagnosis a visit ended with. */
+/** The diagnosis a visit ended with; an acute one has passed by the anchor day. */
 export function diagnosis(s: Seeding, who: SeededPatient, visit: Visit, key: string): Condition {
+  const passed = ACUTE.some(([code]) => code === visit.reason[0]);
   return condition(
     s,
     who,
@@ -49,6 +50,12 @@ export function diagnosis(s: Seeding, who: SeededPatient, visit: Visit, key: str
       encounter: ref(visit.encounter),
       onsetDateTime: visit.start,
       recordedDate: visit.end,
+      ...(passed
+        ? {
+            clinicalStatus: concept(CLINICAL, 'resolved', 'Resolved'),
+            abatementDateTime: s.date(0),
+          }
+        : {}),
     },
   );
 }

@@ -1,142 +1,16 @@
 /**
- * What a visit measures and finds: the US Core vital signs (each sub-profile: blood pressure,
- * heart and respiratory rate, temperature, weight, height, BMI, pulse oximetry, and the
- * pediatric ones for children), smoking status, an SDOH screening, lab results with the lab
- * DiagnosticReport that reports them, and a clinical-note DiagnosticReport with its text.
+ * What a visit measures and finds: the vital signs (vitals.ts), smoking status, an SDOH
+ * screening and clinical tests, lab results with the lab DiagnosticReport that reports them
+ * (and its printed form), and a clinical-note DiagnosticReport with its text and the results
+ * it discusses.
  */
 import type { DiagnosticReport, Observation, Reference } from 'fhir/r4.js';
-import {
-  concept,
-  LOINC,
-  OBSERVATION_CATEGORY,
-  quantity,
-  ref,
-  Seeding,
-  SNOMED,
-  US_CORE,
-  type Json,
-} from './context.js';
+import { concept, LOINC, quantity, ref, Seeding, SNOMED, US_CORE } from './context.js';
 import type { Directory } from './directory.js';
+import { category, NOT_PERFORMED, observation, type On } from './observe.js';
 import type { SeededPatient } from './patients.js';
+import { vitals } from './vitals.js';
 import type { Visit } from './visits.js';
-
-const category = (code: string, display: string) => [concept(OBSERVATION_CATEGORY, code, display)];
-
-interface On {
-  s: Seeding;
-  who: SeededPatient;
-  visit: Visit;
-  key: string;
-}
-
-function observation(on: On, kind: string, profile: string, body: Json): Observation {
-  const { s, who, visit } = on;
-  return s.add<Observation>({
-    resourceType: 'Observation',
-    id: s.id('obs', on.key, kind),
-    meta: { profile: [`${US_CORE}${profile}`] },
-    status: 'final',
-    subject: ref(who.patient),
-    encounter: ref(visit.encounter),
-    effectiveDateTime: visit.start,
-    issued: visit.end,
-    performer: [ref(who.clinician.practitioner)],
-    ...body,
-  } as Observation);
-}
-
-function vital(on: On, kind: string, profile: string, code: [string, string], value: Json) {
-  return observation(on, kind, profile, {
-    category: category('vital-signs', 'Vital Signs'),
-    code: concept(LOINC, code[0], code[1]),
-    ...value,
-  });
-}
-
-function vitals(on: On): Observation[] {
-  const { random } = on.s;
-  const child = on.who.age < 18;
-  const height = child ? random.decimal(75, 165) : random.decimal(150, 195);
-  const weight = child ? random.decimal(10, 60) : random.decimal(48, 120);
-  const made = [
-    observation(on, 'bp', 'us-core-blood-pressure', {
-      category: category('vital-signs', 'Vital Signs'),
-      code: concept(LOINC, '85354-9', 'Blood pressure panel'),
-      component: [
-        {
-          code: concept(LOINC, '8480-6', 'Systolic blood pressure'),
-          valueQuantity: quantity(random.between(100, 160), 'mm[Hg]'),
-        },
-        {
-          code: concept(LOINC, '8462-4', 'Diastolic blood pressure'),
-          valueQuantity: quantity(random.between(60, 100), 'mm[Hg]'),
-        },
-      ],
-    }),
-    vital(on, 'hr', 'us-core-heart-rate', ['8867-4', 'Heart rate'], {
-      valueQuantity: quantity(random.between(55, 110), '/min'),
-    }),
-    vital(on, 'rr', 'us-core-respiratory-rate', ['9279-1', 'Respiratory rate'], {
-      valueQuantity: quantity(random.between(12, 22), '/min'),
-    }),
-    vital(on, 'temp', 'us-core-body-temperature', ['8310-5', 'Body temperature'], {
-      valueQuantity: quantity(random.decimal(36.1, 38.4), 'Cel'),
-    }),
-    vital(on, 'weight', 'us-core-body-weight', ['29463-7', 'Body weight'], {
-      valueQuantity: quantity(weight, 'kg'),
-    }),
-    vital(on, 'height', 'us-core-body-height', ['8302-2', 'Body height'], {
-      valueQuantity: quantity(height, 'cm'),
-    }),
-    vital(on, 'bmi', 'us-core-bmi', ['39156-5', 'Body mass index (BMI) [Ratio]'], {
-      valueQuantity: quantity(Math.round((weight / (height / 100) ** 2) * 10) / 10, 'kg/m2'),
-    }),
-    observation(on, 'spo2', 'us-core-pulse-oximetry', {
-      category: category('vital-signs', 'Vital Signs'),
-      code: {
-        coding: [
-          { system: LOINC, code: '59408-5', display: 'Oxygen saturation by Pulse oximetry' },
-          { system: LOINC, code: '2708-6', display: 'Oxygen saturation in Arterial blood' },
-        ],
-      },
-      valueQuantity: quantity(random.between(93, 100), '%'),
-      component: [
-        {
-          code: concept(LOINC, '3151-8', 'Inhaled oxygen flow rate'),
-          valueQuantity: quantity(0, 'L/min'),
-        },
-        {
-          code: concept(LOINC, '3150-0', 'Inhaled oxygen concentration'),
-          dataAbsentReason: concept(
-            'http://terminology.hl7.org/CodeSystem/data-absent-reason',
-            'not-performed',
-            'Not Performed',
-          ),
-        },
-      ],
-    }),
-  ];
-  if (child) {
-    made.push(
-      vital(on, 'pbmi', 'pediatric-bmi-for-age', ['59576-9', 'BMI percentile per age and sex'], {
-        valueQuantity: quantity(random.between(5, 95), '%'),
-      }),
-      vital(on, 'pwh', 'pediatric-weight-for-height', ['77606-2', 'Weight-for-length percentile'], {
-        valueQuantity: quantity(random.between(5, 95), '%'),
-      }),
-      vital(
-        on,
-        'head',
-        'head-occipital-frontal-circumference-percentile',
-        ['8289-1', 'Head circumference percentile'],
-        {
-          valueQuantity: quantity(random.between(5, 95), '%'),
-        },
-      ),
-    );
-  }
-  return made;
-}
 
 const LABS: [string, string, number, number, string][] = [
   ['2339-0', 'Glucose [Mass/volume] in Blood', 70, 180, 'mg/dL'],
@@ -177,6 +51,15 @@ function labs(on: On, lab: Reference): DiagnosticReport {
       ),
     }),
   );
+  // The lab's printed report, as its clinicians read it.
+  const printed = results
+    .map((r) => {
+      const value = r.valueQuantity
+        ? `${r.valueQuantity.value} ${r.valueQuantity.unit}`
+        : `not reported (${r.dataAbsentReason?.text})`;
+      return `${r.code.text}: ${value}`;
+    })
+    .join('\n');
   return s.add<DiagnosticReport>({
     resourceType: 'DiagnosticReport',
     id: s.id('report', on.key, 'lab'),
@@ -190,10 +73,18 @@ function labs(on: On, lab: Reference): DiagnosticReport {
     issued: on.visit.end,
     performer: [lab],
     result: results.map((r) => ref(r)),
+    presentedForm: [
+      {
+        contentType: 'text/plain',
+        data: Buffer.from(printed).toString('base64'),
+        title: 'Comprehensive metabolic panel',
+      },
+    ],
   });
 }
 
-function note(on: On): DiagnosticReport {
+/** The visit's note, with the results it discusses (those that have a value). */
+function note(on: On, discussed: Observation[]): DiagnosticReport {
   const { s, visit } = on;
   const text = `Video visit for ${visit.reason[1].toLowerCase()}. Plan discussed with patient.`;
   return s.add<DiagnosticReport>({
@@ -220,6 +111,7 @@ function note(on: On): DiagnosticReport {
         title: 'Progress note',
       },
     ],
+    ...(discussed.length ? { result: discussed.map((r) => ref(r)) } : {}),
   });
 }
 
@@ -275,6 +167,18 @@ function social(on: On): Observation[] {
       code: concept(LOINC, '8601-7', 'EKG impression'),
       valueString: 'Normal sinus rhythm',
     }),
+    // A test a video visit can't do: ordered, recorded as not performed.
+    observation(on, 'walk', 'us-core-observation-clinical-test', {
+      category: [
+        concept(
+          'http://hl7.org/fhir/us/core/CodeSystem/us-core-observation-category',
+          'clinical-test',
+          'Clinical Test',
+        ),
+      ],
+      code: concept(LOINC, '64098-7', 'Six minute walk test'),
+      dataAbsentReason: NOT_PERFORMED,
+    }),
     observation(on, 'imaging', 'us-core-observation-imaging', {
       category: category('imaging', 'Imaging'),
       code: concept(LOINC, '24627-2', 'Chest CT'),
@@ -295,7 +199,10 @@ export function findings(
   const on: On = { s, who, visit, key };
   const measured = vitals(on);
   const report = labs(on, ref(dir.lab));
-  note(on);
-  if (first && who.age >= 13) social(on);
+  const screened = first && who.age >= 13 ? social(on) : [];
+  const discussed = [...measured, ...screened].filter((r) =>
+    Object.keys(r).some((k) => k.startsWith('value')),
+  );
+  note(on, discussed);
   return { vitals: measured, report };
 }

@@ -49,7 +49,9 @@ export interface SeededPatient {
 export function patient(s: Seeding, n: number, clinician: Clinician): SeededPatient {
   const { random } = s;
   const female = random.chance(0.52);
-  const age = n % 4 === 1 ? random.between(1, 17) : random.between(18, 88);
+  // Every fourth a child, every other child a two-year-old (old enough for BMI-for-age, young
+  // enough for the under-threes' growth measures).
+  const age = n % 4 === 1 ? (n % 8 === 1 ? 2 : random.between(3, 17)) : random.between(18, 88);
   const family = random.pick(FAMILY);
   const given = random.pick(female ? GIVEN_FEMALE : GIVEN_MALE);
   const [city, state, postalCode] = random.pick(CITIES);

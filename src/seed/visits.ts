@@ -14,17 +14,27 @@ export interface Visit {
   encounter: Encounter;
   /** The reason the visit was for, as SNOMED (becomes an encounter diagnosis). */
   reason: [string, string];
+  /**
+   * The video failed and the visit went on by phone: nothing could be observed, so its vital
+   * signs are recorded as not performed. Always a patient's second visit, about something acute.
+   */
+  byPhone: boolean;
   start: string;
   end: string;
 }
+
+/** Complaints that pass: their encounter diagnoses are resolved (clinical.ts). */
+export const ACUTE: [string, string][] = [
+  ['68962001', 'Muscle pain'],
+  ['54150009', 'Upper respiratory infection'],
+];
 
 const REASONS: [string, string][] = [
   ['38341003', 'Hypertensive disorder'],
   ['44054006', 'Diabetes mellitus type 2'],
   ['195967001', 'Asthma'],
   ['35489007', 'Depressive disorder'],
-  ['68962001', 'Muscle pain'],
-  ['54150009', 'Upper respiratory infection'],
+  ...ACUTE,
 ];
 
 function slot(
@@ -130,18 +140,19 @@ function encounter(
   });
 }
 
-/** A patient's past visits (with Encounters) and one upcoming appointment. */
+/** A patient's past visits (with Encounters; the second by phone) and one upcoming appointment. */
 export function visits(s: Seeding, who: SeededPatient, n: number): Visit[] {
   const past: Visit[] = [];
-  const count = s.random.between(1, 3);
+  const count = s.random.between(2, 3);
   for (let v = 0; v < count; v++) {
     const key = `${n}-${v}`;
     const time = s.nextHalfHour(false);
-    const reason = s.random.pick(REASONS);
+    const byPhone = v === 1;
+    const reason = s.random.pick(byPhone ? ACUTE : REASONS);
     const taken = slot(s, who.clinician, key, time.start, time.end, true);
     const booked = appointment(s, who, key, time, taken, true, reason);
     const met = encounter(s, who, key, booked, reason);
-    past.push({ appointment: booked, encounter: met, reason, ...time });
+    past.push({ appointment: booked, encounter: met, reason, byPhone, ...time });
   }
   const time = s.nextHalfHour(true);
   const taken = slot(s, who.clinician, `${n}-next`, time.start, time.end, true);
