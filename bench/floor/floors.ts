@@ -23,12 +23,16 @@ import { fromRoot } from '../../src/paths.js';
 import { searchStatements } from '../explain.js';
 import { FAMILY_NAMES } from '../synthetic.js';
 import { findPgbench, runPgbench, type FloorResult } from './pgbench.js';
+import { postgresCpuTime } from '../load/load.js';
 
-export type FloorName = 'read' | 'read-audit' | 'name-search' | 'patient-search' | 'book';
+export type FloorName =
+  'read' | 'read-audit' | 'name-search' | 'name-search-50' | 'patient-search' | 'book';
 
 export interface Floor extends FloorResult {
   name: FloorName;
   what: string;
+  /** CPU time of this machine's Postgres processes per transaction, ms (as load.ts measures). */
+  dbCpuMs: number | undefined;
 }
 
 export interface FloorOptions {
@@ -152,6 +156,16 @@ function plans(options: FloorOptions, dir: string): Plan[] {
   };
   const common = { patients: options.patients, encounters: options.encounters };
   const prefixes = namePrefixes().map((p) => normaliseString(p));
+  const nameScript = written('name-search.sql', () =>
+    searchScript(
+      options.url,
+      'Patient',
+      `name=${prefixes[0]}`,
+      `${prefixes[0]}%`,
+      [`\\set i random(1, ${prefixes.length})`],
+      `(:prefixes::text[])[:i::int] || '%'`,
+    ),
+  );
   return [
     {
       name: 'read',
@@ -177,16 +191,18 @@ function plans(options: FloorOptions, dir: string): Plan[] {
       name: 'name-search',
       what: "Patient?name=<prefix>: the store's page statement",
       clients: 4,
-      script: written('name-search.sql', () =>
-        searchScript(
-          options.url,
-          'Patient',
-          `name=${prefixes[0]}`,
-          `${prefixes[0]}%`,
-          [`\\set i random(1, ${prefixes.length})`],
-          `(:prefixes::text[])[:i::int] || '%'`,
-        ),
-      ),
+      script: nameScript,
+      variables: () => ({
+        ...common,
+        prefixes: `{${prefixes.map((p) => `"${p}"`).join(',')}}`,
+      }),
+    },
+    {
+      // The same page at 50 clients: what concurrency alone does to its cost in Postgres.
+      name: 'name-search-50',
+      what: "Patient?name=<prefix>: the store's page statement, at 50 clients",
+      clients: 50,
+      script: nameScript,
       variables: () => ({
         ...common,
         prefixes: `{${prefixes.map((p) => `"${p}"`).join(',')}}`,
@@ -233,6 +249,7 @@ export async function measureFloors(
   try {
     for (const plan of plans(options, dir)) {
       if (only && !only.includes(plan.name)) continue;
+      const cpuBefore = postgresCpuTime();
       const result = await runPgbench(pgbench, {
         url: options.url,
         script: await plan.script(),
@@ -241,7 +258,12 @@ export async function measureFloors(
         seconds: options.seconds,
         variables: plan.variables(),
       });
-      measured.set(plan.name, { name: plan.name, what: plan.what, ...result });
+      const cpuAfter = postgresCpuTime();
+      const dbCpuMs =
+        cpuBefore !== undefined && cpuAfter !== undefined && result.transactions
+          ? (cpuAfter - cpuBefore) / result.transactions
+          : undefined;
+      measured.set(plan.name, { name: plan.name, what: plan.what, ...result, dbCpuMs });
       console.log(
         `floor ${plan.name}: ${result.tps.toFixed(0)} tps at ${plan.clients} clients, p99 ${result.p99.toFixed(1)} ms`,
       );

@@ -42,12 +42,12 @@ export function table(rows: Row[]): string {
 /** The floors themselves: pgbench's own throughput and latency for each scenario's SQL. */
 export function floorTable(floors: Map<FloorName, Floor>): string {
   const lines = [
-    '| floor (pgbench -n -M prepared, -j 2) | clients | tps | p50 ms | p95 ms | p99 ms | failed |',
-    '| --- | --: | --: | --: | --: | --: | --: |',
+    '| floor (pgbench -n -M prepared, -j 2) | clients | tps | p50 ms | p95 ms | p99 ms | Postgres CPU ms/tx | failed |',
+    '| --- | --: | --: | --: | --: | --: | --: | --: |',
   ];
   for (const f of floors.values()) {
     lines.push(
-      `| ${f.name}: ${f.what} | ${f.clients} | ${f.tps.toFixed(0)} | ${fixed(f.p50)} | ${fixed(f.p95)} | ${fixed(f.p99)} | ${f.failed} |`,
+      `| ${f.name}: ${f.what} | ${f.clients} | ${f.tps.toFixed(0)} | ${fixed(f.p50)} | ${fixed(f.p95)} | ${fixed(f.p99)} | ${fixed(f.dbCpuMs, 2)} | ${f.failed} |`,
     );
   }
   return lines.join('\n');
