@@ -23,7 +23,7 @@ import { fromRoot } from '../../src/paths.js';
 import { searchStatements } from '../explain.js';
 import { FAMILY_NAMES } from '../synthetic.js';
 import { findPgbench, runPgbench, type FloorResult } from './pgbench.js';
-import { postgresCpuTime } from '../load/load.js';
+import { postgresCpuByPid } from './postgres-cpu.js';
 
 export type FloorName =
   'read' | 'read-audit' | 'name-search' | 'name-search-50' | 'patient-search' | 'book';
@@ -31,7 +31,7 @@ export type FloorName =
 export interface Floor extends FloorResult {
   name: FloorName;
   what: string;
-  /** CPU time of this machine's Postgres processes per transaction, ms (as load.ts measures). */
+  /** CPU time of the database's Postgres backends per transaction, ms (postgres-cpu.ts). */
   dbCpuMs: number | undefined;
 }
 
@@ -249,7 +249,7 @@ export async function measureFloors(
   try {
     for (const plan of plans(options, dir)) {
       if (only && !only.includes(plan.name)) continue;
-      const cpuBefore = postgresCpuTime();
+      const cpu = postgresCpuByPid(new URL(options.url).pathname.slice(1) || undefined);
       const result = await runPgbench(pgbench, {
         url: options.url,
         script: await plan.script(),
@@ -258,11 +258,9 @@ export async function measureFloors(
         seconds: options.seconds,
         variables: plan.variables(),
       });
-      const cpuAfter = postgresCpuTime();
+      const used = cpu.stop();
       const dbCpuMs =
-        cpuBefore !== undefined && cpuAfter !== undefined && result.transactions
-          ? (cpuAfter - cpuBefore) / result.transactions
-          : undefined;
+        used !== undefined && result.transactions ? used / result.transactions : undefined;
       measured.set(plan.name, { name: plan.name, what: plan.what, ...result, dbCpuMs });
       console.log(
         `floor ${plan.name}: ${result.tps.toFixed(0)} tps at ${plan.clients} clients, p99 ${result.p99.toFixed(1)} ms`,

@@ -29,6 +29,8 @@ export interface PgbenchRun {
   seconds: number;
   /** `-D name=value`: each becomes a bind parameter of the prepared statements. */
   variables: Record<string, string | number>;
+  /** `-M`: prepared (the default; named statements) or extended (unnamed, planned each time). */
+  mode?: 'prepared' | 'extended';
 }
 
 const which = (command: string) => {
@@ -83,7 +85,7 @@ export async function runPgbench(pgbench: string, run: PgbenchRun): Promise<Floo
   const args = [
     '-n',
     '-M',
-    'prepared',
+    run.mode ?? 'prepared',
     '-c',
     String(run.clients),
     '-j',
