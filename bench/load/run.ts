@@ -319,6 +319,7 @@ export async function runLoadBenchmarks(
           request,
           expect,
           pid: server.child.pid,
+          database: db.url ? new URL(db.url).pathname.slice(1) || undefined : undefined,
           warmupSeconds: options.quick ? 0 : WARMUP_SECONDS,
         });
 
