@@ -84,6 +84,9 @@ export function postgresCpuTime(database?: string): number | undefined {
       continue; // gone meanwhile
     }
     if (command !== 'postgres') continue;
+    // Postgres runs here: a database none of whose backends exist yet has used nothing so far
+    // (the pool may open its connections after this sample; they count from zero after).
+    total ??= 0;
     if (database) {
       try {
         // `postgres: <user> <database> <host> <activity>`
