@@ -278,19 +278,19 @@ export async function runLoadBenchmarks(
     }
     const server = await startServer(db);
     postgresMs.push(server.coldStartMs);
-    // The floors after the server's start: it runs the workflow migrations ($book's ledger).
-    if (db.url) {
-      await prepareFloors(db.url);
-      floors = await measureFloors({
-        url: db.url,
-        patients: options.patients,
-        encounters: options.encounters,
-        seconds: options.seconds,
-        threads: 2,
-      });
-    } else notes.push('Embedded PGlite: no pgbench floor (it needs a Postgres server).');
     const baseline = await startBaseline(sample);
     try {
+      // The floors after the server's start: it runs the workflow migrations ($book's ledger).
+      if (db.url) {
+        await prepareFloors(db.url);
+        floors = await measureFloors({
+          url: db.url,
+          patients: options.patients,
+          encounters: options.encounters,
+          seconds: options.seconds,
+          threads: 2,
+        });
+      } else notes.push('Embedded PGlite: no pgbench floor (it needs a Postgres server).');
       if (db.url) {
         rows.push({
           scenario: 'cold start to first 200 /fhir/metadata (Postgres, migrated)',
