@@ -17,8 +17,8 @@ export interface LoadResult {
    */
   cpuMs: number | undefined;
   /**
-   * CPU time of this machine's Postgres processes (backends, WAL writer, checkpointer) per
-   * answered request, in ms; undefined when none run here (embedded, or a remote server).
+   * CPU time of the Postgres backends serving the bench's database per answered request, in
+   * ms; undefined when none run here (embedded, or a remote server).
    */
   dbCpuMs: number | undefined;
   /** CPU time of the load generator (this process: autocannon) per answered request, in ms. */
@@ -39,6 +39,8 @@ export interface Scenario {
   expect?: number[];
   /** Server process to sample RSS of. */
   pid?: number;
+  /** The database the server uses: only its backends' CPU counts (undefined: every postgres). */
+  database?: string;
   /**
    * Seconds of the same load, not timed, first: V8 compiles a hot path with TurboFan only
    * after it has run a while (~0.5 s of compile work per path on these machines), and a
@@ -60,8 +62,12 @@ export function cpuTimeOf(pid: number): number | undefined {
   }
 }
 
-/** Total CPU time so far of the processes named `postgres` on this machine, in ms (Linux). */
-export function postgresCpuTime(): number | undefined {
+/**
+ * Total CPU time so far of the processes named `postgres` on this machine, in ms (Linux); with
+ * `database`, only the backends serving it (their process title names it), so other sessions
+ * on a shared server don't count (nor do the WAL writer and checkpointer, which serve all).
+ */
+export function postgresCpuTime(database?: string): number | undefined {
   let total: number | undefined;
   let entries: string[];
   try {
@@ -78,6 +84,17 @@ export function postgresCpuTime(): number | undefined {
       continue; // gone meanwhile
     }
     if (command !== 'postgres') continue;
+    // Postgres runs here: a database none of whose backends exist yet has used nothing so far
+    // (the pool may open its connections after this sample; they count from zero after).
+    total ??= 0;
+    if (database) {
+      try {
+        // `postgres: <user> <database> <host> <activity>`
+        if (!readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(` ${database} `)) continue;
+      } catch {
+        continue;
+      }
+    }
     const time = cpuTimeOf(Number(entry));
     if (time !== undefined) total = (total ?? 0) + time;
   }
@@ -121,7 +138,7 @@ export async function runLoad(scenario: Scenario): Promise<LoadResult> {
       }, 200)
     : undefined;
   const cpuBefore = scenario.pid ? cpuTimeOf(scenario.pid) : undefined;
-  const dbBefore = postgresCpuTime();
+  const dbBefore = postgresCpuTime(scenario.database);
   const clientBefore = process.cpuUsage();
   const instance = autocannon({
     url: scenario.url,
@@ -145,7 +162,7 @@ export async function runLoad(scenario: Scenario): Promise<LoadResult> {
   const result = await instance;
   if (sampler) clearInterval(sampler);
   const cpuAfter = scenario.pid ? cpuTimeOf(scenario.pid) : undefined;
-  const dbAfter = postgresCpuTime();
+  const dbAfter = postgresCpuTime(scenario.database);
   const client = process.cpuUsage(clientBefore);
   times.sort((a, b) => a - b);
   const perRequest = (before: number | undefined, after: number | undefined) =>

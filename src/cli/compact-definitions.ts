@@ -6,16 +6,49 @@
  * (src/validation/snapshot-file.ts). Then compiles every shipped profile, so one the server
  * could not use fails the build; and makes dist/pglite-template-<digest>/, the embedded database
  * initialised and migrated, so a first start skips initdb. Part of `npm run build`.
+ *
+ * `npm start` and the CLIs build first, so when nothing these steps read has changed since the
+ * last build (src/build-stamp.ts) they are skipped: the modules that do the work are imported
+ * only after that check.
  */
-import { COMPACT_DEFINITIONS_PATH, writeCompactFile } from '../fhir/r4-definitions.js';
-import { writeTemplate } from '../db/pglite-template.js';
-import { createProfileChecker, generatedSnapshots, loadProfiles } from '../validation/profiles.js';
-import { SNAPSHOTS_PATH, writeSnapshotFile } from '../validation/snapshot-file.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildInputsDigest, upToDate, writeStamp } from '../build-stamp.js';
+import { fromRoot } from '../paths.js';
 
-writeCompactFile(COMPACT_DEFINITIONS_PATH);
-const { digest, snapshots } = generatedSnapshots();
-writeSnapshotFile(SNAPSHOTS_PATH, digest, snapshots);
-// The server compiles each profile on first use; a shipped one that doesn't compile fails here.
-createProfileChecker(loadProfiles(), undefined, { compileAll: true });
-// The embedded database, initialised and migrated (src/db/pglite-template.ts).
-await writeTemplate();
+const dist = fromRoot('dist');
+// The template's name carries a digest of the migrations and the PGlite version, both among
+// the stamp's inputs: with the same stamp, the one template there is the one this build makes.
+const template = readdirSync(dist).find(
+  (entry) => entry.startsWith('pglite-template-') && existsSync(join(dist, entry, 'PG_VERSION')),
+);
+const outputs = [
+  join(dist, 'r4-structure-definitions.json'),
+  join(dist, 'profile-snapshots.json'),
+  ...(template ? [join(dist, template)] : [join(dist, 'pglite-template-missing')]),
+];
+const digest = buildInputsDigest();
+if (upToDate(digest, outputs)) {
+  process.stderr.write(
+    'build steps: up to date (compact definitions, profile snapshots, PGlite template)\n',
+  );
+} else {
+  const [{ COMPACT_DEFINITIONS_PATH, writeCompactFile }, { writeTemplate }, profiles, snapshot] =
+    await Promise.all([
+      import('../fhir/r4-definitions.js'),
+      import('../db/pglite-template.js'),
+      import('../validation/profiles.js'),
+      import('../validation/snapshot-file.js'),
+    ]);
+  writeCompactFile(COMPACT_DEFINITIONS_PATH);
+  const { digest: profileDigest, snapshots } = profiles.generatedSnapshots();
+  snapshot.writeSnapshotFile(snapshot.SNAPSHOTS_PATH, profileDigest, snapshots);
+  // The server compiles each profile on first use; a shipped one that doesn't compile fails here.
+  profiles.createProfileChecker(profiles.loadProfiles(), undefined, { compileAll: true });
+  // The embedded database, initialised and migrated (src/db/pglite-template.ts).
+  await writeTemplate();
+  writeStamp(digest);
+  process.stderr.write(
+    'build steps: done (compact definitions, profile snapshots, PGlite template)\n',
+  );
+}

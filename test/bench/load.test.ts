@@ -53,6 +53,15 @@ t.test(
     if (process.env.DATABASE_URL) {
       // The suite's Postgres runs on this machine (README), so its processes are visible.
       t.ok(read && Number(read[2]) > 0, `and Postgres's (${read?.[2]} ms)`);
+      // pgbench ran each floor, and the read is reported as a ratio to its floor.
+      for (const floor of ['read', 'read-audit', 'name-search', 'patient-search', 'book']) {
+        t.match(out, new RegExp(`\\| ${floor}: .* \\| \\d+ \\| [1-9]\\d* \\|`), `floor ${floor}`);
+      }
+      t.match(
+        out,
+        /\| GET \/fhir\/Patient\/\{id\} \(authenticated, audited\) \|(?: [^|]+ \|){9} \d+\.\d\d \| \d+ \|/,
+        'the read has a ratio to its floor',
+      );
     }
     // The search benchmark: every row answered (it stops on a non-200), and its plans explained.
     for (const total of ['accurate', 'none', 'omitted']) {

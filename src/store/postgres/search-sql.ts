@@ -189,32 +189,44 @@ export function matchSet(b: Binds, type: string, condition: Condition, guard?: G
 
 /**
  * The WHERE clause over `resource_current r` for a query's conditions, but `satisfied`: one
- * the caller has made hold some other way (by joining its matches).
+ * the caller has made hold some other way (by joining its matches). A condition in `named` is
+ * read from the CTE of that name (its `matchSet`, written once in the statement).
  */
 export function whereClause(
   b: Binds,
   query: SearchQuery,
   satisfied?: Condition,
   guard?: Guard,
+  named?: ReadonlyMap<Condition, string>,
 ): string {
   const parts = [`r.resource_type = ${b.add(query.type)}`, 'NOT r.deleted'];
-  for (const condition of query.conditions)
-    if (condition !== satisfied)
-      parts.push(`r.id IN (${matchSet(b, query.type, condition, guard)})`);
+  for (const condition of query.conditions) {
+    if (condition === satisfied) continue;
+    const cte = named?.get(condition);
+    parts.push(
+      `r.id IN (${cte ? `SELECT id FROM ${cte}` : matchSet(b, query.type, condition, guard)})`,
+    );
+  }
   return parts.join(' AND ');
 }
 
+/** Conditions counted per page at most (each costs up to FEW_MATCHES + 1 index entries). */
+export const MAX_PROBES = 4;
+
 /**
- * The condition whose matches are worth counting up to a bound before choosing a plan: the
- * first that lists values (`:not` and `:missing` match most resources, so they are left out).
+ * The conditions whose matches are worth counting up to a bound before choosing a plan: those
+ * that list values, chains and `_has` (`:not` and `:missing` match most resources, so they are
+ * left out), the first MAX_PROBES of them.
  */
-export function probeCondition(query: SearchQuery): Condition | undefined {
-  return query.conditions.find(
-    (condition) =>
-      (condition.kind === 'values' && condition.modifier !== 'not') ||
-      condition.kind === 'chain' ||
-      condition.kind === 'has',
-  );
+export function probeConditions(query: SearchQuery): Condition[] {
+  return query.conditions
+    .filter(
+      (condition) =>
+        (condition.kind === 'values' && condition.modifier !== 'not') ||
+        condition.kind === 'chain' ||
+        condition.kind === 'has',
+    )
+    .slice(0, MAX_PROBES);
 }
 
 export type SqlType = 'text' | 'timestamptz' | 'numeric';

@@ -1,60 +1,20 @@
 import type { Resource } from 'fhir/r4.js';
-import type { Condition, IncludeSpec, PagePosition, SearchQuery } from '../../search/query.js';
+import type { IncludeSpec, PagePosition, SearchQuery } from '../../search/query.js';
 import type { RequestContext, SearchResult } from '../store.js';
-import {
-  accessCondition,
-  accessConditionByType,
-  reachGuard,
-  requireSome,
-  visibility,
-  type Visibility,
-} from './access-sql.js';
+import { accessConditionByType, reachGuard, requireSome, visibility } from './access-sql.js';
 import { auditAccessCondition, auditRevincludeSql } from './audit-event-sql.js';
 import type { Sql } from '../../db/database.js';
-import {
-  Binds,
-  keysetCondition,
-  matchSet,
-  probeCondition,
-  sortColumn,
-  whereClause,
-  type Guard,
-  type Ordered,
-} from './search-sql.js';
+import { Binds } from './search-sql.js';
+import { FEW_MATCHES, matching, page, type Sight } from './search-page.js';
+import { statementName } from './statement-names.js';
+
+export { FEW_MATCHES, type Sight };
 
 /** Included resources per search, at most: a guard against `_include=*` fan-out. */
 const MAX_INCLUDED = 1000;
 
-interface Row {
-  id: string;
-  content: Resource;
-  [key: `s${number}`]: unknown;
-}
-
-const asKey = (value: unknown): string | null =>
-  value === null || value === undefined
-    ? null
-    : value instanceof Date
-      ? value.toISOString()
-      : String(value);
-
-/** What one caller may see: of the searched type (`seen`) and of the types it reaches (`guard`). */
-export interface Sight {
-  seen: Visibility;
-  guard: Guard | undefined;
-}
-
 export function sightOf(ctx: RequestContext, type: string): Sight {
   return { seen: requireSome(ctx, type, 'search'), guard: reachGuard(ctx) };
-}
-
-/** The query's conditions and the caller's grant, over `resource_current r`. */
-function matching(b: Binds, query: SearchQuery, sight: Sight, satisfied?: Condition): string {
-  const { seen, guard } = sight;
-  const where = whereClause(b, query, satisfied, guard);
-  return seen.kind === 'everything'
-    ? where
-    : `${where} AND ${accessCondition(b, 'r', query.type, seen)}`;
 }
 
 /** Ids (and content) of up to `limit` current resources matching the conditions. */
@@ -75,124 +35,9 @@ export async function findMatches(
 
 async function countMatches(sql: Sql, query: SearchQuery, sight: Sight): Promise<number> {
   const b = new Binds();
-  const rows = await sql.query<{ total: number }>(
-    `SELECT count(*)::int AS total FROM resource_current r WHERE ${matching(b, query, sight)}`,
-    b.values,
-  );
+  const text = `SELECT count(*)::int AS total FROM resource_current r WHERE ${matching(b, query, sight)}`;
+  const rows = await sql.query<{ total: number }>(text, b.values, statementName(text));
   return rows[0]?.total ?? 0;
-}
-
-/**
- * Up to this many matches of one condition, a page is taken from those matches in order;
- * past it, Postgres walks the resources in order until it has a page. See `page`.
- */
-export const FEW_MATCHES = 2000;
-
-/** An ORDER BY term no index can provide, so the planner can't choose to walk an index. */
-const unindexed = (key: Ordered) =>
-  key.sqlType === 'text'
-    ? `(${key.column} || '')`
-    : key.sqlType === 'numeric'
-      ? `(${key.column} + 0)`
-      : `(${key.column} + interval '0 s')`;
-
-/**
- * One page of matches in keyset order. Paging backwards runs the same query in reverse order
- * from the position, then turns the rows round.
- *
- * For a page in id order Postgres likes to walk `resource_current` by id until enough rows
- * match: quick when many do, slow when few do, and its estimate can't tell a rare name prefix
- * from a common one (a rare one walked all 100 000 Patients: 400 ms). So the statement first
- * lists up to FEW_MATCHES + 1 ids that match one condition. If there are no more, it sorts
- * those ids and looks them up in that order until it has a page (by a sort key no index
- * provides, so the walk can't be chosen); only otherwise does the walk run, and then it finds
- * a page quickly. Both branches are in the statement, gated on that count; one executes.
- */
-async function page(
-  sql: Sql,
-  query: SearchQuery,
-  position: PagePosition | undefined,
-  sight: Sight,
-  fewMatches: number,
-) {
-  const b = new Binds();
-  const columns = query.sort.map((key) => sortColumn(b, key));
-  const backwards = position?.direction === 'previous';
-  const keysOn = (id: string): Ordered[] => [
-    ...columns.map((column, i) => ({
-      column: `m.s${i}`,
-      sqlType: column.sqlType,
-      descending: column.descending !== backwards,
-      nullsLast: !backwards,
-    })),
-    { column: id, sqlType: 'text' as const, descending: backwards, nullsLast: !backwards },
-  ];
-  const order = (keys: Ordered[], term: (key: Ordered) => string) =>
-    keys
-      .map(
-        (key) =>
-          `${term(key)} ${key.descending ? 'DESC' : 'ASC'} NULLS ${key.nullsLast ? 'LAST' : 'FIRST'}`,
-      )
-      .join(', ');
-  const selected = columns.map((column, i) => `, ${column.expression} AS s${i}`).join('');
-  const out = ['m.id', 'm.content', ...columns.map((_, i) => `m.s${i}`)].join(', ');
-  const limit = b.add(query.count + 1);
-  const select = (
-    from: { tables: string; columns: string },
-    where: string,
-    keys: Ordered[],
-    term: (key: Ordered) => string,
-    gate: string | undefined,
-  ) => {
-    const keyset = position && keysetCondition(b, keys, [...position.keys, position.id]);
-    const filters = [gate, keyset].filter(Boolean);
-    return `SELECT ${out} FROM (SELECT ${from.columns}r.id, r.content${selected}
-       FROM ${from.tables} WHERE ${where}) m
-     ${filters.length ? `WHERE ${filters.join(' AND ')}` : ''}
-     ORDER BY ${order(keys, term)} LIMIT ${limit}`;
-  };
-  const walk = (gate?: string) =>
-    select(
-      { tables: 'resource_current r', columns: '' },
-      matching(b, query, sight),
-      keysOn('m.id'),
-      (key) => key.column,
-      gate,
-    );
-  const probe = probeCondition(query);
-  let statement: string;
-  if (!probe) statement = walk();
-  else {
-    const few = b.add(fewMatches);
-    const probed = `SELECT p.id FROM (${matchSet(b, query.type, probe, sight.guard)}) p (id) LIMIT ${few} + 1`;
-    // The probed ids, distinct and in page order; `k` is the id as a term no index gives.
-    const sorted = `(SELECT DISTINCT id, id || '' AS k FROM probe ORDER BY k ${backwards ? 'DESC' : 'ASC'}) p
-       JOIN resource_current r ON r.id = p.id`;
-    const taken = select(
-      { tables: sorted, columns: 'p.k, ' },
-      matching(b, query, sight, probe),
-      keysOn('m.k'),
-      (key) => (key.column === 'm.k' ? key.column : unindexed(key)),
-      `(SELECT count(*) FROM probe) <= ${few}`,
-    );
-    statement = `WITH probe AS MATERIALIZED (${probed})
-     (${taken})
-     UNION ALL
-     (${walk(`(SELECT count(*) FROM probe) > ${few}`)})`;
-  }
-  const rows = await sql.query<Row>(statement, b.values);
-  const more = rows.length > query.count;
-  const kept = rows.slice(0, query.count);
-  if (backwards) kept.reverse();
-  const positionOf = (row: Row | undefined, direction: PagePosition['direction']) =>
-    row && { keys: columns.map((_, i) => asKey(row[`s${i}`])), id: row.id, direction };
-  const first = positionOf(kept[0], 'previous');
-  const last = positionOf(kept[kept.length - 1], 'next');
-  return {
-    matches: kept.map((row) => row.content),
-    next: (backwards ? Boolean(position) : more) ? last : undefined,
-    previous: (backwards ? more : Boolean(position)) ? first : undefined,
-  };
 }
 
 /**

@@ -1,0 +1,41 @@
+/**
+ * Search statements are prepared under names of their shape (store/postgres/statement-names.ts):
+ * pg refuses a name already prepared for other SQL on a connection, so two shapes must never
+ * share one, and the number of names is bounded so a client can't fill every connection.
+ */
+import t from 'tap';
+import { StatementNames } from '../../src/store/postgres/statement-names.js';
+
+t.test('each text has its own name, the same every time', async (t) => {
+  const names = new StatementNames();
+  const texts = [
+    'SELECT 1',
+    'SELECT 1 ', // differs only in a space: another statement for pg
+    'SELECT r.content FROM resource_current r WHERE r.id = $1',
+    'SELECT r.content FROM resource_current r WHERE r.id = $1 AND NOT r.deleted',
+  ];
+  const given = texts.map((text) => names.nameOf(text));
+  t.equal(new Set(given).size, texts.length, 'no two shapes share a name');
+  t.same(
+    texts.map((text) => names.nameOf(text)),
+    given,
+    'asked again, the same names',
+  );
+  for (const name of given) {
+    t.match(name, /^s_[0-9a-f]{32}$/, 'an identifier Postgres keeps whole (< 64 bytes)');
+  }
+  t.same(
+    new StatementNames().nameOf(texts[2]!),
+    given[2],
+    'another process names it alike (a digest, not a counter)',
+  );
+});
+
+t.test('past the bound, new shapes run unnamed; named ones keep their names', async (t) => {
+  const names = new StatementNames(2);
+  const a = names.nameOf('SELECT $1::int');
+  const b = names.nameOf('SELECT $1::text');
+  t.ok(a && b);
+  t.equal(names.nameOf('SELECT $1::date'), undefined, 'a third shape is not prepared');
+  t.equal(names.nameOf('SELECT $1::int'), a, 'the first still is');
+});
