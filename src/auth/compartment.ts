@@ -36,6 +36,15 @@ const INSIDE_COMPARTMENT: ReadonlyMap<string, readonly string[]> = new Map([
 ]);
 
 /**
+ * Types whose compartment telefhir records itself instead of R4's link. A Provenance is in a
+ * patient's compartment when every one of its targets is (R4: when a target is that Patient),
+ * recorded when it is written and indexed as `target-patient`: see provenance-compartment.ts.
+ */
+const RECORDED_COMPARTMENT: ReadonlyMap<string, readonly string[]> = new Map([
+  ['Provenance', ['target-patient']],
+]);
+
+/**
  * Clinical types no patient-scoped grant reaches. R4 puts a Group in the compartment of each
  * `member`, but a Group lists all its members: a patient (or a practitioner assigned to one
  * member) reading it would learn who the others are. So a Group counts as clinical (never
@@ -61,6 +70,7 @@ function load(): ReadonlyMap<string, readonly string[]> {
     built.set(resource.code, Object.freeze(list));
   }
   for (const [type, list] of INSIDE_COMPARTMENT) built.set(type, Object.freeze([...list]));
+  for (const [type, list] of RECORDED_COMPARTMENT) built.set(type, Object.freeze([...list]));
   for (const type of CLOSED_TO_COMPARTMENTS) built.set(type, Object.freeze([]));
   params = built;
   return built;
