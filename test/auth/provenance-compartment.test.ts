@@ -134,6 +134,28 @@ t.test(
       PROVIDER_DR1,
     );
     t.equal(written.status, 201, "a PROVIDER records Provenance of its patient's Condition");
+    const bundle = await fhir(
+      base,
+      'POST',
+      '',
+      {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          {
+            fullUrl: 'urn:uuid:2b0f1b4e-8d2e-4c39-9d0b-6a8a3c1f0c11',
+            request: { method: 'POST', url: 'Condition' },
+            resource: usCore.conditionProblem('Patient/p1'),
+          },
+          {
+            request: { method: 'POST', url: 'Provenance' },
+            resource: provenance(['urn:uuid:2b0f1b4e-8d2e-4c39-9d0b-6a8a3c1f0c11']),
+          },
+        ],
+      },
+      PROVIDER_DR1,
+    );
+    t.equal(bundle.status, 200, 'a Condition and its Provenance in one transaction');
     const events = await fhir(
       base,
       'GET',
