@@ -143,3 +143,14 @@ t.test('conditional writes and memberships grant nothing', async (t) => {
   const members = await fhir(base, 'GET', 'Group?_include=Group:member', undefined, backend);
   t.same(ids(members.body), ['Group/cohort'], 'system/Group.rs includes no Patient');
 });
+
+t.test("reading a Group is audited under each member's compartment", async (t) => {
+  const { base } = await startTestServer(t);
+  await seed(base);
+  const backend = as({ scope: 'system/Group.rs' });
+  t.equal((await fhir(base, 'GET', 'Group/cohort', undefined, backend)).status, 200);
+  for (const p of ['p1', 'p2']) {
+    const events = await fhir(base, 'GET', `AuditEvent?patient=Patient/${p}&entity=Group/cohort`);
+    t.ok(events.body?.entry?.length, `AuditEvent?patient=${p} finds the read of the cohort`);
+  }
+});
