@@ -154,3 +154,53 @@ t.test("reading a Group is audited under each member's compartment", async (t) =
     t.ok(events.body?.entry?.length, `AuditEvent?patient=${p} finds the read of the cohort`);
   }
 });
+
+t.test("a PROVIDER can't put p1's record into p2's compartment by a second link", async (t) => {
+  const { base } = await startTestServer(t);
+  await seed(base);
+  const p2 = { reference: 'Patient/p2' };
+  for (const [type, body] of [
+    ['Condition', usCore.conditionProblem('Patient/p1', { asserter: p2 })],
+    ['AllergyIntolerance', usCore.allergyIntolerance('Patient/p1', { recorder: p2 })],
+    ['CareTeam', usCore.careTeam('Patient/p1', { participant: [{ member: p2 }] })],
+    ['Procedure', usCore.procedure('Patient/p1', { performer: [{ actor: p2 }] })],
+    ['QuestionnaireResponse', usCore.questionnaireResponse('Patient/p1', { author: p2 })],
+  ] as const) {
+    const res = await fhir(base, 'POST', type, body, PROVIDER_DR1);
+    t.equal(res.status, 403, `${type} naming p2 beside p1`);
+  }
+});
+
+t.test('_has is held to the scope of the type it reaches', async (t) => {
+  const { base } = await startTestServer(t);
+  await seed(base);
+  await fhir(base, 'PUT', 'Observation/smoke-p1', {
+    ...usCore.smokingStatus('Patient/p1'),
+    id: 'smoke-p1',
+  });
+  const noCondition = as({ scope: 'patient/Patient.rs', patient: 'p1', role: 'PATIENT' });
+  const has = await fhir(
+    base,
+    'GET',
+    'Patient?_has:Condition:patient:code=44054006',
+    undefined,
+    noCondition,
+  );
+  t.equal(has.status, 403, '_has into Condition without a Condition scope');
+  const labsOnly = as({
+    scope: 'patient/Patient.rs patient/Observation.rs?category=laboratory',
+    patient: 'p1',
+    role: 'PATIENT',
+  });
+  const social = await fhir(
+    base,
+    'GET',
+    'Patient?_has:Observation:patient:category=social-history',
+    undefined,
+    labsOnly,
+  );
+  if (UPSTREAM) t.equal(social.status, 403, 'HealthLake refuses a _has into a partial grant');
+  else t.same(ids(social.body), [], "_has can't test Observations outside the category filter");
+  const admin = await fhir(base, 'GET', 'Patient?_has:Observation:patient:category=social-history');
+  t.same(ids(admin.body), ['Patient/p1'], 'the same _has finds p1 for an unrestricted caller');
+});
