@@ -1,5 +1,5 @@
 import type { Resource } from 'fhir/r4.js';
-import { PATIENT_ITSELF, patientCompartmentParams } from '../auth/compartment.js';
+import { PATIENT_ITSELF, patientsNamedParams } from '../auth/compartment.js';
 import { extractIndexValuesFor } from '../search/extract.js';
 import { searchParam, type SearchParamDef } from '../search/registry.js';
 
@@ -9,7 +9,7 @@ const definitions = new Map<string, SearchParamDef[]>();
 function linksOf(type: string): SearchParamDef[] {
   let defs = definitions.get(type);
   if (!defs) {
-    defs = patientCompartmentParams(type)
+    defs = patientsNamedParams(type)
       .filter((code) => code !== PATIENT_ITSELF)
       .flatMap((code) => searchParam(type, code) ?? []);
     definitions.set(type, defs);
@@ -19,7 +19,8 @@ function linksOf(type: string): SearchParamDef[] {
 
 /**
  * The patients whose compartment a resource is in, as `Patient/id` references: the Patient
- * itself, or the patients its compartment parameters (R4 CompartmentDefinition) refer to. The
+ * itself, or the patients its compartment parameters (R4 CompartmentDefinition) refer to, or
+ * for a Group, closed to compartments, its members (compartment.ts `patientsNamedParams`). The
  * audit trail records them so `AuditEvent?patient=` finds every access to a patient's data.
  */
 export function patientsOf(resource: Resource, baseUrl?: string): string[] {

@@ -36,6 +36,15 @@ const INSIDE_COMPARTMENT: ReadonlyMap<string, readonly string[]> = new Map([
 ]);
 
 /**
+ * Types whose compartment telefhir records itself instead of R4's link. A Provenance is in a
+ * patient's compartment when every one of its targets is (R4: when a target is that Patient),
+ * recorded when it is written and indexed as `target-patient`: see provenance-compartment.ts.
+ */
+const RECORDED_COMPARTMENT: ReadonlyMap<string, readonly string[]> = new Map([
+  ['Provenance', ['target-patient']],
+]);
+
+/**
  * Clinical types no patient-scoped grant reaches. R4 puts a Group in the compartment of each
  * `member`, but a Group lists all its members: a patient (or a practitioner assigned to one
  * member) reading it would learn who the others are. So a Group counts as clinical (never
@@ -45,6 +54,8 @@ const INSIDE_COMPARTMENT: ReadonlyMap<string, readonly string[]> = new Map([
 const CLOSED_TO_COMPARTMENTS = new Set(['Group']);
 
 let params: ReadonlyMap<string, readonly string[]> | undefined;
+/** R4's links for the types closed to compartments: who they name, for the audit trail. */
+let closedLinks: ReadonlyMap<string, readonly string[]> | undefined;
 
 /** Immutable once read, so it is cached for the life of the process. */
 function load(): ReadonlyMap<string, readonly string[]> {
@@ -61,7 +72,13 @@ function load(): ReadonlyMap<string, readonly string[]> {
     built.set(resource.code, Object.freeze(list));
   }
   for (const [type, list] of INSIDE_COMPARTMENT) built.set(type, Object.freeze([...list]));
-  for (const type of CLOSED_TO_COMPARTMENTS) built.set(type, Object.freeze([]));
+  for (const [type, list] of RECORDED_COMPARTMENT) built.set(type, Object.freeze([...list]));
+  const named = new Map<string, readonly string[]>();
+  for (const type of CLOSED_TO_COMPARTMENTS) {
+    named.set(type, built.get(type) ?? []);
+    built.set(type, Object.freeze([]));
+  }
+  closedLinks = named;
   params = built;
   return built;
 }
@@ -80,4 +97,15 @@ export function patientCompartmentParams(type: string): string[] {
 /** Clinical data (not directory data): in the compartment, or closed to it (Group). */
 export function isInPatientCompartment(type: string): boolean {
   return load().has(type);
+}
+
+/**
+ * The search parameters naming the patients whose data a resource of `type` holds, for the
+ * audit trail: its compartment links, and for a type closed to compartments (Group) R4's links
+ * (`member`), so that `AuditEvent?patient=` finds every read of a cohort listing the patient
+ * even though no patient-scoped grant may read it.
+ */
+export function patientsNamedParams(type: string): string[] {
+  load();
+  return [...(closedLinks?.get(type) ?? patientCompartmentParams(type))];
 }

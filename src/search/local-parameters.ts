@@ -46,4 +46,20 @@ export const LOCAL_SEARCH_PARAMETERS: readonly SearchParameter[] = [
     expression:
       "Binary.meta.extension.where(url = 'http://telefhir.dev/fhir/StructureDefinition/binary-patient').value",
   },
+  {
+    resourceType: 'SearchParameter',
+    url: 'http://telefhir.dev/fhir/SearchParameter/Provenance-target-patient',
+    name: 'target-patient',
+    status: 'active',
+    description:
+      'The patients in whose compartment every target of a Provenance is, recorded when it was ' +
+      'written (src/auth/provenance-compartment.ts). It is what puts a Provenance in a ' +
+      "patient's compartment: `Provenance?target-patient=Patient/123`.",
+    code: 'target-patient',
+    base: ['Provenance'],
+    type: 'reference',
+    target: ['Patient'],
+    expression:
+      "Provenance.meta.extension.where(url = 'http://telefhir.dev/fhir/StructureDefinition/provenance-patient').value",
+  },
 ];

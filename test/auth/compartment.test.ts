@@ -18,7 +18,6 @@ const SERVED: Record<string, string[]> = {
   Appointment: ['actor'],
   AuditEvent: ['patient'],
   Observation: ['subject', 'performer'],
-  Provenance: ['patient'],
   RelatedPerson: ['patient'],
   Practitioner: [],
   PractitionerRole: [],
@@ -42,6 +41,9 @@ const SERVED: Record<string, string[]> = {
   // its patient's (compartment.ts).
   Binary: ['patient'],
   Device: ['patient'],
+  // In R4's through `patient` (a target that is a Patient); telefhir records instead the
+  // patients every target belongs to (provenance-compartment.ts).
+  Provenance: ['target-patient'],
   // In R4's through `member`, but closed: a Group lists its other members (compartment.ts).
   Group: [],
 };

@@ -25,6 +25,7 @@ import type {
   SearchResult,
 } from '../store.js';
 import type { WriteKind } from '../../auth/write-reach.js';
+import { withTargetPatients } from '../../auth/provenance-compartment.js';
 import {
   assertReachable,
   grantFor,
@@ -246,7 +247,11 @@ export class HealthLakeStore implements FhirStore {
         );
       }
     }
-    return prepared;
+    // Not a hook: the compartment a Provenance is in is access policy (provenance-compartment.ts).
+    return withTargetPatients(prepared, async (targetType, targetId) => {
+      const found = await this.current(targetType, targetId);
+      return typeof found === 'object' ? found : undefined;
+    });
   }
 
   private async record(write: PendingWrite, previous: Resource | undefined) {

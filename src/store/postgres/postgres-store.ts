@@ -23,6 +23,7 @@ import { noIndexer, type ResourceIndexer } from './indexer.js';
 import { findMatches, runSearch, sightOf } from './search.js';
 import { accessCondition, patientsOutside, requireSome, type Visibility } from './access-sql.js';
 import { patientsToReach, type WriteKind } from '../../auth/write-reach.js';
+import { withTargetPatients } from '../../auth/provenance-compartment.js';
 import { listHistory } from './history.js';
 import { compartmentPage } from './compartment-page.js';
 import { stamp, writeVersion } from './versions.js';
@@ -135,7 +136,11 @@ export class PostgresStore implements FhirStore {
       );
       prepared = await hook.beforeWrite({ sql, store }, type, id, prepared, previous);
     }
-    return prepared;
+    // Not a hook: the compartment a Provenance is in is access policy, on every store opened.
+    return withTargetPatients(prepared, async (targetType, targetId) => {
+      const row = await this.current(sql, targetType, targetId);
+      return row && !row.deleted ? (row.content ?? undefined) : undefined;
+    });
   }
 
   private write<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
