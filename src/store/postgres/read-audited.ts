@@ -12,7 +12,7 @@ import type { AuditEvent, AuditEventEntity } from 'fhir/r4.js';
 import type { AuditBatcher } from '../../audit/batcher.js';
 import type { Sql } from '../../db/database.js';
 import type { StoredText } from '../store.js';
-import { PATIENT_ITSELF, patientCompartmentParams } from '../../auth/compartment.js';
+import { PATIENT_ITSELF, patientsNamedParams } from '../../auth/compartment.js';
 import { buildAuditEvent } from '../../audit/event.js';
 import { canonicalJson } from '../../audit/chain.js';
 import { AUDIT_LANES, storedAuditEvent } from '../../audit/writer.js';
@@ -44,7 +44,7 @@ const links = new Map<string, string[]>();
 function linksOf(type: string): string[] {
   let codes = links.get(type);
   if (!codes) {
-    codes = patientCompartmentParams(type).filter((code) => code !== PATIENT_ITSELF);
+    codes = patientsNamedParams(type).filter((code) => code !== PATIENT_ITSELF);
     links.set(type, codes);
   }
   return codes;
