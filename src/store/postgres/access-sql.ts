@@ -59,6 +59,23 @@ export function requireSome(ctx: RequestContext, type: string, access: Access): 
  * `alias` must have `resource_type` and `id` columns (resource_current, or history joined to it).
  */
 export function accessCondition(b: Binds, alias: string, type: string, seen: Visibility): string {
+  return grantCondition(
+    seen,
+    (c) => memberOf(b, alias, type, c),
+    (filter) => matchesFilter(b, alias, type, filter),
+  );
+}
+
+/**
+ * A grant as SQL, given how a row is in one of its compartments and how it matches one of its
+ * v2 filters: in some compartment (any, with an `all` one) and matching some filter (any, with
+ * none). The AuditEvent store uses it over its own table (audit-event-sql.ts).
+ */
+export function grantCondition(
+  seen: Visibility,
+  member: (compartment: Exclude<Compartment, { kind: 'all' }>) => string,
+  filter: (filter: URLSearchParams) => string,
+): string {
   switch (seen.kind) {
     case 'everything':
       return 'TRUE';
@@ -68,10 +85,10 @@ export function accessCondition(b: Binds, alias: string, type: string, seen: Vis
       const { compartments, filters } = seen.grant;
       const inCompartment = compartments.some((c) => c.kind === 'all')
         ? 'TRUE'
-        : `(${compartments.map((c) => memberOf(b, alias, type, c)).join(' OR ') || 'FALSE'})`;
-      const filtered = filters.length
-        ? `(${filters.map((filter) => matchesFilter(b, alias, type, filter)).join(' OR ')})`
-        : 'TRUE';
+        : `(${
+            compartments.map((c) => (c.kind === 'all' ? 'TRUE' : member(c))).join(' OR ') || 'FALSE'
+          })`;
+      const filtered = filters.length ? `(${filters.map(filter).join(' OR ')})` : 'TRUE';
       return `(${inCompartment} AND ${filtered})`;
     }
   }

@@ -6,7 +6,7 @@
  * store, so what a caller may not see is never fetched, counted or paged over.
  */
 import type { Visibility } from './access-sql.js';
-import { patientSet } from './access-sql.js';
+import { grantCondition, patientSet } from './access-sql.js';
 import { FhirError } from '../../fhir/errors.js';
 import type { Condition, Prefix, SearchValue } from '../../search/query.js';
 import { parseSearch } from '../../search/parse.js';
@@ -195,26 +195,11 @@ function describe(condition: Condition): string {
  * matches nothing: a restriction we can't apply must narrow, never widen.
  */
 export function auditAccessCondition(b: Binds, seen: Visibility): string {
-  switch (seen.kind) {
-    case 'everything':
-      return 'TRUE';
-    case 'nothing':
-      return 'FALSE';
-    case 'restricted': {
-      const { compartments, filters } = seen.grant;
-      const inCompartment = compartments.some((c) => c.kind === 'all')
-        ? 'TRUE'
-        : `(${
-            compartments
-              .map((c) => (c.kind === 'all' ? 'TRUE' : `e.patient && ARRAY(${patientSet(b, c)})`))
-              .join(' OR ') || 'FALSE'
-          })`;
-      const filtered = filters.length
-        ? `(${filters.map((filter) => filterCondition(b, filter)).join(' OR ')})`
-        : 'TRUE';
-      return `(${inCompartment} AND ${filtered})`;
-    }
-  }
+  return grantCondition(
+    seen,
+    (c) => `e.patient && ARRAY(${patientSet(b, c)})`,
+    (filter) => filterCondition(b, filter),
+  );
 }
 
 function filterCondition(b: Binds, filter: URLSearchParams): string {

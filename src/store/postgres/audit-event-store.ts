@@ -12,6 +12,7 @@ import type { HistoryPage, HistoryQuery, RequestContext, SearchResult } from '..
 import { accessConditionByType, reachGuard, requireSome } from './access-sql.js';
 import { AUDIT_EVENT_SORTS, auditAccessCondition, auditCondition } from './audit-event-sql.js';
 import { Binds, keysetCondition, type Ordered } from './search-sql.js';
+import { asKey } from './search-page.js';
 
 export const AUDIT_EVENT = 'AuditEvent';
 
@@ -20,13 +21,6 @@ interface EventRow {
   json: string;
   [key: `s${number}`]: unknown;
 }
-
-const asKey = (value: unknown): string | null =>
-  value === null || value === undefined
-    ? null
-    : value instanceof Date
-      ? value.toISOString()
-      : String(value);
 
 const parse = (json: string) => JSON.parse(json) as AuditEvent;
 

@@ -102,15 +102,7 @@ export class PostgresStore implements FhirStore {
     previous: Resource | undefined,
   ) {
     if (!this.hooks.length) return;
-    const store = new PostgresStore(
-      this.db,
-      sql,
-      true,
-      this.indexer,
-      this.secrets,
-      this.hooks,
-      this.partitions,
-    );
+    const store = this.bind(sql);
     for (const hook of this.hooks)
       await hook.afterWrite({ sql, store }, type, id, resource, previous);
   }
@@ -125,15 +117,7 @@ export class PostgresStore implements FhirStore {
     let prepared = resource;
     for (const hook of this.hooks) {
       if (!hook.beforeWrite) continue;
-      const store = new PostgresStore(
-        this.db,
-        sql,
-        true,
-        this.indexer,
-        this.secrets,
-        this.hooks,
-        this.partitions,
-      );
+      const store = this.bind(sql);
       prepared = await hook.beforeWrite({ sql, store }, type, id, prepared, previous);
     }
     // Not a hook: the compartment a Provenance is in is access policy, on every store opened.
@@ -465,19 +449,7 @@ export class PostgresStore implements FhirStore {
 
   transaction<T>(work: (tx: FhirStore) => Promise<T>): Promise<T> {
     if (this.inTransaction) return work(this);
-    return this.db.transaction((sql) =>
-      work(
-        new PostgresStore(
-          this.db,
-          sql,
-          true,
-          this.indexer,
-          this.secrets,
-          this.hooks,
-          this.partitions,
-        ),
-      ),
-    );
+    return this.db.transaction((sql) => work(this.bind(sql)));
   }
 
   /**

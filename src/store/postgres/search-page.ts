@@ -182,7 +182,8 @@ interface Row {
   [key: `s${number}`]: unknown;
 }
 
-const asKey = (value: unknown): string | null =>
+/** A sort column's value as the paging cursor keeps it. */
+export const asKey = (value: unknown): string | null =>
   value === null || value === undefined
     ? null
     : value instanceof Date
