@@ -47,7 +47,12 @@ export function moduleOf(url: string, functionName: string): string {
 }
 
 /** Self time (ms) per key over the samples at or after `from` (µs since the profile's start). */
-export function selfTime(profile: CpuProfile, from: number, key: (node: ProfileNode) => string) {
+export function selfTime(
+  profile: CpuProfile,
+  from: number,
+  to: number,
+  key: (node: ProfileNode) => string,
+) {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const totals = new Map<string, number>();
   let at = 0;
@@ -55,18 +60,19 @@ export function selfTime(profile: CpuProfile, from: number, key: (node: ProfileN
   profile.samples.forEach((id, i) => {
     const delta = profile.timeDeltas[i] ?? 0;
     at += delta;
-    if (at < from) return;
+    if (at < from || at > to) return;
     const k = key(byId.get(id)!);
     totals.set(k, (totals.get(k) ?? 0) + delta / 1000);
-    total += delta / 1000;
+    if (k !== '(idle)' && !k.startsWith('(idle)')) total += delta / 1000;
   });
   return { total, rows: [...totals].sort((a, b) => b[1] - a[1]) };
 }
 
 function table(title: string, result: ReturnType<typeof selfTime>, top: number): string {
-  const lines = [`| ${title} | self ms | share |`, '| --- | --: | --: |'];
+  const lines = [`| ${title} | self ms | share of busy |`, '| --- | --: | --: |'];
   for (const [name, ms] of result.rows.slice(0, top)) {
-    lines.push(`| ${name} | ${ms.toFixed(0)} | ${((100 * ms) / result.total).toFixed(1)} % |`);
+    const share = name.startsWith('(idle)') ? '-' : `${((100 * ms) / result.total).toFixed(1)} %`;
+    lines.push(`| ${name} | ${ms.toFixed(0)} | ${share} |`);
   }
   return lines.join('\n');
 }
@@ -166,15 +172,19 @@ async function main() {
     // Only the timed load: samples from the end of the warm-up on (the profile's clock starts
     // with the process, a little after the spawn: start-up and seeding fall before).
     const from = loadFrom;
-    const byModule = selfTime(profile, from, (node) =>
+    const to = from + seconds * 1e6;
+    const byModule = selfTime(profile, from, to, (node) =>
       moduleOf(node.callFrame.url, node.callFrame.functionName),
     );
-    const byFunction = selfTime(profile, from, (node) => {
+    const byFunction = selfTime(profile, from, to, (node) => {
       const { functionName, url, lineNumber } = node.callFrame;
       const where = url ? `${moduleOf(url, functionName)}:${lineNumber + 1}` : '';
       return `${functionName || '(anonymous)'}${where ? ` (${where})` : ''}`;
     });
-    console.log(`\nsampled ${byModule.total.toFixed(0)} ms of the server's main thread\n`);
+    const idle = byModule.rows.find(([name]) => name === '(idle)')?.[1] ?? 0;
+    console.log(
+      `\n${seconds} s of load: the main thread was busy ${byModule.total.toFixed(0)} ms, idle ${idle.toFixed(0)} ms\n`,
+    );
     console.log(table('module (self time)', byModule, top));
     console.log('');
     console.log(table('function (self time)', byFunction, top));
