@@ -48,7 +48,7 @@ export interface Row extends Partial<LoadResult> {
 export const WARMUP_SECONDS = 3;
 const ctx = { requestId: 'bench', access: 'unrestricted' as const };
 
-const freePort = () =>
+export const freePort = () =>
   new Promise<number>((resolve, reject) => {
     const server = createServer();
     server.listen(0, '127.0.0.1', () => {

@@ -1,11 +1,11 @@
 -- Floor (d): $book's own SQL in one transaction: the per-person locks (with the clearing
 -- of the appointment's earlier holds), the hold insert the EXCLUDE constraint checks, the
 -- Appointment written (current row, history row and index rows), and its AuditEvent appended
--- to the chain (the same append as read-audit.sql; swap it with that file's).
+-- as one audit_event row by the server's own statements (appended below by floors.ts).
 --
 -- Variables from the bench: patients; appointment (the Appointment's JSON) and its index
--- rows astrings, atokens, adates, arefs, anumbers, auris; canonical, event and strings ..
--- uris for the AuditEvent, as in read-audit.sql. Each booking takes the next value of
+-- rows astrings, atokens, adates, arefs, anumbers, auris; the AuditEvent's JSON and canonical
+-- JSON (its id becomes floor-b-:k by replace()). Each booking takes the next value of
 -- bench_floor_book (made by the bench) for its id and its time: distinct times for one
 -- practitioner, so every booking succeeds, as in the server scenario. (pgbench reads `:name`
 -- as a variable even inside a quoted string, so the lock keys say `booking/` for `booking:`:
@@ -47,77 +47,5 @@ WITH
          SELECT 'Appointment', cur.id, x.code, x.value
          FROM json_to_recordset(:auris::json) AS x(code text, value text) CROSS JOIN cur)
 SELECT count(*) FROM cur;
-WITH RECURSIVE
-  head AS (SELECT lane, hash FROM audit_chain_head ORDER BY (lane + 8 - :lane) % 8
-           LIMIT 1 FOR UPDATE SKIP LOCKED),
-  ev AS (SELECT 1 AS n, gen_random_uuid()::text AS id, now() AS recorded,
-                :canonical::text AS canonical, :event::json AS content),
-  chain (n, prev_hash, hash) AS (
-    SELECT 0, NULL::text, head.hash FROM head
-    UNION ALL
-    SELECT e.n, c.hash, encode(sha256(convert_to(c.hash || chr(10) || e.canonical, 'UTF8')), 'hex')
-    FROM chain c JOIN ev e ON e.n = c.n + 1),
-  link AS (INSERT INTO audit_log (id, recorded, lane, prev_hash, hash, content)
-           SELECT e.id, e.recorded, head.lane, c.prev_hash, c.hash, e.content
-           FROM ev e JOIN chain c ON c.n = e.n CROSS JOIN head RETURNING id),
-  cur AS (INSERT INTO resource_current (resource_type, id, version_id, last_updated, deleted, content)
-          SELECT 'AuditEvent', e.id, 1, e.recorded, false, e.content FROM ev e JOIN link ON link.id = e.id),
-  hist AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, method, content)
-           SELECT 'AuditEvent', e.id, 1, e.recorded, 'POST', e.content FROM ev e JOIN link ON link.id = e.id),
-  i1 AS (INSERT INTO idx_string (resource_type, id, code, value, exact)
-         SELECT 'AuditEvent', link.id, x.code, x.value, x.exact
-         FROM json_to_recordset(:strings::json) AS x(code text, value text, exact text) CROSS JOIN link),
-  i2 AS (INSERT INTO idx_token (resource_type, id, code, system, value, text)
-         SELECT 'AuditEvent', link.id, x.code, x.system, x.value, x.text
-         FROM json_to_recordset(:tokens::json) AS x(code text, system text, value text, text text) CROSS JOIN link),
-  i3 AS (INSERT INTO idx_date (resource_type, id, code, start_at, end_at)
-         SELECT 'AuditEvent', link.id, x.code, x.start::timestamptz, x."end"::timestamptz
-         FROM json_to_recordset(:dates::json) AS x(code text, start text, "end" text) CROSS JOIN link),
-  i4 AS (INSERT INTO idx_reference (resource_type, id, code, target_type, target_id, url)
-         SELECT 'AuditEvent', link.id, x.code, x."targetType", x."targetId", x.url
-         FROM json_to_recordset(:refs::json) AS x(code text, "targetType" text, "targetId" text, url text) CROSS JOIN link),
-  i5 AS (INSERT INTO idx_number (resource_type, id, code, value, system, unit)
-         SELECT 'AuditEvent', link.id, x.code, x.value, x.system, x.unit
-         FROM json_to_recordset(:numbers::json) AS x(code text, value numeric, system text, unit text) CROSS JOIN link),
-  i6 AS (INSERT INTO idx_uri (resource_type, id, code, value)
-         SELECT 'AuditEvent', link.id, x.code, x.value
-         FROM json_to_recordset(:uris::json) AS x(code text, value text) CROSS JOIN link)
-SELECT count(*) AS appended FROM link \gset
-\if :appended = 0
-WITH RECURSIVE
-  head AS (SELECT lane, hash FROM audit_chain_head WHERE lane = :lane FOR UPDATE),
-  ev AS (SELECT 1 AS n, gen_random_uuid()::text AS id, now() AS recorded,
-                :canonical::text AS canonical, :event::json AS content),
-  chain (n, prev_hash, hash) AS (
-    SELECT 0, NULL::text, head.hash FROM head
-    UNION ALL
-    SELECT e.n, c.hash, encode(sha256(convert_to(c.hash || chr(10) || e.canonical, 'UTF8')), 'hex')
-    FROM chain c JOIN ev e ON e.n = c.n + 1),
-  link AS (INSERT INTO audit_log (id, recorded, lane, prev_hash, hash, content)
-           SELECT e.id, e.recorded, head.lane, c.prev_hash, c.hash, e.content
-           FROM ev e JOIN chain c ON c.n = e.n CROSS JOIN head RETURNING id),
-  cur AS (INSERT INTO resource_current (resource_type, id, version_id, last_updated, deleted, content)
-          SELECT 'AuditEvent', e.id, 1, e.recorded, false, e.content FROM ev e JOIN link ON link.id = e.id),
-  hist AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, method, content)
-           SELECT 'AuditEvent', e.id, 1, e.recorded, 'POST', e.content FROM ev e JOIN link ON link.id = e.id),
-  i1 AS (INSERT INTO idx_string (resource_type, id, code, value, exact)
-         SELECT 'AuditEvent', link.id, x.code, x.value, x.exact
-         FROM json_to_recordset(:strings::json) AS x(code text, value text, exact text) CROSS JOIN link),
-  i2 AS (INSERT INTO idx_token (resource_type, id, code, system, value, text)
-         SELECT 'AuditEvent', link.id, x.code, x.system, x.value, x.text
-         FROM json_to_recordset(:tokens::json) AS x(code text, system text, value text, text text) CROSS JOIN link),
-  i3 AS (INSERT INTO idx_date (resource_type, id, code, start_at, end_at)
-         SELECT 'AuditEvent', link.id, x.code, x.start::timestamptz, x."end"::timestamptz
-         FROM json_to_recordset(:dates::json) AS x(code text, start text, "end" text) CROSS JOIN link),
-  i4 AS (INSERT INTO idx_reference (resource_type, id, code, target_type, target_id, url)
-         SELECT 'AuditEvent', link.id, x.code, x."targetType", x."targetId", x.url
-         FROM json_to_recordset(:refs::json) AS x(code text, "targetType" text, "targetId" text, url text) CROSS JOIN link),
-  i5 AS (INSERT INTO idx_number (resource_type, id, code, value, system, unit)
-         SELECT 'AuditEvent', link.id, x.code, x.value, x.system, x.unit
-         FROM json_to_recordset(:numbers::json) AS x(code text, value numeric, system text, unit text) CROSS JOIN link),
-  i6 AS (INSERT INTO idx_uri (resource_type, id, code, value)
-         SELECT 'AuditEvent', link.id, x.code, x.value
-         FROM json_to_recordset(:uris::json) AS x(code text, value text) CROSS JOIN link)
-SELECT count(*) AS appended FROM link;
-\endif
-COMMIT;
+-- The AuditEvent's append follows, written by bench/floor/floors.ts: writer.ts's own two
+-- statements (APPEND_TO_FREE_LANE, then APPEND_TO_LANE when no lane was free), then COMMIT.

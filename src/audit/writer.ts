@@ -49,7 +49,7 @@ SELECT count(*)::int AS appended FROM link`;
  * don't wait for each other's commits. Rows this transaction already locked are never skipped,
  * so a transaction that holds a lane never falls through to the query below.
  */
-const APPEND_TO_FREE_LANE = append(
+export const APPEND_TO_FREE_LANE = append(
   `SELECT lane, hash FROM audit_chain_head ORDER BY (lane + ${AUDIT_LANES} - $3) % ${AUDIT_LANES}
    LIMIT 1 FOR UPDATE SKIP LOCKED`,
 );
@@ -57,7 +57,9 @@ const APPEND_TO_FREE_LANE = append(
  * Every lane was busy: queue on lane $3. This transaction holds no lane (see above), so it
  * can't close a cycle of transactions waiting for each other's lanes.
  */
-const APPEND_TO_LANE = append('SELECT lane, hash FROM audit_chain_head WHERE lane = $3 FOR UPDATE');
+export const APPEND_TO_LANE = append(
+  'SELECT lane, hash FROM audit_chain_head WHERE lane = $3 FOR UPDATE',
+);
 
 export interface AppendOptions {
   /** The lane to try first; random by default (tests pin it to get one predictable chain). */
