@@ -9,6 +9,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY build.mjs tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The build compiles every profile and writes the snapshots of the differential-only ones.
+COPY profiles ./profiles
 RUN npm run build
 
 # --- runtime: production dependencies, compiled code and the data files it reads -------------

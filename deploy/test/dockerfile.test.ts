@@ -28,6 +28,13 @@ t.test('two stages: build, then runtime', async (t) => {
   );
   t.ok(stage('build').some((l) => /^RUN npm ci\b/.test(l) && !l.includes('--omit')));
   t.ok(stage('build').some((l) => l === 'RUN npm run build'));
+  // npm run build compiles the profiles and writes dist/profile-snapshots.json from them.
+  const build = stage('build');
+  const profiles = build.findIndex((l) => /^COPY profiles \.\/profiles$/.test(l));
+  t.ok(
+    profiles >= 0 && profiles < build.indexOf('RUN npm run build'),
+    'profiles/ before the build',
+  );
 });
 
 t.test('runtime: production dependencies only, as a non-root user', async (t) => {
