@@ -15,7 +15,8 @@ import { FHIR_JSON } from '../http/error-handler.js';
 import { readBinary, uploadBinary, type BinaryDeps } from './interactions/binary.js';
 import { createResource, updateResource } from './interactions/write.js';
 import { exchangeOf } from '../exchange/request.js';
-import { sendResult } from './respond.js';
+import { queryOf, sendResult } from './respond.js';
+import { history } from './interactions/history.js';
 
 type Header = string | string[] | undefined;
 const single = (value: Header) => (Array.isArray(value) ? value[0] : value);
@@ -105,6 +106,16 @@ export async function binaryRoutes(app: FastifyInstance, deps: BinaryDeps) {
       : await updateResource(ex, 'Binary', id, request.body, ifMatch);
     return sendResult(request, reply, result, true);
   });
+
+  // Before /Binary/:id, which would take `_history` for an id: Binary's type history is the
+  // ordinary one (held to access to every Binary, as a Binary search is).
+  app.get('/Binary/_history', async (request, reply) =>
+    sendResult(
+      request,
+      reply,
+      await history(exchangeOf(app, request), { type: 'Binary' }, queryOf(request)),
+    ),
+  );
 
   app.get<{ Params: { id: string } }>('/Binary/:id', (request, reply) =>
     sendBinary(request, reply, deps, request.params.id),

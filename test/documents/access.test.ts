@@ -130,7 +130,7 @@ t.test('Binary search, history and includes follow the read rule', async (t) => 
   t.equal(listed.status, 403, 'searching Binary needs access to every Binary');
   t.equal(listed.body.resourceType, 'OperationOutcome');
   const typeHistory = await fhir(base, 'GET', 'Binary/_history', undefined, notesOnly);
-  t.ok(typeHistory.status >= 400 && typeHistory.status < 500, 'no Binary type history for it');
+  t.equal(typeHistory.status, 403, 'type history of Binary needs access to every Binary');
   t.equal(typeHistory.body.resourceType, 'OperationOutcome');
   const own = await fhir(base, 'GET', `Binary/${world.b1x}/_history`, undefined, notesOnly);
   t.equal(own.status, 404, "an unreadable Binary's history is as if absent");
@@ -160,6 +160,13 @@ t.test('Binary search, history and includes follow the read rule', async (t) => 
   } else t.equal(everything.status, 403, 'or refuses system history');
   const admin = await fhir(base, 'GET', 'Binary?_count=50');
   t.equal(admin.status, 200, 'an unrestricted caller searches Binary');
+  const adminHistory = await fhir(base, 'GET', 'Binary/_history?_count=50');
+  t.equal(adminHistory.status, 200, "and reads Binary's type history");
+  t.equal(adminHistory.body.type, 'history');
+  t.ok(
+    (adminHistory.body.entry ?? []).some((e: Json) => e.fullUrl?.includes(`Binary/${world.b1x}`)),
+    'which lists every Binary',
+  );
   const reached = await fhir(
     base,
     'GET',
