@@ -1,5 +1,5 @@
 import t from 'tap';
-import { fhir, startTestServer } from '../helpers.js';
+import { fhir, startTestServer, testToken } from '../helpers.js';
 
 t.test('instance history lists every version newest first', async (t) => {
   const { base } = await startTestServer(t);
@@ -53,6 +53,29 @@ t.test('type history covers one type; system history covers all', async (t) => {
   const all = await fhir(base, 'GET', '_history');
   t.equal(all.body.total, 3);
   t.equal(all.body.entry[0].resource.resourceType, 'Practitioner', 'newest first');
+});
+
+t.test('type and system history need search on a type, as SMART puts them under s', async (t) => {
+  const { base } = await startTestServer(t);
+  await fhir(base, 'PUT', 'Patient/hs1', { resourceType: 'Patient', id: 'hs1' });
+  await fhir(base, 'POST', 'Practitioner', { resourceType: 'Practitioner' });
+  // Practitioner: read only (r, no s), Patient: read and search.
+  const readOnly = {
+    authorization: `Bearer ${testToken({ scope: 'system/Patient.rs system/Practitioner.r' })}`,
+  };
+  const type = await fhir(base, 'GET', 'Practitioner/_history', undefined, readOnly);
+  t.equal(type.status, 403, 'type history of a type it may only read');
+  const all = await fhir(base, 'GET', '_history', undefined, readOnly);
+  if (all.status === 200) {
+    const types = new Set(
+      (all.body.entry ?? []).map(
+        (e: { resource: { resourceType: string } }) => e.resource.resourceType,
+      ),
+    );
+    t.same([...types], ['Patient'], 'system history lists only the types it may search');
+  } else t.equal(all.status, 403, 'or refuses system history');
+  const instance = await fhir(base, 'GET', 'Patient/hs1/_history', undefined, readOnly);
+  t.equal(instance.status, 200, 'instance history is a read');
 });
 
 t.test('history pages with _count and a next link until the end', async (t) => {

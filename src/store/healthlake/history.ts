@@ -64,7 +64,7 @@ export function requireOpenSystemHistory(ctx: RequestContext, localTypes: Readon
   const access = ctx.access;
   const open = [...RESOURCE_TYPES.keys()].every((t) => {
     if (localTypes.has(t)) return true;
-    const grant = access.grant(t, 'read');
+    const grant = access.grant(t, 'search');
     return (
       grant !== undefined &&
       grant.compartments.some((c) => c.kind === 'all') &&

@@ -62,7 +62,8 @@ export async function listHistory(
   if (restricted) {
     const visible = type
       ? accessCondition(b, 'r', type, requireSome(ctx, type, id ? 'read' : 'search'))
-      : accessConditionByType(b, 'r', ctx, 'read');
+      : // System history is a search of every type (SMART v2 puts it under `s`, not `r`).
+        accessConditionByType(b, 'r', ctx, 'search');
     where.push(visible);
   }
   const from = restricted
