@@ -22,14 +22,18 @@ t.test(
       anchor: new Date('2026-01-05T00:00:00Z'),
     });
     const served = population.filter((r) => RESOURCE_TYPES.has(r.resourceType));
+    // As stored: the server stamps what it decides at write time (a Provenance's patients).
+    const stored: Resource[] = [];
     for (const resource of served) {
       const res = await fhir(base, 'PUT', `${resource.resourceType}/${resource.id}`, resource);
       if (res.status >= 300)
         throw new Error(`${resource.resourceType}/${resource.id}: ${res.text}`);
+      stored.push(res.body as Resource);
     }
     const patient = served.find((r) => r.resourceType === 'Patient')!;
-    const expected = served
-      .filter((r: Resource) => !['AuditEvent', 'Binary'].includes(r.resourceType))
+    const expected = stored
+      // A Group names its members for the audit trail but is in no patient's compartment.
+      .filter((r: Resource) => !['AuditEvent', 'Binary', 'Group'].includes(r.resourceType))
       .filter((r) => patientsOf(r, base).includes(`Patient/${patient.id}`))
       .map((r) => `${r.resourceType}/${r.id}`)
       .sort();
