@@ -16,6 +16,16 @@ export interface ValidatorOptions {
   compileProfiles?: boolean;
 }
 
+type ProfileCheck = ReturnType<typeof createProfileChecker>;
+
+/** What every validator in this process shares (see createValidator). */
+const shared: {
+  profiles?: ReturnType<typeof loadProfiles>;
+  checkers: Map<boolean, ProfileCheck>;
+  structure?: (resource: unknown) => ValidationIssue[];
+  invariants?: (resource: Resource) => ValidationIssue[];
+} = { checkers: new Map() };
+
 const withoutVersion = (url: string) => url.split('|')[0]!;
 
 /**
@@ -31,15 +41,19 @@ export function createValidator(options: ValidatorOptions): {
   // start-up. The R4 layers come with the packages and cost ~0.5 s of CPU to build (the 2.7 MB
   // schema, the core definitions' constraints): built on first use, so they don't hold up the
   // server's first answer. (Built in the background after listen instead, they blocked the
-  // event loop just as the first connections arrived.)
-  const profiles = loadProfiles();
-  const checkProfile = createProfileChecker(profiles, undefined, {
-    compileAll: options.compileProfiles === true,
-  });
-  let structure: ((resource: unknown) => ValidationIssue[]) | undefined;
-  let invariants: ((resource: Resource) => ValidationIssue[]) | undefined;
-  const buildStructure = () => (structure ??= createStructureValidator());
-  const buildInvariants = () => (invariants ??= createInvariantChecker());
+  // event loop just as the first connections arrived.) All of it is a pure function of the
+  // packages and profiles/, so it is built once per process and shared by every app in it: a
+  // server runs one, but a test process starts dozens, and each paid ~1 s of ajv compiling
+  // on its first write before this.
+  const profiles = (shared.profiles ??= loadProfiles());
+  const compileAll = options.compileProfiles === true;
+  let checkProfile = shared.checkers.get(compileAll);
+  if (checkProfile === undefined) {
+    checkProfile = createProfileChecker(profiles, undefined, { compileAll });
+    shared.checkers.set(compileAll, checkProfile);
+  }
+  const buildStructure = () => (shared.structure ??= createStructureValidator());
+  const buildInvariants = () => (shared.invariants ??= createInvariantChecker());
 
   const validate = (resource: Resource, extra: string[] = []): ValidationIssue[] => {
     const issues = [...buildStructure()(resource)];
