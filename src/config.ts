@@ -33,6 +33,8 @@ export interface Config {
   healthlake: HealthLakeConfig | undefined;
   /** DB_STATEMENT_TIMEOUT_MS, DB_LOCK_TIMEOUT_MS: on every database connection; 0 is no limit. */
   dbTimeouts: { statementMs: number; lockMs: number };
+  /** EMBEDDED_SHARED_BUFFERS_MB: the embedded database's buffer pool (Postgres shared_buffers). */
+  embeddedSharedBuffersMb: number;
   /** REQUEST_TIMEOUT_MS: a request still unanswered then is answered 503; 0 is no limit. */
   requestTimeoutMs: number;
   /** SHUTDOWN_GRACE_MS: how long SIGTERM/SIGINT wait for requests in flight before cutting them. */
@@ -279,6 +281,7 @@ export function loadConfig(env: Env = process.env): Config {
       statementMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 30_000, 0, DAY_MS),
       lockMs: integer(env, 'DB_LOCK_TIMEOUT_MS', 10_000, 0, DAY_MS),
     },
+    embeddedSharedBuffersMb: integer(env, 'EMBEDDED_SHARED_BUFFERS_MB', 128, 1, 16 * 1024),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 60_000, 0, DAY_MS),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 10 * 60_000),
     heapGrowthPercent: integer(env, 'HEAP_GROWTH_PERCENT', 50, 0, 400),

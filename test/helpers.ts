@@ -122,6 +122,8 @@ export async function testConfig(t: Tap, overrides: Partial<Config> = {}, forceP
     ...loadConfig({
       LOG_LEVEL: 'silent',
       VALIDATION_DEFAULT_PROFILES: 'none',
+      // A test's embedded database holds a few hundred rows: a small buffer pool opens faster.
+      EMBEDDED_SHARED_BUFFERS_MB: '16',
       AUTH_HS256_SECRET: TEST_SECRET,
       AUTH_ISSUER: TEST_ISSUER,
       AUTH_AUDIENCE: TEST_AUDIENCE,

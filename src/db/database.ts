@@ -187,6 +187,12 @@ export interface DatabaseOptions {
   templates?: string;
   /** On every connection; DEFAULT_DB_TIMEOUTS when absent. */
   timeouts?: DatabaseTimeouts;
+  /**
+   * Embedded only: the buffer pool in MB (Postgres shared_buffers; 128 when absent). PGlite
+   * allocates and clears it in WebAssembly memory at every open: 16 instead of 128 took ~40%
+   * off the CPU of opening a database (~230 against ~390 ms), which tests do hundreds of times.
+   */
+  sharedBuffersMb?: number;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
@@ -215,7 +221,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const fresh = !existsSync(dir) || readdirSync(dir).length === 0;
   if (!fresh || !copyTemplate(dir, options.templates)) mkdirSync(dir, { recursive: true });
   // btree_gist: the workflow's EXCLUDE constraints (no two bookings of one person overlap).
-  const db = new PGlite(dir, { extensions: { btree_gist }, ...(await pgliteRuntime()) });
+  const db = new PGlite(dir, {
+    extensions: { btree_gist },
+    ...(await pgliteRuntime()),
+    startParams: [
+      ...PGlite.defaultStartParams,
+      '-c',
+      `shared_buffers=${Math.trunc(options.sharedBuffersMb ?? 128)}MB`,
+    ],
+  });
   await db.waitReady;
   const database = new PgliteDatabase(db, timeouts);
   await database.applyTimeouts();

@@ -43,7 +43,8 @@ export interface WorkflowOptions {
  */
 export async function openWorkflow(
   store: FhirStore,
-  config: Pick<Config, 'databaseUrl' | 'dataDir'> & Partial<Pick<Config, 'dbTimeouts'>>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir'> &
+    Partial<Pick<Config, 'dbTimeouts' | 'embeddedSharedBuffersMb'>>,
   options: WorkflowOptions = {},
 ): Promise<Workflow> {
   const shared = options.shared ?? store instanceof PostgresStore;
@@ -60,6 +61,7 @@ export async function openWorkflow(
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     timeouts: config.dbTimeouts,
+    sharedBuffersMb: config.embeddedSharedBuffersMb,
   });
   await migrate(db, WORKFLOW_MIGRATIONS, 'workflow_migrations');
   const hooks = options.hooks ?? [];

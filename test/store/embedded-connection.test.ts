@@ -92,3 +92,19 @@ t.test('a caller gives up after the lock timeout (55P03) and never runs', async 
   await transaction;
   t.same(await db.query('SELECT n FROM note'), [], 'the abandoned insert never ran');
 });
+
+t.test('the buffer pool is the configured size, 128 MB when unset', async (t) => {
+  for (const [sharedBuffersMb, expected] of [
+    [undefined, '128MB'],
+    [16, '16MB'],
+  ] as const) {
+    const db = await openDatabase({
+      databaseUrl: undefined,
+      dataDir: tempDataDir(t),
+      sharedBuffersMb,
+    });
+    t.teardown(() => db.close());
+    const [row] = await db.query<{ shared_buffers: string }>('SHOW shared_buffers');
+    t.equal(row?.shared_buffers, expected);
+  }
+});

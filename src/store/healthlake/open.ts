@@ -44,7 +44,7 @@ function logAuditLost(err: unknown) {
  */
 export async function openHealthLakeStore(
   config: Pick<Config, 'databaseUrl' | 'dataDir' | 'baseUrl' | 'healthlake'> &
-    Partial<Pick<Config, 'dbTimeouts'>>,
+    Partial<Pick<Config, 'dbTimeouts' | 'embeddedSharedBuffersMb'>>,
   hooks: WriteHook[] = [],
   options: HealthLakeOptions = {},
 ): Promise<HealthLakeStore> {
@@ -60,6 +60,7 @@ export async function openHealthLakeStore(
     databaseUrl: config.databaseUrl,
     dataDir: config.databaseUrl ? config.dataDir : join(config.dataDir, 'healthlake'),
     timeouts: config.dbTimeouts,
+    sharedBuffersMb: config.embeddedSharedBuffersMb,
   });
   try {
     await control.checkActive();

@@ -11,13 +11,15 @@ export const PRELOADED_SECRETS = ['paging'];
 
 /** A migrated Postgres store: the server given by DATABASE_URL, or PGlite in DATA_DIR. */
 export async function openPostgresStore(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'baseUrl'> & Partial<Pick<Config, 'dbTimeouts'>>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'baseUrl'> &
+    Partial<Pick<Config, 'dbTimeouts' | 'embeddedSharedBuffersMb'>>,
   hooks: WriteHook[] = [],
 ): Promise<PostgresStore> {
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     timeouts: config.dbTimeouts,
+    sharedBuffersMb: config.embeddedSharedBuffersMb,
   });
   try {
     await migrate(db);
