@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Appointment, Communication, Resource } from 'fhir/r4.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { buildAuditEvent } from '../audit/event.js';
+import { FhirError } from '../fhir/errors.js';
 import type { ReminderConfig } from '../config.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { FhirStore, RequestContext } from '../store/store.js';
@@ -63,12 +64,16 @@ export interface ReminderServiceOptions {
   batch?: number;
 }
 
-async function readOrUndefined(store: FhirStore, reference: string): Promise<Resource | undefined> {
+/** The resource; 'gone' when deleted; undefined when not (yet) there or unreachable. */
+async function readNow(
+  store: FhirStore,
+  reference: string,
+): Promise<Resource | 'gone' | undefined> {
   const [type, id] = reference.split('/') as [string, string];
   try {
     return await store.read(type, id, SERVER);
-  } catch {
-    return undefined;
+  } catch (error) {
+    return error instanceof FhirError && error.statusCode === 410 ? 'gone' : undefined;
   }
 }
 
@@ -187,15 +192,21 @@ export function reminderService(options: ReminderServiceOptions): ReminderServic
   }
 
   async function sendOne(row: Row, at: Date): Promise<keyof RunResult> {
-    const appointment = (await readOrUndefined(store, `Appointment/${row.appointment_id}`)) as
-      Appointment | undefined;
+    const found = await readNow(store, `Appointment/${row.appointment_id}`);
+    // Not there yet: on HealthLake an operation's Appointment may still be in the outbox.
+    if (found === undefined && row.kind !== 'cancelled') {
+      await retryLater(row, at, 'appointment-unavailable');
+      return 'failed';
+    }
+    const appointment = found === 'gone' ? undefined : (found as Appointment | undefined);
     const why = stale(row, appointment, at);
     if (why) {
       await finish(row, 'skipped', why);
       return 'skipped';
     }
-    const person = await readOrUndefined(store, row.recipient);
-    const contact = person && contactOf(person, notifier.channels, at);
+    const person = await readNow(store, row.recipient);
+    const contact =
+      typeof person === 'object' ? contactOf(person, notifier.channels, at) : undefined;
     if (!contact) {
       await finish(row, 'skipped', 'no-address');
       return 'skipped';
