@@ -22,6 +22,9 @@ import { appointmentLedger } from './workflow/appointment-ledger.js';
 import { prescriptionLedger } from './operations/prescribe/prescriptions.js';
 import { openWorkflow, type Workflow } from './workflow/workflow.js';
 import { openVideo } from './video/open.js';
+import { openNotifier } from './notify/open.js';
+import { reminderHook } from './reminders/schedule.js';
+import { reminderService } from './reminders/service.js';
 import type { VideoProvider } from './video/video-provider.js';
 import { documentStore } from './blob/documents.js';
 import { openBlobStore } from './blob/open.js';
@@ -49,6 +52,8 @@ export interface AppParts {
    */
   separateWorkflow?: boolean;
   outboxRetryMs?: number;
+  /** The clock reminders are scheduled and sent by (tests move it); the system clock by default. */
+  now?: () => Date;
 }
 
 /** Composes the server from config: the only place that picks implementations. */
@@ -59,7 +64,12 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     compileProfiles: config.defaultProfiles === 'us-core',
   });
   const identity = parts.storeAsGiven ? undefined : new PatientIdentity(config.identity);
-  const hooks = [appointmentLedger(), prescriptionLedger()];
+  const now = parts.now ?? (() => new Date());
+  const hooks = [
+    appointmentLedger(),
+    prescriptionLedger(),
+    reminderHook({ offsetsMinutes: config.reminders.offsetsMinutes, now }),
+  ];
   if (identity) hooks.push(identity.writeHook());
   const store = parts.store ?? (await openStore(config, hooks));
   let workflow: Workflow;
@@ -98,7 +108,17 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   app.decorate('store', documentStore(store, { blobs, sizeLimit, baseUrl, log: app.log }));
   app.decorate('validator', { validate: (r, p) => withoutQuotedData(validator.validate(r, p)) });
   app.decorate('profiles', profiles);
+  const reminders = reminderService({
+    workflow,
+    store,
+    notifier: await openNotifier(config.notify, workflow.db, app.log),
+    config: config.reminders,
+    now,
+    log: app.log,
+  });
+  app.decorate('reminders', reminders);
   app.addHook('onClose', async () => {
+    await reminders.close();
     await blobs.close();
     await video.close();
     await workflow.close();

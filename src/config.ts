@@ -39,6 +39,28 @@ export interface Config {
   requestTimeoutMs: number;
   /** SHUTDOWN_GRACE_MS: how long SIGTERM/SIGINT wait for requests in flight before cutting them. */
   shutdownGraceMs: number;
+  notify: NotifyConfig;
+  reminders: ReminderConfig;
+}
+
+/** How messages reach people (src/notify/): Amazon SNS, or a table and a log line (`local`). */
+export interface NotifyConfig {
+  provider: 'sns' | 'local';
+  region: string;
+  /** SNS_TOPIC_ARN: publish to this topic (SMS and email) instead of SMS to phone numbers. */
+  topicArn: string | undefined;
+}
+
+/** Appointment reminders and change notices (src/reminders/). */
+export interface ReminderConfig {
+  /** REMINDER_OFFSETS: how long before an appointment's start each reminder goes, in minutes. */
+  offsetsMinutes: number[];
+  /** REMINDER_LINK_BASE: the link in every message is this + `/` + the appointment id. */
+  linkBase: string;
+  /** REMINDER_TIME_ZONE: the IANA time zone the message's date and time are written in. */
+  timeZone: string;
+  /** REMINDER_POLL_MS: how often each replica looks for due messages; 0 turns the timer off. */
+  pollMs: number;
 }
 
 /** Where document bytes live (src/blob/): S3 when a bucket is set, else encrypted files. */
@@ -204,6 +226,47 @@ function blobConfig(env: Env, production: boolean): BlobConfig {
   };
 }
 
+/** `24h,1h`, `30m`, `2d`: each an offset before the start; `none` for no reminders. */
+function reminderOffsets(raw: string | undefined): number[] {
+  const value = raw?.trim() || '24h,1h';
+  if (value === 'none') return [];
+  const unit: Record<string, number> = { m: 1, h: 60, d: 24 * 60 };
+  const minutes = value.split(',').map((part) => {
+    const m = /^(\d{1,5})([mhd])$/.exec(part.trim());
+    if (!m || Number(m[1]) === 0) {
+      throw new ConfigError(
+        `REMINDER_OFFSETS must be a list like 24h,1h (minutes m, hours h, days d) or none (got "${value}")`,
+      );
+    }
+    return Number(m[1]) * unit[m[2]!]!;
+  });
+  return [...new Set(minutes)].sort((a, b) => b - a);
+}
+
+function timeZone(raw: string | undefined): string {
+  const zone = raw || 'UTC';
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+  } catch {
+    throw new ConfigError(`REMINDER_TIME_ZONE must be an IANA time zone (got "${zone}")`);
+  }
+  return zone;
+}
+
+function notifyConfig(env: Env): NotifyConfig {
+  const provider = oneOf(env, 'NOTIFY_PROVIDER', ['sns', 'local'] as const, 'local');
+  const topicArn = env.SNS_TOPIC_ARN || undefined;
+  if (
+    topicArn !== undefined &&
+    !/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}(\.fifo)?$/.test(topicArn)
+  ) {
+    throw new ConfigError(`SNS_TOPIC_ARN must be an SNS topic ARN (got "${topicArn}")`);
+  }
+  if (topicArn && provider !== 'sns')
+    throw new ConfigError('SNS_TOPIC_ARN needs NOTIFY_PROVIDER=sns');
+  return { provider, region: env.AWS_REGION || 'us-east-1', topicArn };
+}
+
 /** Where OAuth endpoints live by default: the issuer when it is a URL, else our own origin. */
 function oauthBase(env: Env, baseUrl: string): string {
   const issuer = env.AUTH_ISSUER;
@@ -312,6 +375,17 @@ export function loadConfig(env: Env = process.env): Config {
       earlyMinutes: integer(env, 'VISIT_EARLY_MINUTES', 15, 0, 24 * 60),
     },
     blobs: blobConfig(env, production),
+    notify: notifyConfig(env),
+    reminders: {
+      offsetsMinutes: reminderOffsets(env.REMINDER_OFFSETS),
+      linkBase: url(
+        'REMINDER_LINK_BASE',
+        env.REMINDER_LINK_BASE || `${new URL(baseUrl).origin}/visit`,
+        ['https:', 'http:'],
+      ).replace(/\/+$/, ''),
+      timeZone: timeZone(env.REMINDER_TIME_ZONE),
+      pollMs: integer(env, 'REMINDER_POLL_MS', 30_000, 0, DAY_MS),
+    },
     identity: {
       mrnPrefix: mrnPrefix(env.MRN_PREFIX),
       mrnWidth: integer(env, 'MRN_WIDTH', 6, 1, 18),

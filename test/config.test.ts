@@ -324,3 +324,36 @@ t.test('IDENTITY_KEK must be a base64 32-byte key, and is never echoed', async (
     message: /IDENTITY_KEK and KMS_KEY_ID/,
   });
 });
+
+t.test('reminder settings: offsets, link, time zone, notifier', async (t) => {
+  const defaults = loadConfig({});
+  t.same(defaults.reminders.offsetsMinutes, [24 * 60, 60], 'default 24h,1h');
+  t.equal(defaults.reminders.linkBase, 'http://127.0.0.1:8080/visit');
+  t.equal(defaults.reminders.timeZone, 'UTC');
+  t.equal(defaults.reminders.pollMs, 30_000);
+  t.same(defaults.notify, { provider: 'local', region: 'us-east-1', topicArn: undefined });
+  t.same(
+    loadConfig({ REMINDER_OFFSETS: '30m, 2d,1h,1h' }).reminders.offsetsMinutes,
+    [2880, 60, 30],
+  );
+  t.same(loadConfig({ REMINDER_OFFSETS: 'none' }).reminders.offsetsMinutes, []);
+  t.equal(
+    loadConfig({ REMINDER_LINK_BASE: 'https://visit.example/v/' }).reminders.linkBase,
+    'https://visit.example/v',
+  );
+  const fifo = 'arn:aws:sns:us-east-1:111122223333:reminders.fifo';
+  t.equal(loadConfig({ NOTIFY_PROVIDER: 'sns', SNS_TOPIC_ARN: fifo }).notify.topicArn, fifo);
+  for (const [env, message] of [
+    [{ REMINDER_OFFSETS: '24' }, /REMINDER_OFFSETS must be/],
+    [{ REMINDER_OFFSETS: '0h' }, /REMINDER_OFFSETS must be/],
+    [{ REMINDER_OFFSETS: '1h,,2h' }, /REMINDER_OFFSETS must be/],
+    [{ REMINDER_TIME_ZONE: 'Mars/Olympus' }, /REMINDER_TIME_ZONE/],
+    [{ REMINDER_LINK_BASE: 'javascript:alert(1)' }, /REMINDER_LINK_BASE/],
+    [{ NOTIFY_PROVIDER: 'pigeon' }, /NOTIFY_PROVIDER must be one of/],
+    [{ NOTIFY_PROVIDER: 'sns', SNS_TOPIC_ARN: 'reminders' }, /SNS_TOPIC_ARN must be/],
+    [{ SNS_TOPIC_ARN: fifo }, /SNS_TOPIC_ARN needs NOTIFY_PROVIDER=sns/],
+    [{ REMINDER_POLL_MS: '-1' }, /REMINDER_POLL_MS/],
+  ] as const) {
+    t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env));
+  }
+});

@@ -173,6 +173,14 @@ export const relatedPerson = (patientRef = 'Patient/example', extra: Json = {}):
   ...extra,
 });
 
+export const communication = (subject = 'Patient/example', extra: Json = {}): Json => ({
+  resourceType: 'Communication',
+  status: 'completed',
+  subject: { reference: subject },
+  payload: [{ contentString: 'Your results are ready to view' }],
+  ...extra,
+});
+
 /** A valid resource of each writable type, by type. */
 export const validResources: Record<string, () => Json> = {
   Patient: () => patient(),
@@ -189,6 +197,7 @@ export const validResources: Record<string, () => Json> = {
   Observation: () => observation(),
   Medication: () => medication(),
   RelatedPerson: () => relatedPerson(),
+  Communication: () => communication(),
   Binary: () => ({ resourceType: 'Binary', contentType: 'text/plain', data: 'aGVsbG8=' }),
   AllergyIntolerance: () => usCore.allergyIntolerance(),
   CarePlan: () => usCore.carePlan(),

@@ -30,6 +30,8 @@ export const RESOURCE_TYPES: ReadonlyMap<string, readonly Interaction[]> = new M
   ['DocumentReference', READ_WRITE],
   ['Appointment', READ_WRITE],
   ['AuditEvent', READ],
+  // Messages to a patient or practitioner; the server records each reminder it sends as one.
+  ['Communication', READ_WRITE],
   ['Practitioner', READ_WRITE],
   ['PractitionerRole', READ_WRITE],
   ['Organization', READ_WRITE],

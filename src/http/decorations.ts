@@ -1,6 +1,7 @@
 import type { BlobStore } from '../blob/blob-store.js';
 import type { Config } from '../config.js';
 import type { FhirStore } from '../store/store.js';
+import type { ReminderService } from '../reminders/service.js';
 import type { ProfileRegistry } from '../validation/profiles.js';
 import type { Validator } from '../validation/validator.js';
 
@@ -12,5 +13,7 @@ declare module 'fastify' {
     profiles: ProfileRegistry;
     /** Where document bytes live (src/blob/); the purge and $expunge use it too. */
     blobs: BlobStore;
+    /** Appointment reminders (src/reminders/): `runDue` sends what is due. */
+    reminders: ReminderService;
   }
 }

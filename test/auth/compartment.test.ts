@@ -17,6 +17,7 @@ const SERVED: Record<string, string[]> = {
   DocumentReference: ['subject', 'author'],
   Appointment: ['actor'],
   AuditEvent: ['patient'],
+  Communication: ['subject', 'sender', 'recipient'],
   Observation: ['subject', 'performer'],
   RelatedPerson: ['patient'],
   Practitioner: [],

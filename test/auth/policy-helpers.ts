@@ -18,6 +18,7 @@ export const CLINICAL = [
   'Observation',
   'Provenance',
   'RelatedPerson',
+  'Communication',
   'AllergyIntolerance',
   'CarePlan',
   'CareTeam',
