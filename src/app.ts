@@ -32,6 +32,10 @@ import { patientIdentity } from './identity/plugin.js';
 import { PostgresStore } from './store/postgres/postgres-store.js';
 import { builtInIssuer, builtInVerification, openOAuth, type OAuthServer } from './oauth/oauth.js';
 import { oauthRoutes } from './oauth/plugin.js';
+import { subscriptionMatcher, subscriptions } from './subscriptions/index.js';
+import { maySeeSsn } from './identity/reveal.js';
+import { principalFrom, type TokenClaims } from './auth/claims.js';
+import type { Resource } from 'fhir/r4.js';
 
 export interface AppParts {
   /** A store to use instead of opening the configured one (it is still closed with the app). */
@@ -49,6 +53,8 @@ export interface AppParts {
    */
   separateWorkflow?: boolean;
   outboxRetryMs?: number;
+  /** The subscription deliverer's clock (tests move it instead of waiting). */
+  clock?: () => Date;
 }
 
 /** Composes the server from config: the only place that picks implementations. */
@@ -61,6 +67,17 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   const identity = parts.storeAsGiven ? undefined : new PatientIdentity(config.identity);
   const hooks = [appointmentLedger(), prescriptionLedger()];
   if (identity) hooks.push(identity.writeHook());
+  // Subscriptions match writes in the store's own transaction: only when the store is the
+  // Postgres one this app opens, sharing the workflow's database (src/subscriptions/).
+  const subscriptionsOn = !parts.store && config.store === 'postgres' && !parts.separateWorkflow;
+  if (subscriptionsOn) {
+    hooks.push(
+      subscriptionMatcher({
+        baseUrl: () => config.baseUrl,
+        policy: { providerScope: config.providerAccess },
+      }),
+    );
+  }
   const store = parts.store ?? (await openStore(config, hooks));
   let workflow: Workflow;
   let video: VideoProvider;
@@ -99,6 +116,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   app.decorate('validator', { validate: (r, p) => withoutQuotedData(validator.validate(r, p)) });
   app.decorate('profiles', profiles);
   app.addHook('onClose', async () => {
+    await app.subscriptionDelivery?.close(); // before the databases it writes to
     await blobs.close();
     await video.close();
     await workflow.close();
@@ -159,6 +177,22 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
       video,
       visitEarlyMinutes: config.video.earlyMinutes,
       ...(oauth ? { mintLaunch: launchMinter(() => config.baseUrl) } : {}),
+    });
+    await app.register(subscriptions, {
+      prefix: '/fhir',
+      db: workflow.db,
+      store,
+      enabled: subscriptionsOn,
+      clock: parts.clock ?? (() => new Date()),
+      ...(identity
+        ? {
+            reveal: (resource: Resource, claims: TokenClaims) =>
+              identity.reveal(
+                resource,
+                maySeeSsn({ principal: principalFrom(claims) }),
+              ) as Resource,
+          }
+        : {}),
     });
     await app.ready();
   } catch (err) {

@@ -1,0 +1,50 @@
+/**
+ * Subscriptions, wired: the matching write hook (matcher.ts) goes into the store's hooks; this
+ * plugin adds the Subscription routes, the websocket channel and the deliverer's timer.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Resource } from 'fhir/r4.js';
+import type { Database } from '../db/database.js';
+import type { FhirStore } from '../store/store.js';
+import { SubscriptionDeliverer } from './deliverer.js';
+import type { GrantClaims } from './owner.js';
+import { subscriptionRoutes } from './routes.js';
+
+export { subscriptionMatcher } from './matcher.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The notification deliverer (tests run passes of it). */
+    subscriptionDelivery?: SubscriptionDeliverer;
+  }
+}
+
+export interface SubscriptionOptions {
+  db: Database;
+  store: FhirStore;
+  /** False when writes are not matched (HealthLake): Subscription writes answer 501. */
+  enabled: boolean;
+  clock: () => Date;
+  reveal?: (resource: Resource, claims: GrantClaims) => Resource;
+}
+
+export async function subscriptions(app: FastifyInstance, options: SubscriptionOptions) {
+  const deliverer = new SubscriptionDeliverer({
+    db: options.db,
+    store: options.store,
+    config: app.config.subscriptions,
+    policy: { providerScope: app.config.providerAccess },
+    clock: options.clock,
+    log: app.log,
+    ...(options.reveal ? { reveal: options.reveal } : {}),
+  });
+  app.decorate('subscriptionDelivery', deliverer);
+  if (options.enabled) deliverer.start();
+  app.addHook('onClose', () => deliverer.close());
+  await app.register(subscriptionRoutes, {
+    db: options.db,
+    enabled: options.enabled,
+    clock: options.clock,
+    wake: () => void deliverer.wake(),
+  });
+}
