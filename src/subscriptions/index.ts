@@ -9,6 +9,7 @@ import type { FhirStore } from '../store/store.js';
 import { SubscriptionDeliverer } from './deliverer.js';
 import type { GrantClaims } from './owner.js';
 import { subscriptionRoutes } from './routes.js';
+import { SocketRegistry, websocketChannel } from './websocket.js';
 
 export { subscriptionMatcher } from './matcher.js';
 
@@ -29,7 +30,9 @@ export interface SubscriptionOptions {
 }
 
 export async function subscriptions(app: FastifyInstance, options: SubscriptionOptions) {
+  const registry = new SocketRegistry();
   const deliverer = new SubscriptionDeliverer({
+    sockets: registry,
     db: options.db,
     store: options.store,
     config: app.config.subscriptions,
@@ -47,4 +50,13 @@ export async function subscriptions(app: FastifyInstance, options: SubscriptionO
     clock: options.clock,
     wake: () => void deliverer.wake(),
   });
+  if (options.enabled) {
+    await app.register(websocketChannel, {
+      db: options.db,
+      key: await options.store.sharedSecret('subscription-ws'),
+      registry,
+      clock: options.clock,
+      wake: () => void deliverer.wake(),
+    });
+  }
 }
