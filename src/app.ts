@@ -115,8 +115,8 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   app.decorate('store', documentStore(store, { blobs, sizeLimit, baseUrl, log: app.log }));
   app.decorate('validator', { validate: (r, p) => withoutQuotedData(validator.validate(r, p)) });
   app.decorate('profiles', profiles);
+  app.decorate('subscriptionsServed', subscriptionsOn);
   app.addHook('onClose', async () => {
-    await app.subscriptionDelivery?.close(); // before the databases it writes to
     await blobs.close();
     await video.close();
     await workflow.close();

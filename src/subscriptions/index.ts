@@ -3,7 +3,7 @@
  * plugin adds the Subscription routes, the websocket channel and the deliverer's timer.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Resource } from 'fhir/r4.js';
+import type { CapabilityStatementRestResource, Resource } from 'fhir/r4.js';
 import type { Database } from '../db/database.js';
 import type { FhirStore } from '../store/store.js';
 import { SubscriptionDeliverer } from './deliverer.js';
@@ -15,10 +15,31 @@ export { subscriptionMatcher } from './matcher.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The notification deliverer (tests run passes of it). */
-    subscriptionDelivery?: SubscriptionDeliverer;
+    /** Whether writes are matched and Subscriptions served (not on HealthLake). */
+    subscriptionsServed: boolean;
   }
 }
+
+/** Subscription in the CapabilityStatement: what routes.ts and websocket.ts serve. */
+export const SUBSCRIPTION_CAPABILITY: CapabilityStatementRestResource = {
+  type: 'Subscription',
+  interaction: (['read', 'create', 'update', 'delete', 'search-type'] as const).map((code) => ({
+    code,
+  })),
+  searchParam: [
+    { name: '_id', type: 'token' },
+    { name: 'status', type: 'token' },
+  ],
+  operation: [
+    {
+      name: 'get-ws-binding-token',
+      definition:
+        'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-get-ws-binding-token',
+    },
+  ],
+  documentation:
+    'Owner-only. Channels rest-hook (signed: X-Subscription-Signature) and websocket (/$subscription-ws). Criteria: any search on a served type.',
+};
 
 export interface SubscriptionOptions {
   db: Database;
@@ -41,7 +62,6 @@ export async function subscriptions(app: FastifyInstance, options: SubscriptionO
     log: app.log,
     ...(options.reveal ? { reveal: options.reveal } : {}),
   });
-  app.decorate('subscriptionDelivery', deliverer);
   if (options.enabled) deliverer.start();
   app.addHook('onClose', () => deliverer.close());
   await app.register(subscriptionRoutes, {

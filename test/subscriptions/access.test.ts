@@ -4,13 +4,14 @@
  * the server's network.
  */
 import t from 'tap';
-import { fhir, testToken } from '../helpers.js';
+import { fhir, startServer, testConfig, testToken } from '../helpers.js';
 import { startReceiver } from './receiver.js';
 import {
   auth,
   observation,
   patientToken,
   subscription,
+  subscriptionSettings,
   subscriptionWorld,
   until,
 } from './world.js';
@@ -194,4 +195,23 @@ t.test('headers the server sets itself are refused in channel.header', async (t)
     );
     t.equal(res.status, 422, JSON.stringify(header));
   }
+});
+
+t.test('where writes are not matched in their transaction (HealthLake), 501', async (t) => {
+  const config = await testConfig(t, { subscriptions: subscriptionSettings() });
+  // The outbox path, as with HealthLake: the store's writes can't be matched in their transaction.
+  const { base } = await startServer(t, config, { separateWorkflow: true });
+  const res = await fhir(
+    base,
+    'POST',
+    'Subscription',
+    subscription('http://127.0.0.1:9/h', 'Observation?'),
+  );
+  t.equal(res.status, 501);
+  t.equal(res.body.resourceType, 'OperationOutcome');
+  const metadata = await fhir(base, 'GET', 'metadata');
+  t.notOk(
+    metadata.body.rest[0].resource.some((r: { type: string }) => r.type === 'Subscription'),
+    'and the CapabilityStatement does not list it',
+  );
 });
