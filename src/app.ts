@@ -35,6 +35,10 @@ import { patientIdentity } from './identity/plugin.js';
 import { PostgresStore } from './store/postgres/postgres-store.js';
 import { builtInIssuer, builtInVerification, openOAuth, type OAuthServer } from './oauth/oauth.js';
 import { oauthRoutes } from './oauth/plugin.js';
+import { subscriptionMatcher, subscriptions } from './subscriptions/index.js';
+import { maySeeSsn } from './identity/reveal.js';
+import { principalFrom, type TokenClaims } from './auth/claims.js';
+import type { Resource } from 'fhir/r4.js';
 
 export interface AppParts {
   /** A store to use instead of opening the configured one (it is still closed with the app). */
@@ -71,6 +75,17 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     reminderHook({ offsetsMinutes: config.reminders.offsetsMinutes, now }),
   ];
   if (identity) hooks.push(identity.writeHook());
+  // Subscriptions match writes in the store's own transaction: only when the store is the
+  // Postgres one this app opens, sharing the workflow's database (src/subscriptions/).
+  const subscriptionsOn = !parts.store && config.store === 'postgres' && !parts.separateWorkflow;
+  if (subscriptionsOn) {
+    hooks.push(
+      subscriptionMatcher({
+        baseUrl: () => config.baseUrl,
+        policy: { providerScope: config.providerAccess },
+      }),
+    );
+  }
   const store = parts.store ?? (await openStore(config, hooks));
   let workflow: Workflow;
   let video: VideoProvider;
@@ -117,6 +132,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     log: app.log,
   });
   app.decorate('reminders', reminders);
+  app.decorate('subscriptionsServed', subscriptionsOn);
   app.addHook('onClose', async () => {
     await reminders.close();
     await blobs.close();
@@ -179,6 +195,22 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
       video,
       visitEarlyMinutes: config.video.earlyMinutes,
       ...(oauth ? { mintLaunch: launchMinter(() => config.baseUrl) } : {}),
+    });
+    await app.register(subscriptions, {
+      prefix: '/fhir',
+      db: workflow.db,
+      store,
+      enabled: subscriptionsOn,
+      clock: now,
+      ...(identity
+        ? {
+            reveal: (resource: Resource, claims: TokenClaims) =>
+              identity.reveal(
+                resource,
+                maySeeSsn({ principal: principalFrom(claims) }),
+              ) as Resource,
+          }
+        : {}),
     });
     await app.ready();
   } catch (err) {

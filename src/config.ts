@@ -41,6 +41,7 @@ export interface Config {
   shutdownGraceMs: number;
   notify: NotifyConfig;
   reminders: ReminderConfig;
+  subscriptions: SubscriptionConfig;
 }
 
 /** How messages reach people (src/notify/): Amazon SNS, or a table and a log line (`local`). */
@@ -60,6 +61,20 @@ export interface ReminderConfig {
   /** REMINDER_TIME_ZONE: the IANA time zone the message's date and time are written in. */
   timeZone: string;
   /** REMINDER_POLL_MS: how often each replica looks for due messages; 0 turns the timer off. */
+  pollMs: number;
+}
+
+/** Subscription delivery (src/subscriptions/). */
+export interface SubscriptionConfig {
+  /** SUBSCRIPTION_ALLOW_LOOPBACK: endpoints on loopback or private addresses; off in production. */
+  allowPrivate: boolean;
+  /** Endpoints must be https: (production). */
+  httpsOnly: boolean;
+  /** SUBSCRIPTION_RETRY_WINDOW_SECONDS: how long a failing notification is retried. */
+  retryWindowMs: number;
+  /** SUBSCRIPTION_TIMEOUT_MS: one delivery attempt. */
+  timeoutMs: number;
+  /** SUBSCRIPTION_POLL_MS: how often each replica looks for notifications to deliver. */
   pollMs: number;
 }
 
@@ -348,6 +363,20 @@ export function loadConfig(env: Env = process.env): Config {
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 60_000, 0, DAY_MS),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 10 * 60_000),
     heapGrowthPercent: integer(env, 'HEAP_GROWTH_PERCENT', 50, 0, 400),
+    subscriptions: {
+      allowPrivate:
+        oneOf(
+          env,
+          'SUBSCRIPTION_ALLOW_LOOPBACK',
+          ['true', 'false'] as const,
+          production ? 'false' : 'true',
+        ) === 'true',
+      httpsOnly: production,
+      retryWindowMs:
+        integer(env, 'SUBSCRIPTION_RETRY_WINDOW_SECONDS', 86_400, 1, 30 * 86_400) * 1000,
+      timeoutMs: integer(env, 'SUBSCRIPTION_TIMEOUT_MS', 10_000, 100, 120_000),
+      pollMs: integer(env, 'SUBSCRIPTION_POLL_MS', 1000, 10, 60_000),
+    },
     auth: {
       issuer: env.AUTH_ISSUER || DEV_ISSUER,
       audience: env.AUTH_AUDIENCE || baseUrl,

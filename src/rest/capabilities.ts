@@ -16,6 +16,7 @@ import type { ProfileRegistry } from '../validation/profiles.js';
 import { US_CORE_SEARCHES, US_CORE_SERVER } from './us-core-searches.js';
 import { VALIDATE_OPERATION } from './validate.js';
 import { operationsFor } from '../operations/index.js';
+import { SUBSCRIPTION_CAPABILITY } from '../subscriptions/index.js';
 import { fromRoot } from '../paths.js';
 
 function readJson<T>(file: string): T {
@@ -166,6 +167,7 @@ export function buildCapabilityStatement(
   baseUrl: string,
   profiles: ProfileRegistry,
   auth: AuthConfig,
+  subscriptions = false,
 ): CapabilityStatement {
   const statement = readJson<CapabilityStatement>('capability-statement.json');
   const pkg = readJson<{ version: string }>('package.json');
@@ -177,6 +179,8 @@ export function buildCapabilityStatement(
       ...[...RESOURCE_TYPES.keys()]
         .sort()
         .map((type) => resourceCapability(type, profiles, baseUrl)),
+      // Served by subscriptions/ when writes are matched (not on HealthLake).
+      ...(subscriptions ? [SUBSCRIPTION_CAPABILITY] : []),
       // Served by structure-definitions.ts: the profiles this server enforces.
       // Served by operations/index.ts: the definitions of the telehealth operations.
       { type: 'OperationDefinition', interaction: [{ code: 'read' }] },
@@ -205,7 +209,12 @@ export async function capabilityRoutes(app: FastifyInstance) {
   let statement: string | undefined;
   app.get('/metadata', { config: { public: true } }, async () => {
     statement ??= JSON.stringify(
-      buildCapabilityStatement(app.config.baseUrl, app.profiles, app.config.auth),
+      buildCapabilityStatement(
+        app.config.baseUrl,
+        app.profiles,
+        app.config.auth,
+        app.subscriptionsServed,
+      ),
     );
     return statement;
   });

@@ -20,6 +20,16 @@ export interface WriteHook {
     resource: Resource,
     previous: Resource | undefined,
   ): Promise<Resource>;
+  /**
+   * Before a deletion is written, while the resource is still current and indexed (so a search
+   * can still find it): `previous` is the version being deleted.
+   */
+  beforeDelete?(
+    tx: { sql: Sql; store: FhirStore },
+    type: string,
+    id: string,
+    previous: Resource | undefined,
+  ): Promise<void>;
   afterWrite(
     tx: { sql: Sql; store: FhirStore },
     type: string,

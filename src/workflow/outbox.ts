@@ -77,6 +77,9 @@ export class OutboxStore implements FhirStore {
 
   async delete(type: string, id: string, ctx: RequestContext) {
     const before = await this.store.read(type, id, ctx);
+    for (const hook of this.hooks) {
+      await hook.beforeDelete?.({ sql: this.sql, store: this }, type, id, before);
+    }
     await this.enqueue('delete', type, id, undefined);
     await this.afterWrite(type, id, undefined, before);
     return before;

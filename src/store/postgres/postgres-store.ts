@@ -400,6 +400,14 @@ export class PostgresStore implements FhirStore {
       if (!row.visible) throw outside(type, id, 'delete');
       const version = row.version_id + 1;
       const now = new Date().toISOString();
+      for (const hook of this.hooks) {
+        await hook.beforeDelete?.(
+          { sql, store: this.bind(sql) },
+          type,
+          id,
+          row.content ?? undefined,
+        );
+      }
       if (await writeVersion(sql, type, id, version, 'DELETE', null, now)) {
         await this.indexer.index(sql, type, id, undefined);
         await this.afterWrite(sql, type, id, undefined, row.content ?? undefined);

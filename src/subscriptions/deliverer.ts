@@ -1,0 +1,332 @@
+/**
+ * Delivers the notification outbox (subscription_notification), from any replica. A pass
+ * claims Subscriptions whose oldest pending notification is due (FOR UPDATE SKIP LOCKED, then
+ * a lease in the row, so no transaction stays open across an HTTP call), and sends each one's
+ * notifications in order, stopping at the first failure: order per Subscription is kept, and a
+ * replica that dies mid-delivery leaves a lease that runs out, after which another sends the
+ * same notification again (at least once, with the same notification id).
+ *
+ * Each notification is read under its owner's grant as it stands at delivery: what the owner
+ * can't read now is not sent (and counted as withheld). A failure is retried with backoff until
+ * SUBSCRIPTION_RETRY_WINDOW_SECONDS after its first attempt; then the Subscription goes to
+ * `error`, with the reason in Subscription.error.
+ */
+import type { Resource } from 'fhir/r4.js';
+import type { FastifyBaseLogger } from 'fastify';
+import type { PolicyOptions } from '../auth/policy.js';
+import type { SubscriptionConfig } from '../config.js';
+import type { Database, Sql } from '../db/database.js';
+import { FhirError } from '../fhir/errors.js';
+import type { FhirStore } from '../store/store.js';
+import { ownerPolicy, type GrantClaims } from './owner.js';
+import { postHook, SIGNATURE_HEADER, signature } from './rest-hook.js';
+
+/** Notifications of one Subscription sent per claim before others get their turn. */
+const PER_CLAIM = 50;
+/** Subscriptions claimed per pass. */
+const CLAIM = 20;
+const MAX_BACKOFF_MS = 15 * 60_000;
+
+interface Claimed {
+  id: string;
+  channel: 'rest-hook' | 'websocket';
+  secret: string;
+  grant_claims: GrantClaims;
+}
+
+interface Pending {
+  seq: string;
+  id: string;
+  kind: 'handshake' | 'create' | 'update' | 'delete';
+  resource_type: string | null;
+  resource_id: string | null;
+  version_id: string | null;
+  first_attempt_at: Date | null;
+  next_attempt_at: Date | null;
+  attempts: number;
+  status: string;
+  endpoint: string | null;
+  payload: string | null;
+  headers: string[] | null;
+}
+
+/** What a websocket channel needs of the sockets this replica holds (websocket.ts). */
+export interface SocketChannel {
+  /** Subscriptions bound to a socket of this replica. */
+  bound(): string[];
+  /** Sends to the bound sockets; false when none is bound any more. */
+  notify(subscription: string, notificationId: string, event: string): boolean;
+}
+
+export interface DelivererOptions {
+  db: Database;
+  store: FhirStore;
+  config: SubscriptionConfig;
+  policy: PolicyOptions;
+  clock: () => Date;
+  log: FastifyBaseLogger;
+  /** Shows a resource as the owner may see it (SSNs masked or not, as REST does). */
+  reveal?: (resource: Resource, claims: GrantClaims) => Resource;
+  sockets?: SocketChannel;
+}
+
+interface Tally {
+  delivered: number;
+  retried: number;
+  failed: number;
+  withheld: number;
+}
+
+/**
+ * The Subscription row before its notifications, in every transaction that changes both (as
+ * the routes do), so two of them never wait on each other in opposite orders.
+ */
+const lockSubscription = (sql: Sql, id: string) =>
+  sql.query('SELECT 1 FROM subscription WHERE id = $1 FOR NO KEY UPDATE', [id]);
+
+type Outcome = { ok: true; withheld?: boolean } | { ok: false; reason: string };
+
+export class SubscriptionDeliverer {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly aborts = new AbortController();
+  private closed = false;
+
+  constructor(private readonly options: DelivererOptions) {}
+
+  start() {
+    this.timer = setInterval(() => this.wake(), this.options.config.pollMs);
+    this.timer.unref();
+  }
+
+  /** Runs a pass now (or right after the one running). */
+  wake(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.pass();
+        } while (this.again && !this.closed);
+      } catch (error) {
+        if (!this.closed)
+          this.options.log.error({ err: error }, 'subscription delivery pass failed');
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  /** Stops: a delivery in flight is cut off and not recorded (it will be sent again). */
+  async close() {
+    this.closed = true;
+    clearInterval(this.timer);
+    this.aborts.abort();
+    await this.running;
+  }
+
+  private leaseEnd(): Date {
+    return new Date(this.options.clock().getTime() + this.options.config.timeoutMs * 2 + 5000);
+  }
+
+  /** One pass: claims due Subscriptions and delivers each one's notifications in order. */
+  async pass(): Promise<void> {
+    const { db, clock } = this.options;
+    const bound = this.options.sockets?.bound() ?? [];
+    const claimed = await db.transaction((sql) =>
+      sql.query<Claimed>(
+        `UPDATE subscription s SET lease_until = $2 WHERE s.id IN (
+           SELECT c.id FROM subscription c
+           WHERE c.status IN ('requested', 'active')
+             AND (c.lease_until IS NULL OR c.lease_until < $1)
+             AND (c.channel = 'rest-hook' OR c.id = ANY($3::text[]))
+             AND (SELECT coalesce(n.next_attempt_at, '-infinity') FROM subscription_notification n
+                  WHERE n.subscription_id = c.id AND n.delivered_at IS NULL
+                  ORDER BY n.seq LIMIT 1) <= $1
+           ORDER BY c.lease_until NULLS FIRST LIMIT ${CLAIM}
+           FOR UPDATE SKIP LOCKED)
+         RETURNING s.id, s.channel, s.secret, s.grant_claims`,
+        [clock(), this.leaseEnd(), bound],
+      ),
+    );
+    for (const subscription of claimed) {
+      if (this.closed) return;
+      const tally: Tally = { delivered: 0, retried: 0, failed: 0, withheld: 0 };
+      try {
+        await this.deliverAll(subscription, tally);
+      } finally {
+        if (!this.closed) {
+          await db.query('UPDATE subscription SET lease_until = NULL WHERE id = $1', [
+            subscription.id,
+          ]);
+        }
+        if (tally.delivered || tally.retried || tally.failed || tally.withheld) {
+          // Counts and ids only: never a resource, an endpoint's answer body or a search value.
+          this.options.log.info(
+            { subscription: subscription.id, channel: subscription.channel, ...tally },
+            'subscription delivery',
+          );
+        }
+      }
+    }
+  }
+
+  private async deliverAll(subscription: Claimed, tally: Tally) {
+    const { db, clock } = this.options;
+    for (let sent = 0; sent < PER_CLAIM && !this.closed; sent++) {
+      const [head] = await db.query<Pending>(
+        `SELECT n.seq::text AS seq, n.id::text AS id, n.kind, n.resource_type, n.resource_id,
+           n.version_id, n.first_attempt_at, n.next_attempt_at, n.attempts, s.status,
+           s.resource->'channel'->>'endpoint' AS endpoint,
+           s.resource->'channel'->>'payload' AS payload,
+           ARRAY(SELECT jsonb_array_elements_text(coalesce(s.resource->'channel'->'header', '[]'))) AS headers
+         FROM subscription_notification n JOIN subscription s ON s.id = n.subscription_id
+         WHERE n.subscription_id = $1 AND n.delivered_at IS NULL ORDER BY n.seq LIMIT 1`,
+        [subscription.id],
+      );
+      if (!head || (head.status !== 'requested' && head.status !== 'active')) return;
+      const now = clock();
+      if (head.next_attempt_at && head.next_attempt_at > now) return;
+      await db.query('UPDATE subscription SET lease_until = $2 WHERE id = $1', [
+        subscription.id,
+        this.leaseEnd(),
+      ]);
+      const outcome = await this.attempt(subscription, head);
+      if (this.closed) return; // cut off by shutdown: not recorded, sent again later
+      if (outcome.ok) {
+        await db.transaction(async (sql) => {
+          await lockSubscription(sql, subscription.id);
+          await sql.query(
+            `UPDATE subscription_notification SET delivered_at = $2, attempts = attempts + 1,
+               first_attempt_at = coalesce(first_attempt_at, $2), last_error = $3 WHERE seq = $1`,
+            [head.seq, clock(), outcome.withheld ? 'withheld' : null],
+          );
+          if (head.kind === 'handshake') {
+            await sql.query(
+              `UPDATE subscription SET status = 'active' WHERE id = $1 AND status = 'requested'`,
+              [subscription.id],
+            );
+          }
+        });
+        if (outcome.withheld) tally.withheld++;
+        else tally.delivered++;
+        continue;
+      }
+      await this.failed(subscription.id, head, outcome.reason, tally);
+      return;
+    }
+  }
+
+  private async failed(subscription: string, head: Pending, reason: string, tally: Tally) {
+    const { db, clock, config } = this.options;
+    const now = clock();
+    const first = head.first_attempt_at ?? now;
+    const attempts = head.attempts + 1;
+    if (now.getTime() - first.getTime() >= config.retryWindowMs) {
+      tally.failed++;
+      await db.transaction(async (sql: Sql) => {
+        await lockSubscription(sql, subscription);
+        await sql.query(
+          `UPDATE subscription_notification SET attempts = $2, last_error = $3,
+             first_attempt_at = coalesce(first_attempt_at, $4) WHERE seq = $1`,
+          [head.seq, attempts, reason, now],
+        );
+        await sql.query(
+          `UPDATE subscription SET status = 'error', error = $2 WHERE id = $1
+             AND status IN ('requested', 'active')`,
+          [
+            subscription,
+            `Delivery failed for ${Math.round(config.retryWindowMs / 1000)} s (${attempts} attempts); last: ${reason}`,
+          ],
+        );
+      });
+      this.options.log.warn(
+        { subscription, attempts },
+        'subscription delivery gave up: status error',
+      );
+      return;
+    }
+    tally.retried++;
+    const backoff = Math.min(1000 * 2 ** Math.min(attempts - 1, 20), MAX_BACKOFF_MS);
+    await db.query(
+      `UPDATE subscription_notification SET attempts = $2, last_error = $3,
+         first_attempt_at = coalesce(first_attempt_at, $4), next_attempt_at = $5 WHERE seq = $1`,
+      [head.seq, attempts, reason, now, new Date(now.getTime() + backoff)],
+    );
+  }
+
+  /** The notification's body: the version written, read under the owner's grant now. */
+  private async payload(subscription: Claimed, head: Pending): Promise<Resource | 'withheld'> {
+    const policy = ownerPolicy(subscription.grant_claims, this.options.policy);
+    try {
+      const resource = await this.options.store.vread(
+        head.resource_type!,
+        head.resource_id!,
+        head.version_id!,
+        { requestId: `notification-${head.id}`, access: policy },
+      );
+      return this.options.reveal?.(resource, subscription.grant_claims) ?? resource;
+    } catch (error) {
+      if (error instanceof FhirError && error.statusCode < 500) return 'withheld';
+      throw error;
+    }
+  }
+
+  private async attempt(subscription: Claimed, head: Pending): Promise<Outcome> {
+    let body = Buffer.alloc(0);
+    if (head.kind === 'create' || head.kind === 'update') {
+      const resource = await this.payload(subscription, head);
+      if (resource === 'withheld') return { ok: true, withheld: true };
+      if (head.payload) body = Buffer.from(JSON.stringify(resource));
+    }
+    if (subscription.channel === 'websocket') {
+      const sent = this.options.sockets?.notify(subscription.id, head.id, head.kind) ?? false;
+      return sent ? { ok: true } : { ok: false, reason: 'no websocket bound' };
+    }
+    const headers: Record<string, string> = {};
+    for (const header of head.headers ?? []) {
+      const at = header.indexOf(':');
+      headers[header.slice(0, at).trim().toLowerCase()] = header.slice(at + 1).trim();
+    }
+    Object.assign(headers, {
+      'x-notification-id': head.id,
+      'x-subscription-id': subscription.id,
+      'x-notification-event': head.kind,
+      [SIGNATURE_HEADER]: signature(subscription.secret, body),
+    });
+    if (head.resource_type) {
+      headers['x-notification-resource'] =
+        `${head.resource_type}/${head.resource_id}` +
+        (head.version_id ? `/_history/${head.version_id}` : '');
+    }
+    if (body.length) headers['content-type'] = 'application/fhir+json';
+    try {
+      const status = await postHook({
+        endpoint: head.endpoint ?? '',
+        body,
+        headers,
+        timeoutMs: this.options.config.timeoutMs,
+        rules: this.options.config,
+        signal: this.aborts.signal,
+      });
+      return status >= 200 && status < 300 ? { ok: true } : { ok: false, reason: `HTTP ${status}` };
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const reason =
+        error instanceof FhirError
+          ? error.message
+          : code && /^[A-Z_]+$/.test(code)
+            ? code
+            : error instanceof Error && error.message === 'timed out'
+              ? 'timed out'
+              : 'network error';
+      return { ok: false, reason };
+    }
+  }
+}

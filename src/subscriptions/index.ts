@@ -1,0 +1,82 @@
+/**
+ * Subscriptions, wired: the matching write hook (matcher.ts) goes into the store's hooks; this
+ * plugin adds the Subscription routes, the websocket channel and the deliverer's timer.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { CapabilityStatementRestResource, Resource } from 'fhir/r4.js';
+import type { Database } from '../db/database.js';
+import type { FhirStore } from '../store/store.js';
+import { SubscriptionDeliverer } from './deliverer.js';
+import type { GrantClaims } from './owner.js';
+import { subscriptionRoutes } from './routes.js';
+import { SocketRegistry, websocketChannel } from './websocket.js';
+
+export { subscriptionMatcher } from './matcher.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Whether writes are matched and Subscriptions served (not on HealthLake). */
+    subscriptionsServed: boolean;
+  }
+}
+
+/** Subscription in the CapabilityStatement: what routes.ts and websocket.ts serve. */
+export const SUBSCRIPTION_CAPABILITY: CapabilityStatementRestResource = {
+  type: 'Subscription',
+  interaction: (['read', 'create', 'update', 'delete', 'search-type'] as const).map((code) => ({
+    code,
+  })),
+  searchParam: [
+    { name: '_id', type: 'token' },
+    { name: 'status', type: 'token' },
+  ],
+  operation: [
+    {
+      name: 'get-ws-binding-token',
+      definition:
+        'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-get-ws-binding-token',
+    },
+  ],
+  documentation:
+    'Owner-only. Channels rest-hook (signed: X-Subscription-Signature) and websocket (/$subscription-ws). Criteria: any search on a served type.',
+};
+
+export interface SubscriptionOptions {
+  db: Database;
+  store: FhirStore;
+  /** False when writes are not matched (HealthLake): Subscription writes answer 501. */
+  enabled: boolean;
+  clock: () => Date;
+  reveal?: (resource: Resource, claims: GrantClaims) => Resource;
+}
+
+export async function subscriptions(app: FastifyInstance, options: SubscriptionOptions) {
+  const registry = new SocketRegistry();
+  const deliverer = new SubscriptionDeliverer({
+    sockets: registry,
+    db: options.db,
+    store: options.store,
+    config: app.config.subscriptions,
+    policy: { providerScope: app.config.providerAccess },
+    clock: options.clock,
+    log: app.log,
+    ...(options.reveal ? { reveal: options.reveal } : {}),
+  });
+  if (options.enabled) deliverer.start();
+  app.addHook('onClose', () => deliverer.close());
+  await app.register(subscriptionRoutes, {
+    db: options.db,
+    enabled: options.enabled,
+    clock: options.clock,
+    wake: () => void deliverer.wake(),
+  });
+  if (options.enabled) {
+    await app.register(websocketChannel, {
+      db: options.db,
+      key: await options.store.sharedSecret('subscription-ws'),
+      registry,
+      clock: options.clock,
+      wake: () => void deliverer.wake(),
+    });
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The write hook that turns committed changes into notifications. Inside every clinical
+ * write's transaction (REST, bundles, operations alike), it finds the live Subscriptions on the
+ * written type (one indexed query of the workflow table, never a cache: replicas share the
+ * state) and runs each one's criteria, with `_id` set to the written resource, as the REST
+ * API's search in that same transaction. A match queues a notification row, which commits or
+ * rolls back with the change.
+ *
+ * Deletions are matched just before the deletion is written, against the version being
+ * deleted, and under the owner's grant (after the delete there is nothing left to check it
+ * against at delivery); they are delivered id-only.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Resource } from 'fhir/r4.js';
+import type { PolicyOptions } from '../auth/policy.js';
+import type { Sql } from '../db/database.js';
+import { FhirError } from '../fhir/errors.js';
+import type { FhirStore, RequestContext } from '../store/store.js';
+import type { WriteHook } from '../store/write-hook.js';
+import { criteriaSearch, parseCriteria } from './criteria.js';
+import { ownerPolicy, type GrantClaims } from './owner.js';
+
+const SERVER: RequestContext = { requestId: 'subscriptions', access: 'unrestricted' };
+
+interface Live {
+  id: string;
+  criteria: string;
+  grant_claims: GrantClaims;
+}
+
+export interface MatcherOptions {
+  baseUrl: () => string;
+  policy: PolicyOptions;
+}
+
+async function matches(
+  store: FhirStore,
+  criteria: string,
+  id: string,
+  baseUrl: string,
+  ctx: RequestContext,
+): Promise<boolean> {
+  try {
+    const query = criteriaSearch(parseCriteria(criteria), baseUrl, undefined, id);
+    const found = await store.search(query, ctx);
+    return found.matches.some((resource) => resource.id === id);
+  } catch (error) {
+    // Criteria that no longer parse (a search parameter removed since) or a grant that no
+    // longer reaches the type match nothing; anything else is the write's failure.
+    if (error instanceof FhirError && error.statusCode < 500) return false;
+    throw error;
+  }
+}
+
+export function subscriptionMatcher(options: MatcherOptions): WriteHook {
+  const live = (sql: Sql, type: string) =>
+    sql.query<Live>(
+      `SELECT id, resource->>'criteria' AS criteria, grant_claims FROM subscription
+       WHERE criteria_type = $1 AND status IN ('requested', 'active')`,
+      [type],
+    );
+  const queue = (
+    sql: Sql,
+    subscription: string,
+    kind: string,
+    type: string,
+    id: string,
+    version?: string,
+  ) =>
+    sql.query(
+      `INSERT INTO subscription_notification
+         (id, subscription_id, kind, resource_type, resource_id, version_id)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [randomUUID(), subscription, kind, type, id, version ?? null],
+    );
+  return {
+    async afterWrite(tx, type, id, resource, previous) {
+      if (!resource) return; // deletions: beforeDelete
+      const subscriptions = await live(tx.sql, type);
+      for (const subscription of subscriptions) {
+        if (!(await matches(tx.store, subscription.criteria, id, options.baseUrl(), SERVER)))
+          continue;
+        const kind = previous ? 'update' : 'create';
+        await queue(tx.sql, subscription.id, kind, type, id, resource.meta?.versionId);
+      }
+    },
+    async beforeDelete(tx, type, id, previous: Resource | undefined) {
+      if (!previous) return;
+      const subscriptions = await live(tx.sql, type);
+      for (const subscription of subscriptions) {
+        const owner = ownerPolicy(subscription.grant_claims, options.policy);
+        const ctx: RequestContext = { requestId: 'subscriptions', access: owner };
+        if (!(await matches(tx.store, subscription.criteria, id, options.baseUrl(), ctx))) continue;
+        await queue(tx.sql, subscription.id, 'delete', type, id, previous.meta?.versionId);
+      }
+    },
+  };
+}

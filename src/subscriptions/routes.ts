@@ -1,0 +1,194 @@
+/**
+ * /fhir/Subscription: create, read, update, delete and search, for the owner only (another
+ * caller gets 404, as for a resource outside its grant). The criteria must be a search the
+ * owner may run; the signing secret is returned once, in the create response.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Bundle, Subscription } from 'fhir/r4.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { policyOf } from '../auth/authorize.js';
+import type { Database } from '../db/database.js';
+import { FhirError } from '../fhir/errors.js';
+import { ID_PATTERN } from '../fhir/resource-types.js';
+import { grantClaimsOf, ownerOf } from './owner.js';
+import {
+  deleteSubscription,
+  dropPending,
+  findOwned,
+  insertSubscription,
+  listOwned,
+  queueHandshake,
+  served,
+  updateSubscription,
+  type Status,
+} from './repository.js';
+import { acceptSubscription, nextStatus, SECRET_EXTENSION } from './resource.js';
+
+export interface SubscriptionRouteOptions {
+  db: Database;
+  /** Whether writes are matched (the hook is wired); if not, Subscriptions are refused (501). */
+  enabled: boolean;
+  clock: () => Date;
+  /** Wakes the deliverer after a write queued a handshake. */
+  wake: () => void;
+}
+
+const notFound = (id: string) => new FhirError(404, 'not-found', `Subscription/${id} is not known`);
+
+function checkId(id: string) {
+  if (!ID_PATTERN.test(id)) throw notFound(id.slice(0, 64));
+}
+
+export async function subscriptionRoutes(app: FastifyInstance, options: SubscriptionRouteOptions) {
+  const { db } = options;
+  const rules = app.config.subscriptions;
+  const caller = (request: FastifyRequest) => {
+    const policy = policyOf(request, { providerScope: app.config.providerAccess });
+    return { policy, owner: ownerOf(request.user), claims: grantClaimsOf(request.user) };
+  };
+  const refuseUnlessEnabled = () => {
+    if (!options.enabled) {
+      throw new FhirError(
+        501,
+        'not-supported',
+        'Subscriptions need the Postgres store: writes to this store are not matched here',
+      );
+    }
+  };
+  const stamp = (resource: Subscription, id: string, version: number): Subscription => ({
+    ...resource,
+    id,
+    meta: { versionId: String(version), lastUpdated: options.clock().toISOString() },
+  });
+
+  /** The write shared by create and update-as-create: returns the stored row's resource. */
+  async function write(request: FastifyRequest, id: string | undefined) {
+    refuseUnlessEnabled();
+    const { policy, owner, claims } = caller(request);
+    const accepted = acceptSubscription(request.body, {
+      validator: app.validator,
+      policy,
+      baseUrl: app.config.baseUrl,
+      rules,
+      ...(id !== undefined ? { id } : {}),
+    });
+    return db.transaction(async (sql) => {
+      const current = id === undefined ? undefined : await findOwned(sql, owner, id, true);
+      if (id !== undefined && !current) {
+        // Someone else's id, or a new one: an update never creates (ids are the server's).
+        throw notFound(id);
+      }
+      const status: Status = nextStatus(accepted.requested, current?.status);
+      const wsActive = accepted.channel === 'websocket' && status === 'requested';
+      const finalStatus: Status = wsActive ? 'active' : status;
+      const newId = id ?? randomUUID();
+      const version = (current?.version_id ?? 0) + 1;
+      const resource = stamp(accepted.resource, newId, version);
+      const row = {
+        id: newId,
+        version,
+        owner,
+        resource,
+        status: finalStatus,
+        criteriaType: accepted.criteria.type,
+        channel: accepted.channel,
+      };
+      let secret: string | undefined;
+      if (current) await updateSubscription(sql, row);
+      else {
+        secret = randomBytes(32).toString('base64url');
+        await insertSubscription(sql, { ...row, claims, secret });
+      }
+      if (
+        finalStatus === 'off' ||
+        (finalStatus === 'requested' && current?.status !== 'requested')
+      ) {
+        await dropPending(sql, newId);
+      }
+      if (finalStatus === 'requested' && current?.status !== 'requested') {
+        await queueHandshake(sql, newId, randomUUID());
+      }
+      const out: Subscription = { ...resource, status: finalStatus };
+      if (secret) {
+        out.extension = [...(out.extension ?? []), { url: SECRET_EXTENSION, valueString: secret }];
+      }
+      return { resource: out, created: !current };
+    });
+  }
+
+  const send = (reply: import('fastify').FastifyReply, status: number, resource: Subscription) => {
+    reply.header('etag', `W/"${resource.meta!.versionId}"`);
+    reply.header('last-modified', new Date(resource.meta!.lastUpdated!).toUTCString());
+    if (status === 201) {
+      reply.header(
+        'location',
+        `${app.config.baseUrl}/Subscription/${resource.id}/_history/${resource.meta!.versionId}`,
+      );
+    }
+    return reply.code(status).send(resource);
+  };
+
+  app.post('/Subscription', async (request, reply) => {
+    const { resource } = await write(request, undefined);
+    options.wake();
+    return send(reply, 201, resource);
+  });
+
+  app.put<{ Params: { id: string } }>('/Subscription/:id', async (request, reply) => {
+    checkId(request.params.id);
+    const { resource } = await write(request, request.params.id);
+    options.wake();
+    return send(reply, 200, resource);
+  });
+
+  app.get<{ Params: { id: string } }>('/Subscription/:id', async (request, reply) => {
+    checkId(request.params.id);
+    const row = await findOwned(db, caller(request).owner, request.params.id);
+    if (!row) throw notFound(request.params.id);
+    return send(reply, 200, served(row));
+  });
+
+  app.delete<{ Params: { id: string } }>('/Subscription/:id', async (request, reply) => {
+    checkId(request.params.id);
+    if (!(await deleteSubscription(db, caller(request).owner, request.params.id))) {
+      throw notFound(request.params.id);
+    }
+    return reply.code(204).send();
+  });
+
+  const search = async (request: FastifyRequest, params: URLSearchParams) => {
+    const { owner } = caller(request);
+    for (const name of params.keys()) {
+      if (!['status', '_id', '_count', '_format', '_pretty'].includes(name)) {
+        throw new FhirError(
+          400,
+          'not-supported',
+          `Subscription is searched by status and _id only`,
+        );
+      }
+    }
+    const split = (name: string) =>
+      params.has(name) ? params.getAll(name).flatMap((v) => v.split(',')) : undefined;
+    const rows = await listOwned(db, owner, split('status'), split('_id'));
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      total: rows.length,
+      link: [{ relation: 'self', url: `${app.config.baseUrl}/Subscription?${params}` }],
+      entry: rows.map((row) => ({
+        fullUrl: `${app.config.baseUrl}/Subscription/${row.id}`,
+        resource: served(row),
+        search: { mode: 'match' },
+      })),
+    };
+    return bundle;
+  };
+  app.get('/Subscription', (request) => {
+    const at = request.url.indexOf('?');
+    return search(request, new URLSearchParams(at < 0 ? '' : request.url.slice(at + 1)));
+  });
+  app.post('/Subscription/_search', (request) => {
+    const body = typeof request.body === 'string' ? request.body : '';
+    return search(request, new URLSearchParams(body));
+  });
+}
