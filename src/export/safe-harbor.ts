@@ -11,9 +11,9 @@
  *
  * The 18 identifiers of §164.514(b)(2)(i) and what happens to them:
  *  (A) names: HumanName is removed wherever it appears; every `string` and `markdown` is removed
- *      unless its path is in SAFE_STRINGS (units, code system versions, Address.state/country,
+ *      unless its path is in SAFE_STRINGS (units, Address.state/country,
  *      QuestionnaireResponse.item.linkId). So Organization/Location names, descriptions,
- *      CodeableConcept.text, Reference.display and the like go too.
+ *      CodeableConcept.text, Coding.display, Reference.display and the like go too.
  *  (B) geography below a state: Address keeps use, type, state, country and the period's years;
  *      line, city, district and text are removed; a US postalCode keeps its first three digits,
  *      or becomes `000` for a restricted ZIP3 (RESTRICTED_ZIP3); any other postalCode is removed.
@@ -41,8 +41,12 @@
  *  (R) any other unique identifying number, characteristic or code, and free text that can
  *      carry all of the above: Narrative (`text`), Annotation (`note`, comments), Signature and
  *      `xhtml` are removed. Codings are kept only for standard terminologies (STANDARD_SYSTEMS):
- *      a local code system can carry anything in its codes and displays, so such a Coding is
- *      removed whole. Extensions are kept only when defined by HL7 (core or US Core) and then
+ *      a local code system can carry anything in its codes, so such a Coding is removed whole.
+ *      A kept Coding keeps its system and code, not its display or version: those are text a
+ *      client writes (EHRs put local text there) that no server checks against the terminology.
+ *      (A code of a standard system is not checked either: that one residual channel is left
+ *      to the codes' validation on write.) An Attachment's contentType keeps only its media
+ *      type (parameters such as `name=` can carry a file name). Extensions are kept only when defined by HL7 (core or US Core) and then
  *      walked by the same rules; any other extension is removed, and a resource with an
  *      unknown modifierExtension is left out (removing it would change the meaning).
  *
@@ -136,8 +140,6 @@ const REMOVED_TYPES = new Set([
 /** Values of a removed type kept at these paths: they are terminology or structure, not data. */
 const SAFE_STRINGS = new Set([
   'Coding.system',
-  'Coding.version',
-  'Coding.display', // only Codings of standard systems get this far
   'Quantity.system',
   'Quantity.unit',
   'Age.system',
@@ -200,7 +202,7 @@ const CATEGORIES = [
   'URLs and URIs removed (except code systems, units and extension definitions)',
   'attachments reduced to content type and size; Binary resources left out',
   'narrative, notes, annotations, signatures and other free text removed',
-  'codings of non-standard code systems removed',
+  'codings of non-standard code systems removed; displays of all codings removed',
   'extensions not defined by HL7 removed',
   'resource ids and references replaced by keyed pseudonyms (HMAC-SHA256)',
   'meta.versionId and meta.profile removed',
@@ -343,6 +345,7 @@ function transformOne(element: R4Element, value: unknown, ctx: Context): Out {
   if (value === null || value === undefined || REMOVED_PATHS.has(path)) return EMPTY;
   if (path === 'Address.postalCode') return zip3(value);
   if (path === 'Address.state' || path === 'Address.country') return region(value);
+  if (path === 'Attachment.contentType') return mediaType(value);
   if (BIRTH_DATES.has(path)) return birthYear(value, ctx.exportYear);
   if (REMOVED_TYPES.has(type) && !SAFE_STRINGS.has(path)) return EMPTY;
   switch (type) {
@@ -457,6 +460,13 @@ function zip3(value: unknown): Out {
   const match = /^(\d{3})\d{2}(?:-?\d{4})?$/.exec(value.trim());
   if (!match) return EMPTY;
   return RESTRICTED_ZIP3.has(match[1]!) ? '000' : match[1]!;
+}
+
+/** `text/plain; charset=utf-8; name=x.txt` → `text/plain`. */
+function mediaType(value: unknown): Out {
+  if (typeof value !== 'string') return EMPTY;
+  const match = /^\s*([A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+)/.exec(value);
+  return match ? match[1]!.toLowerCase() : EMPTY;
 }
 
 /** A state or country as a name or code: letters and spaces only, so nothing else rides in it. */
