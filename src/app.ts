@@ -32,6 +32,16 @@ import { patientIdentity } from './identity/plugin.js';
 import { PostgresStore } from './store/postgres/postgres-store.js';
 import { builtInIssuer, builtInVerification, openOAuth, type OAuthServer } from './oauth/oauth.js';
 import { oauthRoutes } from './oauth/plugin.js';
+import { bulkExport } from './export/routes.js';
+import type { Deidentifiers } from './export/deidentify.js';
+import type { WorkerDeps } from './export/worker.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The $export worker's parts (src/export/worker.ts), for tests that run a step themselves. */
+    exportWorker: WorkerDeps;
+  }
+}
 
 export interface AppParts {
   /** A store to use instead of opening the configured one (it is still closed with the app). */
@@ -49,6 +59,10 @@ export interface AppParts {
    */
   separateWorkflow?: boolean;
   outboxRetryMs?: number;
+  /** The $export de-identification methods (src/export/deidentify.ts); none wired yet. */
+  deidentifiers?: Deidentifiers;
+  /** An export worker's lease in ms (tests of crash and resume shorten it). */
+  exportLeaseMs?: number;
 }
 
 /** Composes the server from config: the only place that picks implementations. */
@@ -90,6 +104,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     frameworkErrors: frameworkError,
   });
   app.decorate('config', config);
+  app.decorate('exportWorker', undefined as unknown as WorkerDeps);
   // Document bytes: in the blob store, never inline in the database (src/blob/documents.ts).
   const blobs = await openBlobStore(config, app.log);
   const sizeLimit = config.blobs.sizeLimit;
@@ -153,6 +168,15 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
       app.decorate('oauthServer', oauth);
       await app.register(oauthRoutes, { prefix: '/auth', oauth });
     }
+    await app.register(bulkExport, {
+      prefix: '/fhir',
+      db: workflow.db,
+      deidentifiers: parts.deidentifiers ?? {},
+      onWorker: (deps: WorkerDeps) => {
+        app.exportWorker = deps;
+      },
+      ...(parts.exportLeaseMs ? { leaseMs: parts.exportLeaseMs } : {}),
+    });
     await app.register(restApi, {
       prefix: '/fhir',
       workflow,

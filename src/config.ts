@@ -37,6 +37,18 @@ export interface Config {
   requestTimeoutMs: number;
   /** SHUTDOWN_GRACE_MS: how long SIGTERM/SIGINT wait for requests in flight before cutting them. */
   shutdownGraceMs: number;
+  /** Bulk Data $export (src/export/). */
+  bulkExport: ExportConfig;
+}
+
+/** Bulk Data $export jobs and their output files (src/export/). */
+export interface ExportConfig {
+  /** EXPORT_RETENTION_HOURS: how long a job and its files are kept after it was started. */
+  retentionHours: number;
+  /** EXPORT_FILE_RESOURCES: the most resources one NDJSON output file holds. */
+  fileResources: number;
+  /** EXPORT_POLL_MS: how often an idle replica looks for a job to work; 0 turns the worker off. */
+  pollMs: number;
 }
 
 /** Where document bytes live (src/blob/): S3 when a bucket is set, else encrypted files. */
@@ -281,6 +293,11 @@ export function loadConfig(env: Env = process.env): Config {
     },
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 60_000, 0, DAY_MS),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 10 * 60_000),
+    bulkExport: {
+      retentionHours: integer(env, 'EXPORT_RETENTION_HOURS', 24, 1, 24 * 30),
+      fileResources: integer(env, 'EXPORT_FILE_RESOURCES', 10_000, 1, 1_000_000),
+      pollMs: integer(env, 'EXPORT_POLL_MS', 2000, 0, 10 * 60_000),
+    },
     heapGrowthPercent: integer(env, 'HEAP_GROWTH_PERCENT', 50, 0, 400),
     auth: {
       issuer: env.AUTH_ISSUER || DEV_ISSUER,
