@@ -34,6 +34,7 @@ import { builtInIssuer, builtInVerification, openOAuth, type OAuthServer } from 
 import { oauthRoutes } from './oauth/plugin.js';
 import { bulkExport } from './export/routes.js';
 import type { Deidentifiers } from './export/deidentify.js';
+import { safeHarbor } from './export/safe-harbor.js';
 import type { WorkerDeps } from './export/worker.js';
 
 declare module 'fastify' {
@@ -59,7 +60,10 @@ export interface AppParts {
    */
   separateWorkflow?: boolean;
   outboxRetryMs?: number;
-  /** The $export de-identification methods (src/export/deidentify.ts); none wired yet. */
+  /**
+   * The $export de-identification methods (src/export/deidentify.ts) instead of the default,
+   * HIPAA Safe Harbor (src/export/safe-harbor.ts) as `_deidentify=safe-harbor`.
+   */
   deidentifiers?: Deidentifiers;
   /** An export worker's lease in ms (tests of crash and resume shorten it). */
   exportLeaseMs?: number;
@@ -171,7 +175,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     await app.register(bulkExport, {
       prefix: '/fhir',
       db: workflow.db,
-      deidentifiers: parts.deidentifiers ?? {},
+      deidentifiers: parts.deidentifiers ?? { 'safe-harbor': safeHarbor },
       onWorker: (deps: WorkerDeps) => {
         app.exportWorker = deps;
       },

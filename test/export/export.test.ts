@@ -53,7 +53,7 @@ t.test('kick-off refusals are 400 OperationOutcomes, before any job exists', asy
       'Patient/$export?_type=Practitioner',
       ASYNC,
     ],
-    ['_deidentify, not wired on this server', '$export?_deidentify=safe-harbor', ASYNC],
+    ['_deidentify, a method not wired on this server', '$export?_deidentify=k-anonymity', ASYNC],
   ];
   for (const [name, path, headers] of cases) {
     const res = await fhir(base, 'GET', path, undefined, { ...SERVICE, ...headers });
