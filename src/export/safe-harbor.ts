@@ -173,8 +173,15 @@ const BIRTH_DATES = new Set([
   'Practitioner.birthDate',
   'Person.birthDate',
 ]);
-/** Elements marked masked when removed, because an R4 invariant needs them (org-1). */
-const INVARIANT_MASKS = new Map([['Organization', ['name']]]);
+/**
+ * R4 invariants that need one of several elements, all of which can be removed: when none is
+ * left, the first is marked masked. org-1: an Organization has a name or an identifier;
+ * pat-1: a Patient's contact has a name, telecom, address or organization.
+ */
+const INVARIANT_MASKS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['Organization', ['name', 'identifier']],
+  ['Patient.contact', ['name', 'telecom', 'address', 'organization']],
+]);
 /** Resource types left out of a de-identified export altogether. */
 const LEFT_OUT = new Set(['Binary']);
 
@@ -272,18 +279,13 @@ function transformResource(resource: Json, ctx: Context, contained: boolean): Ou
     return EMPTY;
   }
   try {
-    const body = walkObject(resource, type, ctx);
+    const body = walkObject(resource, type, ctx, true);
     const out: Json = { resourceType: type };
     if (typeof resource.id === 'string') {
       out.id = ctx.pseudonym(contained ? `#${resource.id}` : `${type}/${resource.id}`);
     }
     if (body !== EMPTY) Object.assign(out, body);
     // R4 invariants that need one of several elements a name-like value filled (org-1).
-    for (const name of INVARIANT_MASKS.get(type) ?? []) {
-      if (out[name] === undefined && out[`_${name}`] === undefined) {
-        out[`_${name}`] = { extension: [MASKED] };
-      }
-    }
     return out;
   } catch (e) {
     if (e instanceof LeaveOut) return EMPTY;
@@ -292,7 +294,7 @@ function transformResource(resource: Json, ctx: Context, contained: boolean): Ou
 }
 
 /** The object's kept properties, walked by the elements of `path`; EMPTY if none is left. */
-function walkObject(value: Json, path: string, ctx: Context): Out {
+function walkObject(value: Json, path: string, ctx: Context, resource = false): Out {
   const elements = ctx.model.of(path);
   if (!elements) return EMPTY;
   const out: Json = {};
@@ -312,15 +314,21 @@ function walkObject(value: Json, path: string, ctx: Context): Out {
       if (walked !== EMPTY) out[`_${name}`] = walked;
     }
   }
-  if (!kept) return EMPTY;
+  if (!kept && !resource) return EMPTY;
   // A required element that had a value and lost it is marked masked, so the output stays
-  // valid (Goal.description, an Organization's name under org-1, ...).
+  // valid (Goal.description, Endpoint.address, ...); so is one an invariant needs.
   for (const element of ctx.model.required(path)) {
     const { name } = element;
     if (value[name] === undefined || out[name] !== undefined) continue;
     if (isPrimitive(element.type)) {
       if (!element.array) out[`_${name}`] = { extension: [MASKED] };
     } else out[name] = element.array ? [{ extension: [MASKED] }] : { extension: [MASKED] };
+  }
+  const oneOf = INVARIANT_MASKS.get(path);
+  if (oneOf && !oneOf.some((name) => out[name] !== undefined || out[`_${name}`] !== undefined)) {
+    const first = elements.get(oneOf[0]!)!;
+    if (isPrimitive(first.type)) out[`_${first.name}`] = { extension: [MASKED] };
+    else out[first.name] = first.array ? [{ extension: [MASKED] }] : { extension: [MASKED] };
   }
   return out;
 }

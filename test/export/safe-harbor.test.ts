@@ -85,6 +85,7 @@ function adversarial(patientId: string): Resource[] {
         ],
         address: [{ line: ['1 Main St'], city: 'Dunmore', state: 'PA', postalCode: '18512' }],
       },
+      { resourceType: 'Organization', id: 'org2', name: 'Fenwick Family Trust' },
     ],
     extension: [
       { url: 'http://example.org/fhir/ssn', valueString: SECRETS.ssnInLocalExtension },
@@ -144,6 +145,15 @@ function adversarial(patientId: string): Resource[] {
       },
       { line: ['Rue 1'], city: 'Ottawa', postalCode: 'K1A 0B6', country: 'CA' },
     ],
+    contact: [
+      {
+        relationship: [
+          { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0131', code: 'N' }] },
+        ],
+        name: { family: 'Oldcastle', given: ['Mortimer'] },
+        telecom: [{ system: 'phone', value: '555-404-7788' }],
+      },
+    ],
     photo: [{ contentType: 'image/png', data: 'iVBORw0KGgo=', title: SECRETS.attachmentTitle }],
     managingOrganization: { reference: '#org1', display: SECRETS.containedName },
     generalPractitioner: [
@@ -152,6 +162,7 @@ function adversarial(patientId: string): Resource[] {
         display: SECRETS.referenceDisplay,
         identifier: { value: SECRETS.referenceIdentifier },
       },
+      { reference: '#org2' },
     ],
     link: [{ other: { reference: SECRETS.urnUuid }, type: 'seealso' }],
   };
@@ -429,7 +440,28 @@ t.test('addresses: state, country and ZIP3; 000 for a restricted ZIP3', async (t
 
 t.test('contained resources, extensions, codings and meta', async (t) => {
   const elder = output.find((r) => r.id === pseudonym(KEY, 'Patient/elder-1')) as Json;
-  t.equal(elder.contained.length, 1);
+  t.equal(elder.contained.length, 2);
+  t.same(
+    elder.contained[1],
+    {
+      resourceType: 'Organization',
+      id: elder.generalPractitioner[1].reference.slice(1),
+      _name: { extension: [{ url: DAR, valueCode: 'masked' }] },
+    },
+    'an Organization left with nothing still meets org-1',
+  );
+  t.same(
+    elder.contact,
+    [
+      {
+        relationship: [
+          { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0131', code: 'N' }] },
+        ],
+        name: { extension: [{ url: DAR, valueCode: 'masked' }] },
+      },
+    ],
+    'a contact left with no details still meets pat-1',
+  );
   t.equal(
     elder.managingOrganization.reference,
     `#${elder.contained[0].id}`,
