@@ -30,8 +30,9 @@
  *      too); device serial and lot numbers and UDI strings are strings, so removed; `oid`,
  *      `uuid` and `id` values are removed (a resource's own id is pseudonymized, below).
  *  (N) URLs and (O) IP addresses: `uri` and `url` values are removed except Coding.system,
- *      Quantity.system, Reference.type and Extension.url (definitions, not data); this takes
- *      implicitRules, meta.source, Attachment.url, Endpoint.address. Canonicals (references to
+ *      Quantity.system, Reference.type and Extension.url (definitions, not data), and those
+ *      only when they are one (a standard system, a resource type; a unit is short text with
+ *      no long number); this takes implicitRules, meta.source, Attachment.url, Endpoint.address. Canonicals (references to
  *      definitions such as QuestionnaireResponse.questionnaire) are kept, except meta.profile:
  *      the output no longer meets the profiles (US Core requires names and identifiers).
  *  (P)(Q) biometrics and photos: Attachment keeps only contentType, language, size and the
@@ -195,6 +196,7 @@ const YEARS_PER: Record<string, number> = {
   min: 525960,
 };
 const AGE_TYPES = new Set(['Age', 'Quantity']);
+const QUANTITIES = new Set(['Quantity', 'Age', 'Duration', 'Count', 'Distance']);
 
 /** What `describe()` lists: the categories, never values. */
 const CATEGORIES = [
@@ -368,7 +370,7 @@ function transformOne(element: R4Element, value: unknown, ctx: Context): Out {
       return value;
     case 'string':
     case 'uri':
-      return typeof value === 'string' ? value : EMPTY; // the SAFE_STRINGS
+      return typeof value === 'string' ? safeString(path, value) : EMPTY; // the SAFE_STRINGS
     case 'date':
     case 'dateTime':
       return year(value) ?? EMPTY;
@@ -391,7 +393,12 @@ function transformOne(element: R4Element, value: unknown, ctx: Context): Out {
   }
   if (!isObject(value)) return EMPTY;
   const walked = walkObject(value, type, ctx);
-  return walked !== EMPTY && AGE_TYPES.has(type) ? capAge(walked as Json, type) : walked;
+  if (walked === EMPTY || !QUANTITIES.has(type)) return walked;
+  const quantity = walked as Json;
+  // qty-3: a unit code needs its system; a system removed (not standard) takes the code along.
+  if (quantity.code !== undefined && quantity.system === undefined) delete quantity.code;
+  if (Object.keys(quantity).length === 0) return EMPTY;
+  return AGE_TYPES.has(type) ? capAge(quantity, type) : quantity;
 }
 
 function extension(value: Json, path: string, ctx: Context): Out {
@@ -422,7 +429,10 @@ function reference(value: Json, ctx: Context): Out {
   const target =
     typeof value.reference === 'string' ? pseudonymRef(value.reference, ctx) : undefined;
   if (target) out.reference = target;
-  if (typeof value.type === 'string') out.type = value.type;
+  // A type is a resource type, by name or StructureDefinition URL; nothing else is kept.
+  if (typeof value.type === 'string' && ctx.model.isResourceType(resourceTypeOf(value.type))) {
+    out.type = value.type;
+  }
   if (Array.isArray(value.extension)) {
     const ext = transformValue(EXTENSION_OF_ELEMENT, value.extension, ctx);
     if (ext !== EMPTY) out.extension = ext;
@@ -450,6 +460,23 @@ function pseudonymRef(reference: string, ctx: Context): string | undefined {
   const match = RELATIVE.exec(reference);
   if (!match || !ctx.model.isResourceType(match[1]!)) return undefined;
   return `${match[1]}/${ctx.pseudonym(`${match[1]}/${match[2]}`)}`;
+}
+
+const resourceTypeOf = (type: string) =>
+  type.startsWith(CORE_DEFINITIONS) ? type.slice(CORE_DEFINITIONS.length) : type;
+const CORE_DEFINITIONS = 'http://hl7.org/fhir/StructureDefinition/';
+
+/**
+ * A SAFE_STRINGS value, checked once more: a quantity's system must be a standard one (a unit
+ * system is not a place for values) and its unit short text without long numbers (`mm[Hg]`,
+ * `10*3/uL`, `breaths/min`), so that neither carries an identifier.
+ */
+function safeString(path: string, value: string): Out {
+  if (path.endsWith('.system') && !path.startsWith('Coding.')) {
+    return isStandardSystem(value) ? value : EMPTY;
+  }
+  if (path.endsWith('.unit')) return value.length <= 30 && !/\d{3}/.test(value) ? value : EMPTY;
+  return value;
 }
 
 function year(value: unknown): string | undefined {

@@ -53,6 +53,9 @@ const SECRETS = {
   urnUuid: 'urn:uuid:7d9f2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6',
   primitiveExtension: 'born at home, farm 9',
   unknownModifier: 'SECRET-MODIFIER-VALUE',
+  unitSsn: '901-44-9911',
+  systemSsn: 'urn:ssn:901449922',
+  referenceType: 'http://evil.example/Mallory-Pennington',
 };
 
 /** A few resources built to smuggle identifiers past the rules, and the edge cases. */
@@ -199,6 +202,15 @@ function adversarial(patientId: string): Resource[] {
     subject: { reference: 'Patient/elder-1' },
     valueQuantity: { value: 96, unit: 'years', system: 'http://unitsofmeasure.org', code: 'a' },
   };
+  const smuggled = {
+    resourceType: 'Observation',
+    id: 'smuggled',
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '29463-7' }] },
+    subject: { reference: 'Patient/elder-1', type: SECRETS.referenceType },
+    performer: [{ reference: 'Patient/elder-1', type: 'Patient' }],
+    valueQuantity: { value: 71, unit: SECRETS.unitSsn, system: SECRETS.systemSsn, code: 'kg' },
+  };
   const modifier = {
     resourceType: 'Observation',
     id: 'modified',
@@ -208,7 +220,7 @@ function adversarial(patientId: string): Resource[] {
     status: 'final',
     code: { coding: [{ system: 'http://loinc.org', code: '8302-2' }] },
   };
-  return [elder, condition, age, modifier] as unknown as Resource[];
+  return [elder, condition, age, smuggled, modifier] as unknown as Resource[];
 }
 
 const base = generatePopulation({
@@ -526,6 +538,10 @@ t.test('contained resources, extensions, codings and meta', async (t) => {
     'an attachment keeps its media type (no parameters) and size',
   );
   t.notOk(condition.note);
+  const smuggled = output.find((r) => r.id === pseudonym(KEY, 'Observation/smuggled')) as Json;
+  t.same(smuggled.valueQuantity, { value: 71 }, 'a unit and system that are not units are removed');
+  t.same(smuggled.subject, { reference: `Patient/${elder.id}` }, 'a type that is no resource type');
+  t.same(smuggled.performer, [{ reference: `Patient/${elder.id}`, type: 'Patient' }]);
   t.notOk(
     output.some((r) => r.id === pseudonym(KEY, 'Observation/modified')),
     'an unknown modifierExtension leaves the resource out',
