@@ -153,7 +153,15 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
         'X-Break-Glass',
         'X-Security-Context',
       ],
-      exposedHeaders: ['ETag', 'Location', 'Content-Location', 'Last-Modified', 'X-Request-Id'],
+      exposedHeaders: [
+        'ETag',
+        'Location',
+        'Content-Location',
+        'Last-Modified',
+        'X-Request-Id',
+        'X-Progress',
+        'Retry-After',
+      ],
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
       maxAge: 600,
     });

@@ -20,7 +20,7 @@ import { loadOperation } from '../fhir/operation-parameters.js';
 import { FormBody } from '../http/content-negotiation.js';
 import type { Deidentifiers } from './deidentify.js';
 import { deidentifierFor, pseudonymKey, PSEUDONYM_SECRET } from './deidentify.js';
-import { ExportJobs, type ExportLevel, type Job } from './jobs.js';
+import { ExportJobs, type ExportFile, type ExportLevel, type Job } from './jobs.js';
 import { kickoff, parametersFromUrl } from './kickoff.js';
 import { NDJSON, sweep, workOnce, type WorkerDeps } from './worker.js';
 
@@ -39,6 +39,9 @@ const DEFINITIONS: Record<ExportLevel, string> = {
   patient: 'patient-export.json',
   group: 'group-export.json',
 };
+
+/** How long a presigned S3 URL of an output file works. */
+const SIGNED_URL_SECONDS = 300;
 
 const notFound = () => new FhirError(404, 'not-found', 'No such export job');
 
@@ -149,7 +152,7 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
   };
 
   app.get('/_export/:id', async (request, reply) => {
-    const { job } = await ownJob(request);
+    const { job, policy } = await ownJob(request);
     if (job.state === 'failed') {
       throw new FhirError(500, 'exception', `The export failed: ${job.failure ?? 'unknown'}`);
     }
@@ -165,7 +168,8 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
       } satisfies OperationOutcome;
     }
     const files = await jobs.files(job.id);
-    const url = (seq: number) => `${statusUrl(job.id)}/${seq}`;
+    const signed = await presigned(request, job, policy, files);
+    const url = (seq: number) => signed?.get(seq) ?? `${statusUrl(job.id)}/${seq}`;
     const deidentifier = await deidentifierFor(job.deidentify, options.deidentifiers, async () =>
       pseudonymKey(await app.store.sharedSecret(PSEUDONYM_SECRET), job.id),
     );
@@ -173,7 +177,7 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
     return {
       transactionTime: job.transactionTime,
       request: job.requestUrl,
-      requiresAccessToken: true,
+      requiresAccessToken: signed === undefined,
       output: files
         .filter((file) => file.kind === 'output')
         .map((file) => ({ type: file.resourceType, url: url(file.seq), count: file.count })),
@@ -185,6 +189,37 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
         : {}),
     };
   });
+
+  /**
+   * With S3, the files are handed out as presigned URLs (short-lived): the grant on each type
+   * is checked now, and handing them out is audited as the download, since the bytes then
+   * leave S3 without passing here.
+   */
+  const presigned = async (
+    request: FastifyRequest,
+    job: Job,
+    policy: AccessPolicy,
+    files: ExportFile[],
+  ): Promise<Map<number, string> | undefined> => {
+    const sign = app.blobs.signedUrl?.bind(app.blobs);
+    if (!sign) return undefined;
+    const { ex } = callerOf(app, request);
+    const urls = new Map<number, string>();
+    await audited(ex, { interaction: 'read', query: new URLSearchParams('_export=') }, async () => {
+      for (const file of files) {
+        if (file.kind === 'output' && !policy.grant(file.resourceType, 'search')) {
+          throw new FhirError(
+            403,
+            'forbidden',
+            `The token may no longer export ${file.resourceType}`,
+          );
+        }
+        urls.set(file.seq, await sign(file.blobKey, SIGNED_URL_SECONDS, NDJSON));
+      }
+      return { status: 200 };
+    });
+    return urls;
+  };
 
   app.delete('/_export/:id', async (request, reply) => {
     const { principal } = callerOf(app, request);

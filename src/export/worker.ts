@@ -41,6 +41,8 @@ export interface WorkerDeps {
   policy: PolicyOptions;
   baseUrl: () => string;
   fileResources: number;
+  /** Resources per store page (default 1000). */
+  pageSize?: number;
   /** How long a claim holds without renewal; renewed at least every third of it. */
   leaseMs: number;
   log?: WorkerLog;
@@ -89,6 +91,7 @@ export async function workOnce(deps: WorkerDeps, worker = randomUUID()): Promise
 class JobRun {
   private readonly ctx: RequestContext;
   private renewedAt = Date.now();
+  private readonly pageSize: number;
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -97,6 +100,7 @@ class JobRun {
     private readonly deidentifier: Deidentifier | undefined,
   ) {
     this.ctx = jobContext(job, deps.policy);
+    this.pageSize = deps.pageSize ?? PAGE;
   }
 
   async run(): Promise<void> {
@@ -145,10 +149,10 @@ class JobRun {
     const limit = this.deps.fileResources;
     let first: Page;
     try {
-      first = await this.page(at, Math.min(PAGE, limit));
+      first = await this.page(at, Math.min(this.pageSize, limit));
       // Members with nothing of this type give empty pages: skip them before opening a file.
       while (!first.resources.length && !first.typeDone) {
-        first = await this.page(first.next, Math.min(PAGE, limit));
+        first = await this.page(first.next, Math.min(this.pageSize, limit));
       }
     } catch (error) {
       if (!(error instanceof FhirError) || error.statusCode >= 500) throw error;
@@ -168,7 +172,7 @@ class JobRun {
         progress.count += page.resources.length;
         progress.next = page.next;
         if (page.typeDone || progress.count >= limit) return;
-        page = await this.page(page.next, Math.min(PAGE, limit - progress.count));
+        page = await this.page(page.next, Math.min(this.pageSize, limit - progress.count));
       }
     }.call(this);
     const key = `export/${this.job.id}/${randomUUID()}.ndjson`;

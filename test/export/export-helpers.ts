@@ -31,8 +31,9 @@ export async function exportServer(
   t: Tap,
   bulkExport: Partial<Config['bulkExport']> = {},
   parts: AppParts = {},
+  overrides: Partial<Config> = {},
 ): Promise<Running> {
-  const config = await testConfig(t);
+  const config = await testConfig(t, overrides);
   config.bulkExport = { ...config.bulkExport, pollMs: 0, ...bulkExport };
   const running = await startServer(t, config, parts);
   await seedWorld(running.base);

@@ -296,3 +296,36 @@ t.test('the worker timer finishes a job by itself', async (t) => {
     'Patient/p2',
   ]);
 });
+
+t.test(
+  'the CapabilityStatement lists $export at each level, and its definitions are served',
+  async (t) => {
+    const { base } = await exportServer(t);
+    const statement = (await fhir(base, 'GET', 'metadata')).body;
+    t.ok(
+      statement.instantiates.includes(
+        'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data',
+      ),
+    );
+    const rest = statement.rest[0];
+    t.same(
+      rest.operation.map((o: { name: string }) => o.name),
+      ['export'],
+      'system level',
+    );
+    const ops = (type: string) =>
+      rest.resource
+        .find((r: { type: string }) => r.type === type)
+        .operation.map((o: { definition: string }) => o.definition.split('/').pop());
+    t.ok(ops('Patient').includes('patient-export'));
+    t.ok(ops('Group').includes('group-export'));
+    for (const id of ['export', 'patient-export', 'group-export']) {
+      const res = await fhir(base, 'GET', `OperationDefinition/${id}`);
+      t.equal(res.status, 200, id);
+      t.ok(
+        res.body.parameter.some((p: { name: string }) => p.name === '_deidentify'),
+        `${id} declares _deidentify`,
+      );
+    }
+  },
+);
