@@ -39,6 +39,17 @@ import { subscriptionMatcher, subscriptions } from './subscriptions/index.js';
 import { maySeeSsn } from './identity/reveal.js';
 import { principalFrom, type TokenClaims } from './auth/claims.js';
 import type { Resource } from 'fhir/r4.js';
+import { bulkExport } from './export/routes.js';
+import type { Deidentifiers } from './export/deidentify.js';
+import { safeHarbor } from './export/safe-harbor.js';
+import type { WorkerDeps } from './export/worker.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The $export worker's parts (src/export/worker.ts), for tests that run a step themselves. */
+    exportWorker: WorkerDeps;
+  }
+}
 
 export interface AppParts {
   /** A store to use instead of opening the configured one (it is still closed with the app). */
@@ -58,6 +69,13 @@ export interface AppParts {
   outboxRetryMs?: number;
   /** The clock reminders are scheduled and sent by (tests move it); the system clock by default. */
   now?: () => Date;
+  /**
+   * The $export de-identification methods (src/export/deidentify.ts) instead of the default,
+   * HIPAA Safe Harbor (src/export/safe-harbor.ts) as `_deidentify=safe-harbor`.
+   */
+  deidentifiers?: Deidentifiers;
+  /** An export worker's lease in ms (tests of crash and resume shorten it). */
+  exportLeaseMs?: number;
 }
 
 /** Composes the server from config: the only place that picks implementations. */
@@ -115,6 +133,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     frameworkErrors: frameworkError,
   });
   app.decorate('config', config);
+  app.decorate('exportWorker', undefined as unknown as WorkerDeps);
   // Document bytes: in the blob store, never inline in the database (src/blob/documents.ts).
   const blobs = await openBlobStore(config, app.log);
   const sizeLimit = config.blobs.sizeLimit;
@@ -170,7 +189,15 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
         'X-Break-Glass',
         'X-Security-Context',
       ],
-      exposedHeaders: ['ETag', 'Location', 'Content-Location', 'Last-Modified', 'X-Request-Id'],
+      exposedHeaders: [
+        'ETag',
+        'Location',
+        'Content-Location',
+        'Last-Modified',
+        'X-Request-Id',
+        'X-Progress',
+        'Retry-After',
+      ],
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
       maxAge: 600,
     });
@@ -189,6 +216,15 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
       app.decorate('oauthServer', oauth);
       await app.register(oauthRoutes, { prefix: '/auth', oauth });
     }
+    await app.register(bulkExport, {
+      prefix: '/fhir',
+      db: workflow.db,
+      deidentifiers: parts.deidentifiers ?? { 'safe-harbor': safeHarbor },
+      onWorker: (deps: WorkerDeps) => {
+        app.exportWorker = deps;
+      },
+      ...(parts.exportLeaseMs ? { leaseMs: parts.exportLeaseMs } : {}),
+    });
     await app.register(restApi, {
       prefix: '/fhir',
       workflow,

@@ -42,6 +42,7 @@ export interface Config {
   notify: NotifyConfig;
   reminders: ReminderConfig;
   subscriptions: SubscriptionConfig;
+  bulkExport: ExportConfig;
 }
 
 /** How messages reach people (src/notify/): Amazon SNS, or a table and a log line (`local`). */
@@ -75,6 +76,16 @@ export interface SubscriptionConfig {
   /** SUBSCRIPTION_TIMEOUT_MS: one delivery attempt. */
   timeoutMs: number;
   /** SUBSCRIPTION_POLL_MS: how often each replica looks for notifications to deliver. */
+  pollMs: number;
+}
+
+/** Bulk Data $export jobs and their output files (src/export/). */
+export interface ExportConfig {
+  /** EXPORT_RETENTION_HOURS: how long a job and its files are kept after it was started. */
+  retentionHours: number;
+  /** EXPORT_FILE_RESOURCES: the most resources one NDJSON output file holds. */
+  fileResources: number;
+  /** EXPORT_POLL_MS: how often an idle replica looks for a job to work; 0 turns the worker off. */
   pollMs: number;
 }
 
@@ -362,6 +373,11 @@ export function loadConfig(env: Env = process.env): Config {
     embeddedSharedBuffersMb: integer(env, 'EMBEDDED_SHARED_BUFFERS_MB', 128, 1, 16 * 1024),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 60_000, 0, DAY_MS),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 10 * 60_000),
+    bulkExport: {
+      retentionHours: integer(env, 'EXPORT_RETENTION_HOURS', 24, 1, 24 * 30),
+      fileResources: integer(env, 'EXPORT_FILE_RESOURCES', 10_000, 1, 1_000_000),
+      pollMs: integer(env, 'EXPORT_POLL_MS', 2000, 0, 10 * 60_000),
+    },
     heapGrowthPercent: integer(env, 'HEAP_GROWTH_PERCENT', 50, 0, 400),
     subscriptions: {
       allowPrivate:

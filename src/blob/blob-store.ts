@@ -48,6 +48,11 @@ export interface BlobStore {
   /** Idempotent: deleting an absent key succeeds. */
   delete(key: string): Promise<void>;
   exists(key: string): Promise<boolean>;
+  /**
+   * A URL that reads `key` without any other credential for `seconds` (S3 presigned GET, served
+   * as `contentType`); absent on stores that can't hand one out (local files).
+   */
+  signedUrl?(key: string, seconds: number, contentType: string): Promise<string>;
   /** Releases connections at shutdown. */
   close(): Promise<void>;
 }

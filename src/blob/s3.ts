@@ -8,6 +8,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
   assertValidBlobKey,
   assertValidPutOptions,
@@ -155,11 +156,23 @@ export function createS3BlobStore(options: S3BlobStoreOptions): S3BlobStore {
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   }
 
+  /** SigV4 query-string signature: the object is SSE-KMS, which only SigV4 may read. */
+  async function signedUrl(key: string, seconds: number, contentType: string): Promise<string> {
+    assertValidBlobKey(key);
+    const command = new GetObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      ResponseContentType: contentType,
+    });
+    return getSignedUrl(client, command, { expiresIn: seconds });
+  }
+
   return {
     client,
     put,
     get,
     exists,
+    signedUrl,
     delete: remove,
     close: async () => client.destroy(),
   };

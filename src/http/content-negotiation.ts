@@ -26,6 +26,8 @@ type Flavour = 'fhir' | 'json';
  * asked for (src/rest/binary.ts), so any Accept is fine there.
  */
 const BINARY_READ = /^\/fhir\/Binary\/[A-Za-z0-9.-]+(?:\/_history\/[^/?]+)?(?:\?|$)/;
+/** An export's output file is NDJSON, whatever JSON flavour is asked for (src/export/). */
+const EXPORT_FILE = /^\/fhir\/_export\/[0-9a-f-]{36}\/\d+(?:\?|$)/;
 
 /** What an Accept header asks for, or undefined when it accepts no JSON at all. */
 export function negotiate(accept: string | undefined): Flavour | undefined {
@@ -114,6 +116,7 @@ export const contentNegotiation = fp(async (app: FastifyInstance) => {
     if (!(request.routeOptions.url ?? request.url).startsWith('/fhir')) return;
     reply.type(FHIR_JSON); // errors from the check below are FHIR JSON too
     if (['GET', 'HEAD'].includes(request.method) && BINARY_READ.test(request.url)) return;
+    if (request.method === 'GET' && EXPORT_FILE.test(request.url)) return;
     reply.type(requestedFlavour(request) === 'json' ? PLAIN_JSON : FHIR_JSON);
   });
 });

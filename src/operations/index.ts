@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { FhirError } from '../fhir/errors.js';
+import { loadOperation } from '../fhir/operation-parameters.js';
 import type { Workflow } from '../workflow/workflow.js';
 import { book } from './book/book.js';
 import { cancel } from './book/cancel.js';
@@ -43,12 +44,29 @@ export const READ_OPERATIONS: readonly ReadOperationSpec[] = [
   { file: 'docref.json', path: '/DocumentReference/$docref', run: docref },
 ];
 
+/**
+ * Bulk Data $export (src/export/routes.ts serves them): listed and readable here like the rest.
+ * System level first, then the Patient and Group levels.
+ */
+export const EXPORT_DEFINITIONS: readonly string[] = [
+  'export.json',
+  'patient-export.json',
+  'group-export.json',
+];
+
+/** The system-level operations (name and canonical URL), for the CapabilityStatement. */
+export function systemOperations(baseUrl: string): { name: string; definition: string }[] {
+  return EXPORT_DEFINITIONS.map((file) => operationDefinition(file, baseUrl))
+    .filter((definition) => definition.system)
+    .map((definition) => ({ name: definition.code, definition: definition.url! }));
+}
+
 /** Type → operations listed for it in the CapabilityStatement (name and canonical URL). */
 export function operationsFor(
   type: string,
   baseUrl: string,
 ): { name: string; definition: string }[] {
-  return [...OPERATIONS, ...READ_OPERATIONS]
+  return [...OPERATIONS, ...READ_OPERATIONS, ...EXPORT_DEFINITIONS.map((file) => ({ file }))]
     .map((spec) => operationDefinition(spec.file, baseUrl))
     .filter((definition) => definition.resource?.includes(type))
     .map((definition) => ({ name: definition.code, definition: definition.url! }));
@@ -70,6 +88,7 @@ export async function telehealthOperations(app: FastifyInstance, options: Operat
     const definition = registerReadOperation(app, spec);
     ids.set(definition.id!, spec.file);
   }
+  for (const file of EXPORT_DEFINITIONS) ids.set(loadOperation(file).id!, file);
   app.get<{ Params: { id: string } }>('/OperationDefinition/:id', async (request) => {
     const file = ids.get(request.params.id);
     if (!file) {

@@ -15,7 +15,7 @@ import { AUDIT_EVENT_SEARCH_PARAMS } from '../search/audit-event-params.js';
 import type { ProfileRegistry } from '../validation/profiles.js';
 import { US_CORE_SEARCHES, US_CORE_SERVER } from './us-core-searches.js';
 import { VALIDATE_OPERATION } from './validate.js';
-import { operationsFor } from '../operations/index.js';
+import { operationsFor, systemOperations } from '../operations/index.js';
 import { SUBSCRIPTION_CAPABILITY } from '../subscriptions/index.js';
 import { fromRoot } from '../paths.js';
 
@@ -23,6 +23,7 @@ function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(fromRoot(file), 'utf8')) as T;
 }
 
+const BULK_DATA_SERVER = 'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data';
 const EXPECTATION = 'http://hl7.org/fhir/StructureDefinition/capabilitystatement-expectation';
 const COMBINATION =
   'http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination';
@@ -191,12 +192,14 @@ export function buildCapabilityStatement(
       },
     ],
     interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+    operation: systemOperations(baseUrl),
   };
   return {
     ...statement,
     // Every type, profile and search of US Core's server statement is wired (test/rest/
     // capabilities.test.ts checks each against what is served).
-    instantiates: [US_CORE_SERVER],
+    // Bulk Data $export at every level (src/export/).
+    instantiates: [US_CORE_SERVER, BULK_DATA_SERVER],
     software: { name: 'telefhir', ...statement.software, version: pkg.version },
     implementation: { description: 'telefhir', ...statement.implementation, url: baseUrl },
     rest: [completedRest],

@@ -102,7 +102,10 @@ t.test('metadata needs no body and answers JSON by default', async (t) => {
 t.test('metadata instantiates US Core server and states its searches truthfully', async (t) => {
   const { base } = await startTestServer(t);
   const statement = (await fhir(base, 'GET', 'metadata')).body;
-  t.same(statement.instantiates, [US_CORE_SERVER]);
+  t.same(statement.instantiates, [
+    US_CORE_SERVER,
+    'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data',
+  ]);
   type Entry = {
     type: string;
     extension?: {

@@ -1,0 +1,338 @@
+/**
+ * The job model of Bulk Data $export: rows of `export_job` and `export_file` in the workflow
+ * database (migrations/workflow/003_bulk_export.sql). Every replica sees the same jobs; a
+ * worker claims one with FOR UPDATE SKIP LOCKED and holds it by a lease it renews, and every
+ * step forward (a file written, the job finished) is one UPDATE guarded by that lease, so a
+ * worker that lost its lease (it stalled, another replica took over) changes nothing.
+ */
+import type { Database, Sql } from '../db/database.js';
+
+export type ExportLevel = 'system' | 'patient' | 'group';
+export type JobState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** The claims the caller's policy is rebuilt from (never the token, never its signature). */
+export interface GrantFacts {
+  sub?: string;
+  client_id?: string;
+  scope?: string;
+  role?: string[];
+  patient?: string;
+  fhirUser?: string;
+}
+
+/** Where a worker resumes: a type, a member of the patient list, and a keyset position. */
+export interface JobPosition {
+  type?: number;
+  member?: number;
+  after?: unknown;
+}
+
+export interface NewJob {
+  id: string;
+  clientId: string;
+  subject: string;
+  grantFacts: GrantFacts;
+  level: ExportLevel;
+  groupId?: string;
+  patients?: string[];
+  types: string[];
+  typeFilters: Record<string, string>;
+  since?: string;
+  requestUrl: string;
+  deidentify?: string;
+  retentionHours: number;
+}
+
+export interface Job {
+  id: string;
+  clientId: string;
+  subject: string;
+  grantFacts: GrantFacts;
+  level: ExportLevel;
+  groupId: string | null;
+  patients: string[] | null;
+  types: string[];
+  typeFilters: Record<string, string>;
+  since: string | null;
+  requestUrl: string;
+  deidentify: string | null;
+  state: JobState;
+  transactionTime: string;
+  position: JobPosition;
+  filesDone: number;
+  resourcesDone: number;
+  attempts: number;
+  pendingBlob: string | null;
+  failure: string | null;
+}
+
+export interface ExportFile {
+  seq: number;
+  kind: 'output' | 'error';
+  resourceType: string;
+  blobKey: string;
+  count: number;
+}
+
+interface JobRow {
+  id: string;
+  client_id: string;
+  subject: string;
+  grant_facts: GrantFacts | string;
+  level: ExportLevel;
+  group_id: string | null;
+  patients: string[] | null;
+  types: string[];
+  type_filters: Record<string, string> | string;
+  since: Date | string | null;
+  request_url: string;
+  deidentify: string | null;
+  state: JobState;
+  transaction_time: Date | string;
+  position: JobPosition | string;
+  files_done: number;
+  resources_done: string | number;
+  attempts: number;
+  pending_blob: string | null;
+}
+
+const json = <T>(value: T | string): T =>
+  typeof value === 'string' ? (JSON.parse(value) as T) : value;
+const instant = (value: Date | string) => new Date(value).toISOString();
+
+function jobOf(row: JobRow & { failure?: string | null }): Job {
+  return {
+    id: row.id,
+    clientId: row.client_id,
+    subject: row.subject,
+    grantFacts: json(row.grant_facts),
+    level: row.level,
+    groupId: row.group_id,
+    patients: row.patients,
+    types: row.types,
+    typeFilters: json(row.type_filters),
+    since: row.since === null ? null : instant(row.since),
+    requestUrl: row.request_url,
+    deidentify: row.deidentify,
+    state: row.state,
+    transactionTime: instant(row.transaction_time),
+    position: json(row.position),
+    filesDone: row.files_done,
+    resourcesDone: Number(row.resources_done),
+    attempts: row.attempts,
+    pendingBlob: row.pending_blob,
+    failure: row.failure ?? null,
+  };
+}
+
+const LIVE = `expires_at > now()`;
+
+export class ExportJobs {
+  constructor(readonly db: Database) {}
+
+  async create(job: NewJob): Promise<void> {
+    await this.db.query(
+      `INSERT INTO export_job (id, client_id, subject, grant_facts, level, group_id, patients,
+         types, type_filters, since, request_url, deidentify, state, expires_at)
+       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::text[], $8::text[], $9::jsonb, $10::timestamptz,
+         $11, $12, 'queued', now() + make_interval(hours => $13::int))`,
+      [
+        job.id,
+        job.clientId,
+        job.subject,
+        JSON.stringify(job.grantFacts),
+        job.level,
+        job.groupId ?? null,
+        job.patients ?? null,
+        job.types,
+        JSON.stringify(job.typeFilters),
+        job.since ?? null,
+        job.requestUrl,
+        job.deidentify ?? null,
+        job.retentionHours,
+      ],
+    );
+  }
+
+  /** A live (unexpired) job of this client and subject; anyone else's is as absent. */
+  async find(id: string, clientId: string, subject: string): Promise<Job | undefined> {
+    const rows = await this.db.query<JobRow>(
+      `SELECT * FROM export_job WHERE id = $1 AND client_id = $2 AND subject = $3 AND ${LIVE}`,
+      [id, clientId, subject],
+    );
+    return rows[0] && jobOf(rows[0]);
+  }
+
+  async files(id: string): Promise<ExportFile[]> {
+    const rows = await this.db.query<{
+      seq: number;
+      kind: 'output' | 'error';
+      resource_type: string;
+      blob_key: string;
+      count: number;
+    }>(
+      `SELECT seq, kind, resource_type, blob_key, count FROM export_file WHERE job_id = $1
+       ORDER BY seq`,
+      [id],
+    );
+    return rows.map((row) => ({
+      seq: row.seq,
+      kind: row.kind,
+      resourceType: row.resource_type,
+      blobKey: row.blob_key,
+      count: row.count,
+    }));
+  }
+
+  async file(id: string, seq: number): Promise<ExportFile | undefined> {
+    return (await this.files(id)).find((file) => file.seq === seq);
+  }
+
+  /**
+   * Cancels (and forgets) a job: its rows go, its blobs are queued for deletion in the same
+   * transaction. True when there was such a job.
+   */
+  async cancel(id: string, clientId: string, subject: string): Promise<boolean> {
+    return this.db.transaction(async (sql) => {
+      const rows = await sql.query<{ pending_blob: string | null }>(
+        `SELECT pending_blob FROM export_job
+         WHERE id = $1 AND client_id = $2 AND subject = $3 AND ${LIVE} FOR UPDATE`,
+        [id, clientId, subject],
+      );
+      if (!rows[0]) return false;
+      await forget(sql, `id = $1`, [id]);
+      return true;
+    });
+  }
+
+  /**
+   * Claims the oldest job no live worker holds: queued, or running under a lease that ran out
+   * (its worker died). SKIP LOCKED: replicas claiming at once each get a different job.
+   */
+  async claim(worker: string, leaseMs: number): Promise<Job | undefined> {
+    const rows = await this.db.query<JobRow>(
+      `UPDATE export_job SET state = 'running', worker = $1, attempts = attempts + 1,
+         lease_until = now() + make_interval(secs => $2::double precision / 1000)
+       WHERE id = (
+         SELECT id FROM export_job
+         WHERE state IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < now())
+           AND ${LIVE}
+         ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING *`,
+      [worker, leaseMs],
+    );
+    return rows[0] && jobOf(rows[0]);
+  }
+
+  /** Renews the lease; false when it is no longer this worker's (cancelled, expired, taken). */
+  async renew(id: string, worker: string, leaseMs: number): Promise<boolean> {
+    const rows = await this.db.query(
+      `UPDATE export_job SET lease_until = now() + make_interval(secs => $3::double precision / 1000)
+       WHERE id = $1 AND worker = $2 AND state = 'running' RETURNING id`,
+      [id, worker, leaseMs],
+    );
+    return rows.length === 1;
+  }
+
+  /** Names the blob about to be written, so a worker resuming after a crash removes it. */
+  async pending(id: string, worker: string, key: string | null): Promise<boolean> {
+    const rows = await this.db.query(
+      `UPDATE export_job SET pending_blob = $3 WHERE id = $1 AND worker = $2 AND state = 'running'
+       RETURNING id`,
+      [id, worker, key],
+    );
+    return rows.length === 1;
+  }
+
+  /**
+   * Records a finished file and moves the position past its last resource, together: false
+   * (and nothing recorded) when the lease is no longer this worker's.
+   */
+  async recordFile(
+    id: string,
+    worker: string,
+    file: Omit<ExportFile, 'seq'> | undefined,
+    position: JobPosition,
+  ): Promise<boolean> {
+    return this.db.transaction(async (sql) => {
+      const rows = await sql.query<{ files_done: number }>(
+        `UPDATE export_job SET position = $3::jsonb, pending_blob = NULL,
+           files_done = files_done + $4::int, resources_done = resources_done + $5::int
+         WHERE id = $1 AND worker = $2 AND state = 'running' RETURNING files_done`,
+        [
+          id,
+          worker,
+          JSON.stringify(position),
+          file ? 1 : 0,
+          file?.kind === 'output' ? file.count : 0,
+        ],
+      );
+      if (!rows[0]) return false;
+      if (file) {
+        await sql.query(
+          `INSERT INTO export_file (job_id, seq, kind, resource_type, blob_key, count)
+           VALUES ($1, $2, $3, $4, $5, $6)`,
+          [id, rows[0].files_done, file.kind, file.resourceType, file.blobKey, file.count],
+        );
+      }
+      return true;
+    });
+  }
+
+  async finish(id: string, worker: string, state: 'completed' | 'failed', failure?: string) {
+    const rows = await this.db.query(
+      `UPDATE export_job SET state = $3, failure = $4, worker = NULL, lease_until = NULL,
+         finished_at = now()
+       WHERE id = $1 AND worker = $2 AND state = 'running' RETURNING id`,
+      [id, worker, state, failure ?? null],
+    );
+    return rows.length === 1;
+  }
+
+  /** Gives a job back (this worker stops early): the next claim resumes it. */
+  async release(id: string, worker: string): Promise<void> {
+    await this.db.query(
+      `UPDATE export_job SET lease_until = NULL, worker = NULL
+       WHERE id = $1 AND worker = $2 AND state = 'running'`,
+      [id, worker],
+    );
+  }
+
+  /** Expired jobs are forgotten; their blobs are queued for deletion. How many were. */
+  async expire(): Promise<number> {
+    return this.db.transaction((sql) => forget(sql, `expires_at <= now()`, []));
+  }
+
+  /** Blob keys queued for deletion (a batch). */
+  async blobsToDelete(limit: number): Promise<string[]> {
+    const rows = await this.db.query<{ blob_key: string }>(
+      `SELECT blob_key FROM export_blob_deletion ORDER BY queued_at LIMIT $1`,
+      [limit],
+    );
+    return rows.map((row) => row.blob_key);
+  }
+
+  async blobDeleted(key: string): Promise<void> {
+    await this.db.query(`DELETE FROM export_blob_deletion WHERE blob_key = $1`, [key]);
+  }
+
+  async queueBlobDeletion(key: string): Promise<void> {
+    await this.db.query(
+      `INSERT INTO export_blob_deletion (blob_key) VALUES ($1) ON CONFLICT DO NOTHING`,
+      [key],
+    );
+  }
+}
+
+/** Deletes the jobs `where` names, queueing every blob they own for deletion first. */
+async function forget(sql: Sql, where: string, params: unknown[]): Promise<number> {
+  await sql.query(
+    `INSERT INTO export_blob_deletion (blob_key)
+     SELECT f.blob_key FROM export_file f JOIN export_job j ON j.id = f.job_id WHERE j.${where}
+     UNION SELECT pending_blob FROM export_job WHERE ${where} AND pending_blob IS NOT NULL
+     ON CONFLICT DO NOTHING`,
+    params,
+  );
+  const rows = await sql.query(`DELETE FROM export_job WHERE ${where} RETURNING id`, params);
+  return rows.length;
+}
