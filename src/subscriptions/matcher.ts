@@ -3,12 +3,13 @@
  * write's transaction (REST, bundles, operations alike), it finds the live Subscriptions on the
  * written type (one indexed query of the workflow table, never a cache: replicas share the
  * state) and runs each one's criteria, with `_id` set to the written resource, as the REST
- * API's search in that same transaction. A match queues a notification row, which commits or
+ * API's search under the owner's grant, in that same transaction. (Delivery reads the
+ * resource under the owner's grant again: grants change.) A match queues a notification row, which commits or
  * rolls back with the change.
  *
  * Deletions are matched just before the deletion is written, against the version being
- * deleted, and under the owner's grant (after the delete there is nothing left to check it
- * against at delivery); they are delivered id-only.
+ * deleted (after the delete there is nothing left to check it against at delivery); they are
+ * delivered id-only.
  */
 import { randomUUID } from 'node:crypto';
 import type { Resource } from 'fhir/r4.js';
@@ -19,8 +20,6 @@ import type { FhirStore, RequestContext } from '../store/store.js';
 import type { WriteHook } from '../store/write-hook.js';
 import { criteriaSearch, parseCriteria } from './criteria.js';
 import { ownerPolicy, type GrantClaims } from './owner.js';
-
-const SERVER: RequestContext = { requestId: 'subscriptions', access: 'unrestricted' };
 
 interface Live {
   id: string;
@@ -73,12 +72,26 @@ export function subscriptionMatcher(options: MatcherOptions): WriteHook {
        VALUES ($1, $2, $3, $4, $5, $6)`,
       [randomUUID(), subscription, kind, type, id, version ?? null],
     );
+  // The owner's grant, as the REST search would apply it: a chain or _has in the criteria reaches
+  // only what the owner may search, so a match can't tell the owner anything its grant hides.
+  const ownerCtx = (subscription: Live): RequestContext => ({
+    requestId: 'subscriptions',
+    access: ownerPolicy(subscription.grant_claims, options.policy),
+  });
   return {
     async afterWrite(tx, type, id, resource, previous) {
       if (!resource) return; // deletions: beforeDelete
       const subscriptions = await live(tx.sql, type);
       for (const subscription of subscriptions) {
-        if (!(await matches(tx.store, subscription.criteria, id, options.baseUrl(), SERVER)))
+        if (
+          !(await matches(
+            tx.store,
+            subscription.criteria,
+            id,
+            options.baseUrl(),
+            ownerCtx(subscription),
+          ))
+        )
           continue;
         const kind = previous ? 'update' : 'create';
         await queue(tx.sql, subscription.id, kind, type, id, resource.meta?.versionId);
@@ -88,8 +101,7 @@ export function subscriptionMatcher(options: MatcherOptions): WriteHook {
       if (!previous) return;
       const subscriptions = await live(tx.sql, type);
       for (const subscription of subscriptions) {
-        const owner = ownerPolicy(subscription.grant_claims, options.policy);
-        const ctx: RequestContext = { requestId: 'subscriptions', access: owner };
+        const ctx = ownerCtx(subscription);
         if (!(await matches(tx.store, subscription.criteria, id, options.baseUrl(), ctx))) continue;
         await queue(tx.sql, subscription.id, 'delete', type, id, previous.meta?.versionId);
       }
