@@ -114,7 +114,7 @@ export async function startServer(t: Tap, config: Config, parts: AppParts = {}):
  * Config for a test: an isolated database, quiet logs, overrides on top. R4 validation is
  * always on; US Core defaults are off unless a test turns them on (test/validation does), so
  * tests of storage and search can use resources US Core would refuse (a Patient without
- * gender for :missing, say).
+ * gender for :missing, say). No reminder timer: test/reminders drive sending with runDue.
  */
 export async function testConfig(t: Tap, overrides: Partial<Config> = {}, forcePglite = false) {
   const db = await isolatedDatabase(t, forcePglite, 'migrated');
@@ -127,6 +127,8 @@ export async function testConfig(t: Tap, overrides: Partial<Config> = {}, forceP
       AUTH_HS256_SECRET: TEST_SECRET,
       AUTH_ISSUER: TEST_ISSUER,
       AUTH_AUDIENCE: TEST_AUDIENCE,
+      // Reminders are sent when a test calls runDue, not by a timer racing its assertions.
+      REMINDER_POLL_MS: '0',
     }),
     ...db,
     ...overrides,

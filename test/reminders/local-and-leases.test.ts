@@ -109,3 +109,23 @@ t.test('a row claimed by a replica that died is sent when its lease runs out, on
     [PHONES.p1],
   );
 });
+
+t.test('the timer sends what is due without anyone calling runDue', async (t) => {
+  const clock = new Clock(new Date('2031-01-01T00:00:00Z'));
+  const config = await testConfig(t);
+  config.reminders = { ...config.reminders, pollMs: 25 };
+  const server = await startServer(t, config, { now: clock.now });
+  await put(server.base, {
+    ...patient({ telecom: [{ system: 'sms', value: '+15555550101' }] }),
+    id: 'p1',
+  });
+  await put(server.base, appointment('a1', START, {}, ['Patient/p1']));
+  // The one real wait in these tests: for the app's own timer, up to 10 s.
+  let found = 0;
+  for (let i = 0; i < 200 && found === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    found = (await fhir(server.base, 'GET', 'Communication')).body.entry?.length ?? 0;
+  }
+  t.equal(found, 1, 'the booked notice went out on the timer');
+  await server.close(); // the timer stops with the app, a pass in flight finishing first
+});

@@ -7,14 +7,14 @@ import type { Config } from '../../src/config.js';
 import { patient, practitioner } from '../fixtures.js';
 import { fhir, startServer, testConfig, testToken, type Running } from '../helpers.js';
 import { startSnsEmulator, type SnsEmulator } from '../emulators/sns.js';
+import { TEST_AWS } from '../healthlake/harness.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export const region = 'us-east-1';
-const credentials = {
-  accessKeyId: 'AKIDTELEFHIRSNS00002',
-  secretAccessKey: 'telefhir/test/sns/secret/fedcba9876543210',
-};
+// The HealthLake harness (TEST_STORE=healthlake) puts its keys in the environment the SDK
+// reads: the SNS emulator accepts the same ones.
+const credentials = TEST_AWS.credentials;
 
 /** Phones of everyone in the world: who got what is read off the emulator by number. */
 export const PHONES = {

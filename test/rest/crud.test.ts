@@ -191,7 +191,7 @@ t.test('every supported type supports the full CRUD cycle', async (t) => {
   const types = [...RESOURCE_TYPES]
     .filter(([, allowed]) => allowed.includes('create'))
     .map(([type]) => type);
-  t.equal(types.length, 29);
+  t.equal(types.length, 30);
   for (const type of types) {
     const created = await fhir(base, 'POST', type, validResources[type]!());
     t.equal(created.status, 201, `${type} create`);
