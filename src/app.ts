@@ -23,6 +23,7 @@ import { prescriptionLedger } from './operations/prescribe/prescriptions.js';
 import { openWorkflow, type Workflow } from './workflow/workflow.js';
 import { openVideo } from './video/open.js';
 import { openNotifier } from './notify/open.js';
+import { reminderRecordGuard } from './reminders/guard.js';
 import { reminderHook } from './reminders/schedule.js';
 import { reminderService } from './reminders/service.js';
 import type { VideoProvider } from './video/video-provider.js';
@@ -88,6 +89,8 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
   const identity = parts.storeAsGiven ? undefined : new PatientIdentity(config.identity);
   const now = parts.now ?? (() => new Date());
   const hooks = [
+    // First: a forged or edited reminder record is refused before any other rule acts on it.
+    reminderRecordGuard(),
     appointmentLedger(),
     prescriptionLedger(),
     reminderHook({ offsetsMinutes: config.reminders.offsetsMinutes, now }),

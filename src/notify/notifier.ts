@@ -14,7 +14,10 @@ export interface Notification {
   channel: Channel;
   /** E.164 phone number or email address. */
   address: string;
-  /** `Patient/<id>` or `Practitioner/<id>`: for routing only, never in the text. */
+  /**
+   * `Patient/<id>` or `Practitioner/<id>`: for the local record only; never in the text, and
+   * never sent to a provider (SNS gets the address alone).
+   */
   recipient: string;
   /** The message; no PHI beyond a date/time and a link. */
   text: string;

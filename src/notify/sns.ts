@@ -10,8 +10,8 @@ import type { Channel, Notification, Notifier } from './notifier.js';
 export interface SnsOptions {
   region: string;
   /**
-   * SNS_TOPIC_ARN: publish every message to this topic, with its channel and address as
-   * message attributes, for a subscriber (an SES or SMS delivery function) to deliver. Absent:
+   * SNS_TOPIC_ARN: publish every message to this topic, with its channel and address (only
+   * those) as message attributes, for a subscriber (an SES or SMS delivery function) to deliver. Absent:
    * SMS straight to the phone number; SNS can't send email to an address, so only SMS.
    */
   topicArn?: string;
@@ -56,11 +56,13 @@ export function snsNotifier(options: SnsOptions): Notifier {
         ? {
             TopicArn: topic,
             Message: n.text,
-            MessageAttributes: {
-              channel: text(n.channel),
-              address: text(n.address),
-              recipient: text(n.recipient),
-            },
+            // What leaves for the topic's subscribers is what delivery needs and no more: the
+            // channel (SMS or email) and the address to deliver to — a subscriber can't deliver
+            // without it, and putting it in the attributes keeps the body the bare text. Not the
+            // recipient's `Patient/<id>` (it would tie the address to a record in the topic's
+            // logs and dead-letter queues), nor a name, MRN or reason: the text has none either
+            // (a date/time and a link, message.ts).
+            MessageAttributes: { channel: text(n.channel), address: text(n.address) },
             ...(fifo
               ? {
                   // A hash: SNS allows 128 characters of a limited alphabet.

@@ -26,7 +26,22 @@ export function isBooked(appointment: Appointment | undefined): appointment is A
   );
 }
 
-const patientOf = (actors: string[]) => actors.find((a) => a.startsWith('Patient/')) ?? null;
+/**
+ * The patient a message to `recipient` is about, its Communication's subject (and so whose
+ * record it lands in): a patient's own message is theirs alone, never another patient's in the
+ * same visit. A practitioner's message names the patient only when the visit has exactly one;
+ * with several (a family or group visit) it names none, since choosing one would put a message
+ * also about the others in that one's record, readable by them and their guardians.
+ */
+export function subjectFor(recipient: string, actors: readonly string[]): string | null {
+  if (recipient.startsWith('Patient/')) return recipient;
+  const patients = actors.filter((a) => a.startsWith('Patient/'));
+  return patients.length === 1 ? patients[0]! : null;
+}
+
+/** SQL for the subject of each recipient `r`: itself when a Patient, else `$sole`. */
+const subjectSql = (sole: string) => `CASE WHEN r LIKE 'Patient/%' THEN r ELSE ${sole} END`;
+const solePatient = (actors: readonly string[]) => subjectFor('', actors);
 
 const DROP_PENDING = `DELETE FROM reminder WHERE appointment_id = $1 AND state = 'pending'`;
 
@@ -35,15 +50,15 @@ async function notice(
   id: string,
   kind: ReminderKind,
   recipients: string[],
-  patient: string | null,
+  actors: readonly string[],
   start: string,
   now: Date,
 ) {
   if (!recipients.length) return;
   await sql.query(
     `INSERT INTO reminder (appointment_id, recipient, patient, kind, visit_start, due_at, next_attempt_at)
-     SELECT $1, r, $3, $4, $5::timestamptz, $6::timestamptz, $6::timestamptz FROM unnest($2::text[]) AS r`,
-    [id, recipients, patient, kind, start, now.toISOString()],
+     SELECT $1, r, ${subjectSql('$3')}, $4, $5::timestamptz, $6::timestamptz, $6::timestamptz FROM unnest($2::text[]) AS r`,
+    [id, recipients, solePatient(actors), kind, start, now.toISOString()],
   );
 }
 
@@ -64,10 +79,10 @@ async function scheduleReminders(
   if (!recipients.length || !due.length) return;
   await sql.query(
     `INSERT INTO reminder (appointment_id, recipient, patient, kind, visit_start, due_at, next_attempt_at)
-     SELECT $1, r, $3, 'reminder', $4::timestamptz, d, d
+     SELECT $1, r, ${subjectSql('$3')}, 'reminder', $4::timestamptz, d, d
      FROM unnest($2::text[]) AS r, unnest($5::timestamptz[]) AS d
      ON CONFLICT (appointment_id, recipient, kind, due_at) WHERE kind = 'reminder' DO NOTHING`,
-    [id, recipients, patientOf(recipients), appointment.start, due],
+    [id, recipients, solePatient(recipients), appointment.start, due],
   );
 }
 
@@ -86,13 +101,12 @@ export function reminderHook(options: ReminderHookOptions): WriteHook {
       const now = options.now();
       if (isBooked(after)) {
         const people = bookedActors(after);
-        const patient = patientOf(people);
         if (!isBooked(before)) {
           await sql.query(DROP_PENDING, [id]);
-          await notice(sql, id, 'booked', people, patient, after.start, now);
+          await notice(sql, id, 'booked', people, people, after.start, now);
         } else if (Date.parse(before.start) !== Date.parse(after.start)) {
           await sql.query(DROP_PENDING, [id]);
-          await notice(sql, id, 'rescheduled', people, patient, after.start, now);
+          await notice(sql, id, 'rescheduled', people, people, after.start, now);
         } else {
           // The same booking re-saved: whoever left hears nothing more, whoever joined is told.
           await sql.query(
@@ -102,7 +116,7 @@ export function reminderHook(options: ReminderHookOptions): WriteHook {
           );
           const earlier = new Set(bookedActors(before));
           const joined = people.filter((p) => !earlier.has(p));
-          await notice(sql, id, 'booked', joined, patient, after.start, now);
+          await notice(sql, id, 'booked', joined, people, after.start, now);
         }
         await scheduleReminders(sql, id, after, options.offsetsMinutes, now);
         return;
@@ -111,7 +125,7 @@ export function reminderHook(options: ReminderHookOptions): WriteHook {
       await sql.query(DROP_PENDING, [id]);
       if (after === undefined || CANCELLING.has(after.status)) {
         const people = bookedActors(before);
-        await notice(sql, id, 'cancelled', people, patientOf(people), before.start, now);
+        await notice(sql, id, 'cancelled', people, people, before.start, now);
       }
     },
   };

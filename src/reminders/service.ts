@@ -22,7 +22,7 @@ import type { FhirStore, RequestContext } from '../store/store.js';
 import { bookedActors } from '../workflow/appointment-ledger.js';
 import type { Workflow } from '../workflow/workflow.js';
 import { contactOf, formatWhen, messageText } from './message.js';
-import { isBooked, type ReminderKind } from './schedule.js';
+import { isBooked, subjectFor, type ReminderKind } from './schedule.js';
 
 const SERVER: RequestContext = { requestId: 'reminders', access: 'unrestricted' };
 const MAX_ATTEMPTS = 5;
@@ -136,7 +136,15 @@ export function reminderService(options: ReminderServiceOptions): ReminderServic
     );
   }
 
+  /**
+   * The row's subject (schedule.ts `subjectFor`), and never another patient than the recipient
+   * when the recipient is a patient, whatever an older row says.
+   */
+  const subjectOf = (row: Row) =>
+    row.recipient.startsWith('Patient/') ? subjectFor(row.recipient, []) : row.patient;
+
   function communication(row: Row, text: string, channel: 'sms' | 'email', at: Date) {
+    const subject = subjectOf(row);
     const resource: Communication = {
       resourceType: 'Communication',
       identifier: [{ system: 'urn:telefhir:reminder', value: row.id }],
@@ -155,7 +163,7 @@ export function reminderService(options: ReminderServiceOptions): ReminderServic
           ],
         },
       ],
-      ...(row.patient ? { subject: { reference: row.patient } } : {}),
+      ...(subject ? { subject: { reference: subject } } : {}),
       about: [{ reference: `Appointment/${row.appointment_id}` }],
       recipient: [{ reference: row.recipient }],
       sent: at.toISOString(),
@@ -184,7 +192,7 @@ export function reminderService(options: ReminderServiceOptions): ReminderServic
           subject: 'telefhir-reminders',
           requestId: `reminder-${row.id}`,
           entities: [{ reference: `Communication/${id}` }],
-          ...(row.patient ? { patient: row.patient } : {}),
+          ...(subjectOf(row) ? { patient: subjectOf(row)! } : {}),
           recorded: at,
         }),
       );

@@ -77,6 +77,22 @@ t.test('email is not a channel without a topic: refused before anything is sent'
   t.equal(sns.calls, 0);
 });
 
+t.test('attack: a topic message carries only channel and address, no patient', async (t) => {
+  const sns = await emulator(t);
+  const topicArn = 'arn:aws:sns:us-east-1:111122223333:reminders';
+  const notifier = snsNotifier({ region, credentials, endpoint: sns.endpoint, topicArn });
+  t.teardown(() => notifier.close());
+  await notifier.send(note({ channel: 'email', address: 'p@example.org' }));
+  t.equal(sns.messages.length, 1);
+  const [sent] = sns.messages;
+  t.same(
+    sent!.attributes,
+    { channel: 'email', address: 'p@example.org' },
+    'exactly what delivery needs: no recipient reference, no name, no MRN',
+  );
+  t.notMatch(JSON.stringify(sent), /Patient\/|p1\b/, 'the patient is named nowhere');
+});
+
 t.test('a FIFO topic gets channel and address as attributes and drops a resend', async (t) => {
   const sns = await emulator(t);
   const topicArn = 'arn:aws:sns:us-east-1:111122223333:reminders.fifo';
@@ -90,8 +106,8 @@ t.test('a FIFO topic gets channel and address as attributes and drops a resend',
   t.equal(sns.messages.length, 1, 'delivered once');
   t.match(sns.messages[0], {
     topicArn,
-    attributes: { channel: 'email', address: 'p@example.org', recipient: 'Patient/p1' },
   });
+  t.same(sns.messages[0]!.attributes, { channel: 'email', address: 'p@example.org' });
   t.match(sns.messages[0]!.deduplicationId, /^[0-9a-f]{64}$/);
   await notifier.send(note({ key: 'reminder-2' }));
   t.equal(sns.messages.length, 2, 'another key is another message');

@@ -304,3 +304,45 @@ t.test('someone with no phone gets nothing over SMS, and the row is not retried'
   t.equal(sns.calls, 0);
   t.same(await server.app.reminders.runDue(), { sent: 0, skipped: 0, failed: 0 });
 });
+
+t.test('attack: in a two-patient visit, each patient reads only their own reminder', async (t) => {
+  const { server, clock } = await world(t);
+  await put(
+    server.base,
+    appointment('a2', START, {}, ['Patient/p1', 'Patient/p2', 'Practitioner/dr1']),
+  );
+  clock.set('2031-01-01T00:00:07Z');
+  t.equal((await server.app.reminders.runDue()).sent, 3);
+  const all = await fhir(server.base, 'GET', 'Communication?about=Appointment/a2&_count=100');
+  const byRecipient = Object.fromEntries(
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    (all.body.entry as { resource: Record<string, any> }[]).map((e) => [
+      e.resource.recipient[0].reference as string,
+      e.resource,
+    ]),
+  );
+  t.same(byRecipient['Patient/p1']!.subject, { reference: 'Patient/p1' });
+  t.same(byRecipient['Patient/p2']!.subject, { reference: 'Patient/p2' }, "B's is B's");
+  t.notOk(byRecipient['Practitioner/dr1']!.subject, 'two patients: no one patient is the subject');
+  const asA = { authorization: `Bearer ${patientToken('p1')}` };
+  const read = await fhir(
+    server.base,
+    'GET',
+    `Communication/${byRecipient['Patient/p2']!.id}`,
+    undefined,
+    asA,
+  );
+  t.ok([403, 404].includes(read.status), `A can't read B's reminder (${read.status})`);
+  const found = await fhir(
+    server.base,
+    'GET',
+    'Communication?about=Appointment/a2',
+    undefined,
+    asA,
+  );
+  t.same(
+    (found.body.entry ?? []).map((e: { resource: { id: string } }) => e.resource.id),
+    [byRecipient['Patient/p1']!.id],
+    'A finds only their own',
+  );
+});

@@ -359,6 +359,9 @@ export class HealthLakeStore implements FhirStore {
       if (found === undefined) throw notFound(type, id);
       if (found === 'deleted') return undefined;
       if (!(await store.inside(found, scope))) throw outside(type, id, 'delete');
+      for (const hook of store.parts.hooks) {
+        await hook.beforeDelete?.({ sql: store.unit!.sql, store }, type, id, found);
+      }
       await store.record(
         {
           kind: 'delete',
