@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OperationOutcome, Parameters } from 'fhir/r4.js';
-import { principalFrom } from '../auth/claims.js';
+import { principalFrom, type TokenClaims } from '../auth/claims.js';
 import { buildPolicy, type AccessPolicy } from '../auth/policy.js';
 import type { Database } from '../db/database.js';
 import { audited, type AuditTarget } from '../exchange/audited.js';
@@ -19,7 +19,7 @@ import { FhirError } from '../fhir/errors.js';
 import { loadOperation } from '../fhir/operation-parameters.js';
 import { FormBody } from '../http/content-negotiation.js';
 import type { Deidentifiers } from './deidentify.js';
-import { deidentifierFor, pseudonymKey, PSEUDONYM_SECRET } from './deidentify.js';
+import { deidentifiedOnly, deidentifierFor, pseudonymKey, PSEUDONYM_SECRET } from './deidentify.js';
 import { ExportJobs, type ExportFile, type ExportLevel, type Job } from './jobs.js';
 import { kickoff, parametersFromUrl } from './kickoff.js';
 import { NDJSON, sweep, workOnce, type WorkerDeps } from './worker.js';
@@ -113,6 +113,7 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
             requestUrl: `${app.config.baseUrl}${request.url.replace(/^\/fhir/, '')}`,
             principal,
             policy,
+            policyOptions: deps.policy,
             ctx: ex.ctx,
             store: app.store,
             baseUrl: app.config.baseUrl,
@@ -148,6 +149,14 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
     if (!/^[0-9a-f-]{36}$/.test(id)) throw notFound();
     const job = await jobs.find(id, principal.clientId ?? '', principal.subject);
     if (!job) throw notFound();
+    if (deidentifiedOnly(principal)) {
+      // Only de-identified jobs, held to the server policy they were read under.
+      if (job.deidentify === null) throw notFound();
+      return {
+        job,
+        policy: buildPolicy(principalFrom(job.grantFacts as TokenClaims), deps.policy),
+      };
+    }
     return { job, policy };
   };
 

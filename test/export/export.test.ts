@@ -177,7 +177,7 @@ t.test('security: scopes, roles, patients and other clients', async (t) => {
     const deid = bearer({
       sub: 'svc-d',
       client_id: 'svc-d',
-      scope: 'system/*.rs telefhir/export.deidentified',
+      scope: 'telefhir/export.deidentified',
     });
     t.equal((await kick(base, '$export', deid)).res.status, 403);
     t.equal((await kick(base, 'Patient/$export', deid)).res.status, 403);
