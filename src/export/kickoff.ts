@@ -23,6 +23,7 @@ import {
   type Deidentifiers,
 } from './deidentify.js';
 import type { ExportLevel, GrantFacts, NewJob } from './jobs.js';
+import type { JobOwner } from './owner.js';
 import { checkTypeFilter } from './reader.js';
 
 const OUTPUT_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
@@ -37,6 +38,8 @@ export interface KickoffRequest {
   prefer: string | undefined;
   requestUrl: string;
   principal: Principal;
+  /** Who will own the job (owner.ts): its issuer and fingerprint go into the grant facts. */
+  owner: JobOwner;
   policy: AccessPolicy;
   policyOptions: PolicyOptions;
   ctx: RequestContext;
@@ -218,13 +221,17 @@ export async function kickoff(
     id,
     clientId: request.principal.clientId ?? '',
     subject: request.principal.subject,
-    grantFacts: serviceOnly
-      ? {
-          sub: request.principal.subject,
-          ...(request.principal.clientId ? { client_id: request.principal.clientId } : {}),
-          scope: serverReadScopes(types),
-        }
-      : grantFactsOf(request.principal),
+    grantFacts: {
+      ...(serviceOnly
+        ? {
+            sub: request.principal.subject,
+            ...(request.principal.clientId ? { client_id: request.principal.clientId } : {}),
+            scope: serverReadScopes(types),
+          }
+        : grantFactsOf(request.principal)),
+      iss: request.owner.issuer,
+      fingerprint: request.owner.fingerprint,
+    },
     level: request.level,
     ...(request.groupId ? { groupId: request.groupId } : {}),
     ...(patients ? { patients: [...new Set(patients)] } : {}),

@@ -1,7 +1,8 @@
 /**
  * Bulk Data $export over HTTP, under /fhir: kick-off at the system, Patient and Group levels
  * (GET or POST), the status URL (poll, DELETE to cancel) and the output files. A job is seen
- * only by the client and subject that started it: anyone else's, or an expired one, is 404.
+ * only by the grant that started it (owner.ts: issuer, client, subject and a fingerprint of the
+ * grant facts): anyone else's, a narrowed grant's, or an expired one, is 404.
  * Each download is held to the caller's current grant on the file's type and audited, as is
  * every kick-off (parameter names only, never values). The worker runs on a timer in every
  * replica (worker.ts), stopped when the app closes.
@@ -22,6 +23,7 @@ import type { Deidentifiers } from './deidentify.js';
 import { deidentifiedOnly, deidentifierFor, pseudonymKey, PSEUDONYM_SECRET } from './deidentify.js';
 import { ExportJobs, type ExportFile, type ExportLevel, type Job } from './jobs.js';
 import { kickoff, parametersFromUrl } from './kickoff.js';
+import { ownerOf } from './owner.js';
 import { NDJSON, sweep, workOnce, type WorkerDeps } from './worker.js';
 
 export interface ExportOptions {
@@ -112,6 +114,7 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
             prefer: [request.headers.prefer ?? []].flat().join(','),
             requestUrl: `${app.config.baseUrl}${request.url.replace(/^\/fhir/, '')}`,
             principal,
+            owner: ownerOf(request.user!, principal),
             policy,
             policyOptions: deps.policy,
             ctx: ex.ctx,
@@ -147,7 +150,7 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
     const { principal, policy } = callerOf(app, request);
     const { id } = request.params as { id: string };
     if (!/^[0-9a-f-]{36}$/.test(id)) throw notFound();
-    const job = await jobs.find(id, principal.clientId ?? '', principal.subject);
+    const job = await jobs.find(id, ownerOf(request.user!, principal));
     if (!job) throw notFound();
     if (deidentifiedOnly(principal)) {
       // Only de-identified jobs, held to the server policy they were read under.
@@ -234,7 +237,7 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
     const { principal } = callerOf(app, request);
     const { id } = request.params as { id: string };
     if (!/^[0-9a-f-]{36}$/.test(id)) throw notFound();
-    if (!(await jobs.cancel(id, principal.clientId ?? '', principal.subject))) throw notFound();
+    if (!(await jobs.cancel(id, ownerOf(request.user!, principal)))) throw notFound();
     reply.code(202);
     return {
       resourceType: 'OperationOutcome',
