@@ -172,6 +172,16 @@ export class ExportJobs {
     return rows[0] && jobOf(rows[0]);
   }
 
+  /** Queued or running jobs of this issuer, client and subject (whatever their grant). */
+  async active(owner: Pick<JobOwner, 'issuer' | 'clientId' | 'subject'>): Promise<number> {
+    const rows = await this.db.query<{ n: string | number }>(
+      `SELECT count(*) AS n FROM export_job WHERE client_id = $1 AND subject = $2
+         AND grant_facts->>'iss' = $3 AND state IN ('queued', 'running') AND ${LIVE}`,
+      [owner.clientId, owner.subject, owner.issuer],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   async files(id: string): Promise<ExportFile[]> {
     const rows = await this.db.query<{
       seq: number;

@@ -105,6 +105,7 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
         query: paramNames(parameters),
       };
       const id = randomUUID();
+      const owner = ownerOf(request.user!, principal);
       await audited(ex, target, async () => {
         const job = await kickoff(
           {
@@ -114,7 +115,7 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
             prefer: [request.headers.prefer ?? []].flat().join(','),
             requestUrl: `${app.config.baseUrl}${request.url.replace(/^\/fhir/, '')}`,
             principal,
-            owner: ownerOf(request.user!, principal),
+            owner,
             policy,
             policyOptions: deps.policy,
             ctx: ex.ctx,
@@ -126,6 +127,17 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
           id,
           config.retentionHours,
         );
+        // A cap per caller, so one can't starve everyone (checked, then created: two kick-offs
+        // racing may both pass; the cap is a fairness bound, not a security one).
+        if ((await jobs.active(owner)) >= config.maxActiveJobs) {
+          throw new FhirError(
+            429,
+            'transient',
+            `At most ${config.maxActiveJobs} exports may run at once for this client: wait for one to finish, or cancel one`,
+            undefined,
+            { 'retry-after': '60' },
+          );
+        }
         await jobs.create(job);
         return { status: 202 };
       });

@@ -60,3 +60,24 @@ t.test('attack: the same user and client, launched for another patient', async (
   }
   t.equal((await fhir(base, 'GET', status, undefined, forA)).status, 200, 'still A’s');
 });
+
+t.test('attack: one caller can not queue more than EXPORT_MAX_ACTIVE_JOBS jobs', async (t) => {
+  const running = await exportServer(t, { maxActiveJobs: 2 });
+  const { base } = running;
+  const svc = bearer({ sub: 'svc-a', client_id: 'svc-a', scope: 'system/*.rs' });
+  const narrower = bearer({ sub: 'svc-a', client_id: 'svc-a', scope: 'system/Patient.rs' });
+  const first = await kick(base, '$export?_type=Patient', svc);
+  t.equal(first.res.status, 202);
+  t.equal((await kick(base, '$export?_type=Patient', narrower)).res.status, 202);
+  const third = await kick(base, '$export?_type=Patient', svc);
+  t.equal(third.res.status, 429, 'a third live job of the same caller (any grant)');
+  t.equal(third.res.body?.resourceType, 'OperationOutcome');
+  t.ok(third.res.headers.get('retry-after'), 'Retry-After');
+  t.equal(third.status, '', 'no job');
+  const other = bearer({ sub: 'svc-b', client_id: 'svc-b', scope: 'system/*.rs' });
+  t.equal((await kick(base, '$export?_type=Patient', other)).res.status, 202, 'others still may');
+  t.equal((await fhir(base, 'DELETE', first.status, undefined, svc)).status, 202);
+  t.equal((await kick(base, '$export?_type=Patient', svc)).res.status, 202, 'after a cancel');
+  await drain(running);
+  t.equal((await kick(base, '$export?_type=Patient', svc)).res.status, 202, 'after they finish');
+});
