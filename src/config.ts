@@ -87,6 +87,8 @@ export interface ExportConfig {
   fileResources: number;
   /** EXPORT_POLL_MS: how often an idle replica looks for a job to work; 0 turns the worker off. */
   pollMs: number;
+  /** EXPORT_MAX_ACTIVE_JOBS: queued or running jobs one caller (issuer, client, subject) may have. */
+  maxActiveJobs: number;
 }
 
 /** Where document bytes live (src/blob/): S3 when a bucket is set, else encrypted files. */
@@ -377,6 +379,7 @@ export function loadConfig(env: Env = process.env): Config {
       retentionHours: integer(env, 'EXPORT_RETENTION_HOURS', 24, 1, 24 * 30),
       fileResources: integer(env, 'EXPORT_FILE_RESOURCES', 10_000, 1, 1_000_000),
       pollMs: integer(env, 'EXPORT_POLL_MS', 2000, 0, 10 * 60_000),
+      maxActiveJobs: integer(env, 'EXPORT_MAX_ACTIVE_JOBS', 3, 1, 1000),
     },
     heapGrowthPercent: integer(env, 'HEAP_GROWTH_PERCENT', 50, 0, 400),
     subscriptions: {

@@ -18,7 +18,8 @@ const USAGE = `Usage: npm run client -- <command> [options]
         --public: no client authentication (a browser app, with PKCE). With --redirect-uri
         the client signs users in (authorization_code, refresh_token); without, it is a
         backend service (client_credentials).
-        --scope: the scopes it may be granted, e.g. "system/*.rs"
+        --scope: the scopes it may be granted, e.g. "system/*.rs" (or
+                 "telefhir/export.deidentified": de-identified $export only)
   list  the clients, one a line (id, method, name, scopes, disabled)
   disable CLIENT_ID  it gets no more tokens
 

@@ -6,6 +6,7 @@
  * worker that lost its lease (it stalled, another replica took over) changes nothing.
  */
 import type { Database, Sql } from '../db/database.js';
+import type { JobOwner } from './owner.js';
 
 export type ExportLevel = 'system' | 'patient' | 'group';
 export type JobState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -18,7 +19,15 @@ export interface GrantFacts {
   role?: string[];
   patient?: string;
   fhirUser?: string;
+  /** Ownership (owner.ts), not read by the policy: the issuer and the grant's fingerprint. */
+  iss?: string;
+  fingerprint?: string;
 }
+
+/** The ownership predicate on export_job, parameters from $2 (after the id). */
+const OWNED = `client_id = $2 AND subject = $3 AND grant_facts->>'iss' = $4
+  AND grant_facts->>'fingerprint' = $5`;
+const owned = (owner: JobOwner) => [owner.clientId, owner.subject, owner.issuer, owner.fingerprint];
 
 /** Where a worker resumes: a type, a member of the patient list, and a keyset position. */
 export interface JobPosition {
@@ -154,13 +163,23 @@ export class ExportJobs {
     );
   }
 
-  /** A live (unexpired) job of this client and subject; anyone else's is as absent. */
-  async find(id: string, clientId: string, subject: string): Promise<Job | undefined> {
+  /** A live (unexpired) job of this owner (same grant); anyone else's is as absent. */
+  async find(id: string, owner: JobOwner): Promise<Job | undefined> {
     const rows = await this.db.query<JobRow>(
-      `SELECT * FROM export_job WHERE id = $1 AND client_id = $2 AND subject = $3 AND ${LIVE}`,
-      [id, clientId, subject],
+      `SELECT * FROM export_job WHERE id = $1 AND ${OWNED} AND ${LIVE}`,
+      [id, ...owned(owner)],
     );
     return rows[0] && jobOf(rows[0]);
+  }
+
+  /** Queued or running jobs of this issuer, client and subject (whatever their grant). */
+  async active(owner: Pick<JobOwner, 'issuer' | 'clientId' | 'subject'>): Promise<number> {
+    const rows = await this.db.query<{ n: string | number }>(
+      `SELECT count(*) AS n FROM export_job WHERE client_id = $1 AND subject = $2
+         AND grant_facts->>'iss' = $3 AND state IN ('queued', 'running') AND ${LIVE}`,
+      [owner.clientId, owner.subject, owner.issuer],
+    );
+    return Number(rows[0]?.n ?? 0);
   }
 
   async files(id: string): Promise<ExportFile[]> {
@@ -192,12 +211,12 @@ export class ExportJobs {
    * Cancels (and forgets) a job: its rows go, its blobs are queued for deletion in the same
    * transaction. True when there was such a job.
    */
-  async cancel(id: string, clientId: string, subject: string): Promise<boolean> {
+  async cancel(id: string, owner: JobOwner): Promise<boolean> {
     return this.db.transaction(async (sql) => {
       const rows = await sql.query<{ pending_blob: string | null }>(
         `SELECT pending_blob FROM export_job
-         WHERE id = $1 AND client_id = $2 AND subject = $3 AND ${LIVE} FOR UPDATE`,
-        [id, clientId, subject],
+         WHERE id = $1 AND ${OWNED} AND ${LIVE} FOR UPDATE`,
+        [id, ...owned(owner)],
       );
       if (!rows[0]) return false;
       await forget(sql, `id = $1`, [id]);

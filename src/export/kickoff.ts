@@ -8,14 +8,22 @@
 import type { Group, OperationDefinition, Parameters, ParametersParameter } from 'fhir/r4.js';
 import { isInPatientCompartment } from '../auth/compartment.js';
 import type { Principal, TokenClaims } from '../auth/claims.js';
-import type { AccessPolicy } from '../auth/policy.js';
+import { buildPolicy, type AccessPolicy, type PolicyOptions } from '../auth/policy.js';
+import { principalFrom } from '../auth/claims.js';
 import { FhirError } from '../fhir/errors.js';
 import { readParameters } from '../fhir/operation-parameters.js';
 import { parseInstant, rejectControlCharacters } from '../fhir/params.js';
 import { ID_PATTERN, RESOURCE_TYPES } from '../fhir/resource-types.js';
 import type { FhirStore, RequestContext } from '../store/store.js';
-import { authorizeDeidentify, type Deidentifiers } from './deidentify.js';
+import {
+  aimedAtNobody,
+  authorizeDeidentify,
+  deidentifiedOnly,
+  serverReadScopes,
+  type Deidentifiers,
+} from './deidentify.js';
 import type { ExportLevel, GrantFacts, NewJob } from './jobs.js';
+import type { JobOwner } from './owner.js';
 import { checkTypeFilter } from './reader.js';
 
 const OUTPUT_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
@@ -30,7 +38,10 @@ export interface KickoffRequest {
   prefer: string | undefined;
   requestUrl: string;
   principal: Principal;
+  /** Who will own the job (owner.ts): its issuer and fingerprint go into the grant facts. */
+  owner: JobOwner;
   policy: AccessPolicy;
+  policyOptions: PolicyOptions;
   ctx: RequestContext;
   store: FhirStore;
   baseUrl: string;
@@ -174,13 +185,23 @@ export async function kickoff(
   const since = sinceRaw === undefined ? undefined : parseInstant('_since', sinceRaw);
   const [method] = strings(params, '_deidentify');
   const deidentify = authorizeDeidentify(request.principal, method, request.deidentifiers);
+  const filterList = strings(params, '_typeFilter');
+  if (deidentify) aimedAtNobody(request.level, !!params.get('patient')?.length, filterList);
+  // A de-identified-only caller's export reads under a server policy (deidentify.ts).
+  const serviceOnly = deidentifiedOnly(request.principal);
+  const policy = serviceOnly
+    ? buildPolicy(
+        principalFrom({ sub: request.principal.subject, scope: 'system/*.rs' }),
+        request.policyOptions,
+      )
+    : request.policy;
   const requested = strings(params, '_type').flatMap((value) => value.split(','));
   const types = exportTypes(
     request.level,
     requested.map((t) => t.trim()),
-    request.policy,
+    policy,
   );
-  const filters = typeFilters(strings(params, '_typeFilter'), types, request.baseUrl);
+  const filters = typeFilters(filterList, types, request.baseUrl);
 
   let patients: string[] | undefined;
   const listed = params.get('patient');
@@ -200,7 +221,17 @@ export async function kickoff(
     id,
     clientId: request.principal.clientId ?? '',
     subject: request.principal.subject,
-    grantFacts: grantFactsOf(request.principal),
+    grantFacts: {
+      ...(serviceOnly
+        ? {
+            sub: request.principal.subject,
+            ...(request.principal.clientId ? { client_id: request.principal.clientId } : {}),
+            scope: serverReadScopes(types),
+          }
+        : grantFactsOf(request.principal)),
+      iss: request.owner.issuer,
+      fingerprint: request.owner.fingerprint,
+    },
     level: request.level,
     ...(request.groupId ? { groupId: request.groupId } : {}),
     ...(patients ? { patients: [...new Set(patients)] } : {}),

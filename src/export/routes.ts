@@ -1,7 +1,8 @@
 /**
  * Bulk Data $export over HTTP, under /fhir: kick-off at the system, Patient and Group levels
  * (GET or POST), the status URL (poll, DELETE to cancel) and the output files. A job is seen
- * only by the client and subject that started it: anyone else's, or an expired one, is 404.
+ * only by the grant that started it (owner.ts: issuer, client, subject and a fingerprint of the
+ * grant facts): anyone else's, a narrowed grant's, or an expired one, is 404.
  * Each download is held to the caller's current grant on the file's type and audited, as is
  * every kick-off (parameter names only, never values). The worker runs on a timer in every
  * replica (worker.ts), stopped when the app closes.
@@ -9,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OperationOutcome, Parameters } from 'fhir/r4.js';
-import { principalFrom } from '../auth/claims.js';
+import { principalFrom, type TokenClaims } from '../auth/claims.js';
 import { buildPolicy, type AccessPolicy } from '../auth/policy.js';
 import type { Database } from '../db/database.js';
 import { audited, type AuditTarget } from '../exchange/audited.js';
@@ -19,9 +20,10 @@ import { FhirError } from '../fhir/errors.js';
 import { loadOperation } from '../fhir/operation-parameters.js';
 import { FormBody } from '../http/content-negotiation.js';
 import type { Deidentifiers } from './deidentify.js';
-import { deidentifierFor, pseudonymKey, PSEUDONYM_SECRET } from './deidentify.js';
+import { deidentifiedOnly, deidentifierFor, pseudonymKey, PSEUDONYM_SECRET } from './deidentify.js';
 import { ExportJobs, type ExportFile, type ExportLevel, type Job } from './jobs.js';
 import { kickoff, parametersFromUrl } from './kickoff.js';
+import { ownerOf } from './owner.js';
 import { NDJSON, sweep, workOnce, type WorkerDeps } from './worker.js';
 
 export interface ExportOptions {
@@ -103,6 +105,7 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
         query: paramNames(parameters),
       };
       const id = randomUUID();
+      const owner = ownerOf(request.user!, principal);
       await audited(ex, target, async () => {
         const job = await kickoff(
           {
@@ -112,7 +115,9 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
             prefer: [request.headers.prefer ?? []].flat().join(','),
             requestUrl: `${app.config.baseUrl}${request.url.replace(/^\/fhir/, '')}`,
             principal,
+            owner,
             policy,
+            policyOptions: deps.policy,
             ctx: ex.ctx,
             store: app.store,
             baseUrl: app.config.baseUrl,
@@ -122,6 +127,17 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
           id,
           config.retentionHours,
         );
+        // A cap per caller, so one can't starve everyone (checked, then created: two kick-offs
+        // racing may both pass; the cap is a fairness bound, not a security one).
+        if ((await jobs.active(owner)) >= config.maxActiveJobs) {
+          throw new FhirError(
+            429,
+            'transient',
+            `At most ${config.maxActiveJobs} exports may run at once for this client: wait for one to finish, or cancel one`,
+            undefined,
+            { 'retry-after': '60' },
+          );
+        }
         await jobs.create(job);
         return { status: 202 };
       });
@@ -146,8 +162,16 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
     const { principal, policy } = callerOf(app, request);
     const { id } = request.params as { id: string };
     if (!/^[0-9a-f-]{36}$/.test(id)) throw notFound();
-    const job = await jobs.find(id, principal.clientId ?? '', principal.subject);
+    const job = await jobs.find(id, ownerOf(request.user!, principal));
     if (!job) throw notFound();
+    if (deidentifiedOnly(principal)) {
+      // Only de-identified jobs, held to the server policy they were read under.
+      if (job.deidentify === null) throw notFound();
+      return {
+        job,
+        policy: buildPolicy(principalFrom(job.grantFacts as TokenClaims), deps.policy),
+      };
+    }
     return { job, policy };
   };
 
@@ -225,7 +249,7 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
     const { principal } = callerOf(app, request);
     const { id } = request.params as { id: string };
     if (!/^[0-9a-f-]{36}$/.test(id)) throw notFound();
-    if (!(await jobs.cancel(id, principal.clientId ?? '', principal.subject))) throw notFound();
+    if (!(await jobs.cancel(id, ownerOf(request.user!, principal)))) throw notFound();
     reply.code(202);
     return {
       resourceType: 'OperationOutcome',

@@ -13,9 +13,20 @@ import { oauthEndpoints } from './issuer.js';
 import type { OAuthServer } from './oauth.js';
 import { userGrantClient, UserTokens } from './token-user.js';
 
-/** The scopes granted: those asked for (all registered when none are) that are system/ and registered. */
+/**
+ * Scopes a backend service may hold besides system/ ones: `telefhir/export.deidentified`, the
+ * de-identified Bulk Data export (src/export/deidentify.ts), which on its own reads nothing.
+ */
+const SERVICE_SCOPES = new Set(['telefhir/export.deidentified']);
+
+/**
+ * The scopes granted: those asked for (all registered when none are) that are registered and
+ * system/ or a service scope.
+ */
 export function grantedScopes(requested: string | null, registered: string): string[] {
-  const allowed = registered.split(' ').filter((scope) => scope.startsWith('system/'));
+  const allowed = registered
+    .split(' ')
+    .filter((scope) => scope.startsWith('system/') || SERVICE_SCOPES.has(scope));
   if (requested === null) return allowed;
   const asked = requested.split(' ').filter(Boolean);
   return [...new Set(asked.filter((scope) => allowed.includes(scope)))];

@@ -22,7 +22,7 @@ const SSN_SYSTEM = 'http://hl7.org/fhir/sid/us-ssn';
 const DEID_ONLY = bearer({
   sub: 'svc-research',
   client_id: 'svc-research',
-  scope: 'system/*.rs telefhir/export.deidentified',
+  scope: 'telefhir/export.deidentified',
 });
 /** A backend service allowed identified exports (and not the de-identified kind). */
 const SERVICE = bearer({ sub: 'svc-a', client_id: 'svc-a', scope: 'system/*.rs' });

@@ -157,7 +157,7 @@ t.test('_deidentify: who may ask, and the transform applied to every resource', 
   const deid = bearer({
     sub: 'svc-d',
     client_id: 'svc-d',
-    scope: 'system/*.rs telefhir/export.deidentified',
+    scope: 'telefhir/export.deidentified',
   });
   const provider = bearer({ scope: 'user/*.rs', role: 'PROVIDER', fhirUser: 'Practitioner/dr1' });
   t.equal((await kick(base, '$export?_deidentify=test-mask', SERVICE)).res.status, 403, 'no scope');
