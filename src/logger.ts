@@ -41,6 +41,25 @@ export function loggerOptions(
         remoteAddress: request.ip,
       }),
       res: (reply: FastifyReply) => ({ statusCode: reply.statusCode }),
+      err: errorShape,
     },
+  };
+}
+
+/**
+ * What a logged error keeps: its type, name, code and where it was thrown, never its message or
+ * a driver's details. Those can quote data: Postgres says `invalid input syntax for type
+ * date: "…"` and puts key values in `detail`; a JSON parser quotes the body it choked on.
+ */
+export function errorShape(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { type: typeof error };
+  const { code, routine } = error as Error & { code?: unknown; routine?: unknown };
+  return {
+    type: error.constructor?.name ?? 'Error',
+    name: error.name,
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    ...(typeof routine === 'string' ? { routine } : {}),
+    // The frames without the first line, which repeats the message.
+    ...(error.stack ? { stack: error.stack.split('\n').slice(1).join('\n') } : {}),
   };
 }
