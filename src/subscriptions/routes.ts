@@ -22,7 +22,7 @@ import {
   updateSubscription,
   type Status,
 } from './repository.js';
-import { acceptSubscription, nextStatus, SECRET_EXTENSION } from './resource.js';
+import { acceptSubscription, endOf, nextStatus, SECRET_EXTENSION } from './resource.js';
 
 export interface SubscriptionRouteOptions {
   db: Database;
@@ -78,12 +78,15 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
         // Someone else's id, or a new one: an update never creates (ids are the server's).
         throw notFound(id);
       }
+      const now = options.clock();
+      const end = endOf(accepted.resource.end, now, rules.maxLifetimeMs);
       const status: Status = nextStatus(accepted.requested, current?.status);
       const wsActive = accepted.channel === 'websocket' && status === 'requested';
-      const finalStatus: Status = wsActive ? 'active' : status;
+      const ended = end.getTime() <= now.getTime();
+      const finalStatus: Status = ended ? 'off' : wsActive ? 'active' : status;
       const newId = id ?? randomUUID();
       const version = (current?.version_id ?? 0) + 1;
-      const resource = stamp(accepted.resource, newId, version);
+      const resource = stamp({ ...accepted.resource, end: end.toISOString() }, newId, version);
       const row = {
         id: newId,
         version,
@@ -92,12 +95,14 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
         status: finalStatus,
         criteriaType: accepted.criteria.type,
         channel: accepted.channel,
+        claims,
+        end,
       };
       let secret: string | undefined;
       if (current) await updateSubscription(sql, row);
       else {
         secret = randomBytes(32).toString('base64url');
-        await insertSubscription(sql, { ...row, claims, secret });
+        await insertSubscription(sql, { ...row, secret });
       }
       if (
         finalStatus === 'off' ||
@@ -145,7 +150,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
     checkId(request.params.id);
     const row = await findOwned(db, caller(request).owner, request.params.id);
     if (!row) throw notFound(request.params.id);
-    return send(reply, 200, served(row));
+    return send(reply, 200, served(row, options.clock()));
   });
 
   app.delete<{ Params: { id: string } }>('/Subscription/:id', async (request, reply) => {
@@ -177,7 +182,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
       link: [{ relation: 'self', url: `${app.config.baseUrl}/Subscription?${params}` }],
       entry: rows.map((row) => ({
         fullUrl: `${app.config.baseUrl}/Subscription/${row.id}`,
-        resource: served(row),
+        resource: served(row, options.clock()),
         search: { mode: 'match' },
       })),
     };
