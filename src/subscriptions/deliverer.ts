@@ -115,7 +115,14 @@ export class SubscriptionDeliverer {
         } while (this.again && !this.closed);
       } catch (error) {
         if (!this.closed)
-          this.options.log.error({ err: error }, 'subscription delivery pass failed');
+          // The error's name and code only: a driver error can carry statement parameters.
+          this.options.log.error(
+            {
+              error: error instanceof Error ? error.name : typeof error,
+              code: (error as { code?: unknown } | undefined)?.code,
+            },
+            'subscription delivery pass failed',
+          );
       } finally {
         this.running = undefined;
       }

@@ -33,6 +33,14 @@ export interface SubscriptionRouteOptions {
   wake: () => void;
 }
 
+/** What a notification goes to: a change of any of it needs a new handshake. */
+const channelKey = (resource: Subscription) =>
+  JSON.stringify([
+    resource.channel?.type,
+    resource.channel?.endpoint ?? null,
+    resource.channel?.header ?? [],
+  ]);
+
 const notFound = (id: string) => new FhirError(404, 'not-found', `Subscription/${id} is not known`);
 
 function checkId(id: string) {
@@ -80,7 +88,11 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
       }
       const now = options.clock();
       const end = endOf(accepted.resource.end, now, rules.maxLifetimeMs);
-      const status: Status = nextStatus(accepted.requested, current?.status);
+      // A new channel type, endpoint or header is a new receiver: it must agree (handshake).
+      const rechannelled =
+        current !== undefined && channelKey(current.resource) !== channelKey(accepted.resource);
+      const asked = nextStatus(accepted.requested, current?.status);
+      const status: Status = rechannelled && asked !== 'off' ? 'requested' : asked;
       const wsActive = accepted.channel === 'websocket' && status === 'requested';
       const ended = end.getTime() <= now.getTime();
       const finalStatus: Status = ended ? 'off' : wsActive ? 'active' : status;
@@ -104,13 +116,12 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
         secret = randomBytes(32).toString('base64url');
         await insertSubscription(sql, { ...row, secret });
       }
-      if (
-        finalStatus === 'off' ||
-        (finalStatus === 'requested' && current?.status !== 'requested')
-      ) {
+      const fresh =
+        finalStatus === 'requested' && (current?.status !== 'requested' || rechannelled);
+      if (finalStatus === 'off' || fresh) {
         await dropPending(sql, newId);
       }
-      if (finalStatus === 'requested' && current?.status !== 'requested') {
+      if (fresh) {
         await queueHandshake(sql, newId, randomUUID());
       }
       const out: Subscription = { ...resource, status: finalStatus };
