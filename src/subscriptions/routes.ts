@@ -86,6 +86,21 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
         // Someone else's id, or a new one: an update never creates (ids are the server's).
         throw notFound(id);
       }
+      if (!current) {
+        // One owner's creates are counted one at a time: no two of them both see room.
+        await sql.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`subscription ${owner}`]);
+        const [held] = await sql.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM subscription WHERE owner = $1',
+          [owner],
+        );
+        if (held!.n >= rules.maxPerOwner) {
+          throw new FhirError(
+            429,
+            'too-costly',
+            `An owner may hold ${rules.maxPerOwner} Subscriptions; delete one first`,
+          );
+        }
+      }
       const now = options.clock();
       const end = endOf(accepted.resource.end, now, rules.maxLifetimeMs);
       // A new channel type, endpoint or header is a new receiver: it must agree (handshake).

@@ -23,6 +23,7 @@ export const subscriptionSettings = (over: Partial<Config['subscriptions']> = {}
   timeoutMs: 400,
   pollMs: 20,
   maxLifetimeMs: 720 * 3_600_000,
+  maxPerOwner: 20,
   ...over,
 });
 
