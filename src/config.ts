@@ -77,6 +77,10 @@ export interface SubscriptionConfig {
   timeoutMs: number;
   /** SUBSCRIPTION_POLL_MS: how often each replica looks for notifications to deliver. */
   pollMs: number;
+  /** SUBSCRIPTION_MAX_LIFETIME_HOURS: the latest Subscription.end, from its create or update. */
+  maxLifetimeMs: number;
+  /** SUBSCRIPTION_MAX_PER_OWNER: Subscriptions one owner may hold; past it a create is 429. */
+  maxPerOwner: number;
 }
 
 /** Bulk Data $export jobs and their output files (src/export/). */
@@ -395,6 +399,8 @@ export function loadConfig(env: Env = process.env): Config {
         integer(env, 'SUBSCRIPTION_RETRY_WINDOW_SECONDS', 86_400, 1, 30 * 86_400) * 1000,
       timeoutMs: integer(env, 'SUBSCRIPTION_TIMEOUT_MS', 10_000, 100, 120_000),
       pollMs: integer(env, 'SUBSCRIPTION_POLL_MS', 1000, 10, 60_000),
+      maxLifetimeMs: integer(env, 'SUBSCRIPTION_MAX_LIFETIME_HOURS', 720, 1, 24 * 366) * 3_600_000,
+      maxPerOwner: integer(env, 'SUBSCRIPTION_MAX_PER_OWNER', 20, 1, 10_000),
     },
     auth: {
       issuer: env.AUTH_ISSUER || DEV_ISSUER,

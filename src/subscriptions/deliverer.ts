@@ -115,7 +115,14 @@ export class SubscriptionDeliverer {
         } while (this.again && !this.closed);
       } catch (error) {
         if (!this.closed)
-          this.options.log.error({ err: error }, 'subscription delivery pass failed');
+          // The error's name and code only: a driver error can carry statement parameters.
+          this.options.log.error(
+            {
+              error: error instanceof Error ? error.name : typeof error,
+              code: (error as { code?: unknown } | undefined)?.code,
+            },
+            'subscription delivery pass failed',
+          );
       } finally {
         this.running = undefined;
       }
@@ -139,11 +146,12 @@ export class SubscriptionDeliverer {
   async pass(): Promise<void> {
     const { db, clock } = this.options;
     const bound = this.options.sockets?.bound() ?? [];
+    await this.expire();
     const claimed = await db.transaction((sql) =>
       sql.query<Claimed>(
         `UPDATE subscription s SET lease_until = $2 WHERE s.id IN (
            SELECT c.id FROM subscription c
-           WHERE c.status IN ('requested', 'active')
+           WHERE c.status IN ('requested', 'active') AND c.end_at > $1
              AND (c.lease_until IS NULL OR c.lease_until < $1)
              AND (c.channel = 'rest-hook' OR c.id = ANY($3::text[]))
              AND (SELECT coalesce(n.next_attempt_at, '-infinity') FROM subscription_notification n
@@ -177,18 +185,43 @@ export class SubscriptionDeliverer {
     }
   }
 
+  /**
+   * Subscriptions past their end go `off` and lose what was queued: a grant kept with a
+   * Subscription lasts no longer than it.
+   */
+  private async expire() {
+    const { db, clock } = this.options;
+    await db.transaction(async (sql) => {
+      const ended = await sql.query<{ id: string }>(
+        `UPDATE subscription SET status = 'off' WHERE id IN (
+           SELECT id FROM subscription WHERE status IN ('requested', 'active') AND end_at <= $1
+           ORDER BY id FOR NO KEY UPDATE SKIP LOCKED)
+         RETURNING id`,
+        [clock()],
+      );
+      if (ended.length) {
+        await sql.query(
+          `DELETE FROM subscription_notification
+           WHERE subscription_id = ANY($1::text[]) AND delivered_at IS NULL`,
+          [ended.map((row) => row.id)],
+        );
+      }
+    });
+  }
+
   private async deliverAll(subscription: Claimed, tally: Tally) {
     const { db, clock } = this.options;
     for (let sent = 0; sent < PER_CLAIM && !this.closed; sent++) {
       const [head] = await db.query<Pending>(
         `SELECT n.seq::text AS seq, n.id::text AS id, n.kind, n.resource_type, n.resource_id,
-           n.version_id, n.first_attempt_at, n.next_attempt_at, n.attempts, s.status,
+           n.version_id, n.first_attempt_at, n.next_attempt_at, n.attempts,
+           CASE WHEN s.end_at > $2 THEN s.status ELSE 'off' END AS status,
            s.resource->'channel'->>'endpoint' AS endpoint,
            s.resource->'channel'->>'payload' AS payload,
            ARRAY(SELECT jsonb_array_elements_text(coalesce(s.resource->'channel'->'header', '[]'))) AS headers
          FROM subscription_notification n JOIN subscription s ON s.id = n.subscription_id
          WHERE n.subscription_id = $1 AND n.delivered_at IS NULL ORDER BY n.seq LIMIT 1`,
-        [subscription.id],
+        [subscription.id, clock()],
       );
       if (!head || (head.status !== 'requested' && head.status !== 'active')) return;
       const now = clock();

@@ -55,7 +55,7 @@ export function subscriptionMatcher(options: MatcherOptions): WriteHook {
   const live = (sql: Sql, type: string) =>
     sql.query<Live>(
       `SELECT id, resource->>'criteria' AS criteria, grant_claims FROM subscription
-       WHERE criteria_type = $1 AND status IN ('requested', 'active')`,
+       WHERE criteria_type = $1 AND status IN ('requested', 'active') AND end_at > now()`,
       [type],
     );
   const queue = (

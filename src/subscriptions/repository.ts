@@ -21,14 +21,20 @@ export interface SubscriptionRow {
   channel: string;
   secret: string;
   updated: string;
+  end_at: Date;
 }
 
 const COLUMNS = `id, version_id, owner, grant_claims, resource, status, error, criteria_type, channel,
-  secret, resource->'meta'->>'lastUpdated' AS updated`;
+  secret, resource->'meta'->>'lastUpdated' AS updated, end_at`;
 
-/** The resource as served: the stored body with the server-kept status and error. */
-export function served(row: SubscriptionRow): Subscription {
-  const resource: Subscription = { ...row.resource, status: row.status };
+/**
+ * The resource as served: the stored body with the server-kept status and error; a
+ * Subscription past its end is `off` (the deliverer records it on its next pass).
+ */
+export function served(row: SubscriptionRow, now: Date): Subscription {
+  const ended = new Date(row.end_at).getTime() <= now.getTime();
+  const status: Status = ended && row.status !== 'error' ? 'off' : row.status;
+  const resource: Subscription = { ...row.resource, status };
   if (row.error) resource.error = row.error;
   else delete resource.error;
   return resource;
@@ -66,13 +72,16 @@ export interface NewVersion {
   criteriaType: string;
   channel: string;
   secret: string;
+  /** Subscription.end as held: the client's, or the lifetime cap. */
+  end: Date;
 }
 
 export async function insertSubscription(sql: Sql, row: NewVersion) {
   await sql.query(
     `INSERT INTO subscription
-       (id, version_id, owner, grant_claims, resource, status, criteria_type, channel, secret)
-     VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9)`,
+       (id, version_id, owner, grant_claims, resource, status, criteria_type, channel, secret,
+        end_at)
+     VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10)`,
     [
       row.id,
       row.version,
@@ -83,15 +92,21 @@ export async function insertSubscription(sql: Sql, row: NewVersion) {
       row.criteriaType,
       row.channel,
       row.secret,
+      row.end,
     ],
   );
 }
 
-/** A new version from its owner; a change back to `requested` clears the error. */
-export async function updateSubscription(sql: Sql, row: Omit<NewVersion, 'secret' | 'claims'>) {
+/**
+ * A new version from its owner; a change back to `requested` clears the error. The grant is
+ * the updating token's from now on (its policy already allowed the criteria), and the end is
+ * counted again from this update.
+ */
+export async function updateSubscription(sql: Sql, row: Omit<NewVersion, 'secret'>) {
   await sql.query(
     `UPDATE subscription SET version_id = $2, resource = $3::jsonb, status = $4,
-       criteria_type = $5, channel = $6, error = CASE WHEN $4 = 'error' THEN error END
+       criteria_type = $5, channel = $6, error = CASE WHEN $4 = 'error' THEN error END,
+       grant_claims = $8::jsonb, end_at = $9
      WHERE id = $1 AND owner = $7`,
     [
       row.id,
@@ -101,6 +116,8 @@ export async function updateSubscription(sql: Sql, row: Omit<NewVersion, 'secret
       row.criteriaType,
       row.channel,
       row.owner,
+      JSON.stringify(row.claims),
+      row.end,
     ],
   );
 }

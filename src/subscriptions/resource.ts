@@ -114,3 +114,15 @@ export function nextStatus(asked: Accepted['requested'], current: Status | undef
   if (current === undefined || current === 'off') return 'requested';
   return current;
 }
+
+/**
+ * Subscription.end as the server keeps it: the client's, but never later than the lifetime cap
+ * from now (absent, it is the cap). Every Subscription ends, so a grant kept with it does too.
+ */
+export function endOf(sent: string | undefined, now: Date, maxLifetimeMs: number): Date {
+  const cap = now.getTime() + maxLifetimeMs;
+  if (sent === undefined) return new Date(cap);
+  const asked = Date.parse(sent);
+  if (Number.isNaN(asked)) throw invalid('Subscription.end must be an instant', 'Subscription.end');
+  return new Date(Math.min(asked, cap));
+}

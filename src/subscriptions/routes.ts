@@ -22,7 +22,7 @@ import {
   updateSubscription,
   type Status,
 } from './repository.js';
-import { acceptSubscription, nextStatus, SECRET_EXTENSION } from './resource.js';
+import { acceptSubscription, endOf, nextStatus, SECRET_EXTENSION } from './resource.js';
 
 export interface SubscriptionRouteOptions {
   db: Database;
@@ -32,6 +32,14 @@ export interface SubscriptionRouteOptions {
   /** Wakes the deliverer after a write queued a handshake. */
   wake: () => void;
 }
+
+/** What a notification goes to: a change of any of it needs a new handshake. */
+const channelKey = (resource: Subscription) =>
+  JSON.stringify([
+    resource.channel?.type,
+    resource.channel?.endpoint ?? null,
+    resource.channel?.header ?? [],
+  ]);
 
 const notFound = (id: string) => new FhirError(404, 'not-found', `Subscription/${id} is not known`);
 
@@ -78,12 +86,34 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
         // Someone else's id, or a new one: an update never creates (ids are the server's).
         throw notFound(id);
       }
-      const status: Status = nextStatus(accepted.requested, current?.status);
+      if (!current) {
+        // One owner's creates are counted one at a time: no two of them both see room.
+        await sql.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`subscription ${owner}`]);
+        const [held] = await sql.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM subscription WHERE owner = $1',
+          [owner],
+        );
+        if (held!.n >= rules.maxPerOwner) {
+          throw new FhirError(
+            429,
+            'too-costly',
+            `An owner may hold ${rules.maxPerOwner} Subscriptions; delete one first`,
+          );
+        }
+      }
+      const now = options.clock();
+      const end = endOf(accepted.resource.end, now, rules.maxLifetimeMs);
+      // A new channel type, endpoint or header is a new receiver: it must agree (handshake).
+      const rechannelled =
+        current !== undefined && channelKey(current.resource) !== channelKey(accepted.resource);
+      const asked = nextStatus(accepted.requested, current?.status);
+      const status: Status = rechannelled && asked !== 'off' ? 'requested' : asked;
       const wsActive = accepted.channel === 'websocket' && status === 'requested';
-      const finalStatus: Status = wsActive ? 'active' : status;
+      const ended = end.getTime() <= now.getTime();
+      const finalStatus: Status = ended ? 'off' : wsActive ? 'active' : status;
       const newId = id ?? randomUUID();
       const version = (current?.version_id ?? 0) + 1;
-      const resource = stamp(accepted.resource, newId, version);
+      const resource = stamp({ ...accepted.resource, end: end.toISOString() }, newId, version);
       const row = {
         id: newId,
         version,
@@ -92,20 +122,21 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
         status: finalStatus,
         criteriaType: accepted.criteria.type,
         channel: accepted.channel,
+        claims,
+        end,
       };
       let secret: string | undefined;
       if (current) await updateSubscription(sql, row);
       else {
         secret = randomBytes(32).toString('base64url');
-        await insertSubscription(sql, { ...row, claims, secret });
+        await insertSubscription(sql, { ...row, secret });
       }
-      if (
-        finalStatus === 'off' ||
-        (finalStatus === 'requested' && current?.status !== 'requested')
-      ) {
+      const fresh =
+        finalStatus === 'requested' && (current?.status !== 'requested' || rechannelled);
+      if (finalStatus === 'off' || fresh) {
         await dropPending(sql, newId);
       }
-      if (finalStatus === 'requested' && current?.status !== 'requested') {
+      if (fresh) {
         await queueHandshake(sql, newId, randomUUID());
       }
       const out: Subscription = { ...resource, status: finalStatus };
@@ -145,7 +176,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
     checkId(request.params.id);
     const row = await findOwned(db, caller(request).owner, request.params.id);
     if (!row) throw notFound(request.params.id);
-    return send(reply, 200, served(row));
+    return send(reply, 200, served(row, options.clock()));
   });
 
   app.delete<{ Params: { id: string } }>('/Subscription/:id', async (request, reply) => {
@@ -177,7 +208,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
       link: [{ relation: 'self', url: `${app.config.baseUrl}/Subscription?${params}` }],
       entry: rows.map((row) => ({
         fullUrl: `${app.config.baseUrl}/Subscription/${row.id}`,
-        resource: served(row),
+        resource: served(row, options.clock()),
         search: { mode: 'match' },
       })),
     };

@@ -22,6 +22,8 @@ export const subscriptionSettings = (over: Partial<Config['subscriptions']> = {}
   retryWindowMs: 60_000,
   timeoutMs: 400,
   pollMs: 20,
+  maxLifetimeMs: 720 * 3_600_000,
+  maxPerOwner: 20,
   ...over,
 });
 
