@@ -4,6 +4,7 @@
  * Parsing never throws: a token's scope string comes from the authorization server, and one
  * scope we can't read should cost the client that scope, not the whole request.
  */
+import { RESULT_PARAMETERS } from '../fhir/params.js';
 
 export type Interaction = 'c' | 'r' | 'u' | 'd' | 's';
 export type ScopeContext = 'patient' | 'user' | 'system';
@@ -51,24 +52,6 @@ const RESOURCE_TYPE = /^(?:\*|[A-Z][A-Za-z]{0,63})$/;
 
 /** A search parameter name, with modifiers (`code:not`), chains and `_has:` allowed. */
 const FILTER_NAME = /^[A-Za-z_][A-Za-z0-9_\-.:]*$/;
-
-/**
- * Result parameters shape a response instead of restricting which resources match, so as a
- * "restriction" they would restrict nothing; a filter naming one is malformed.
- */
-const RESULT_PARAMETERS = new Set([
-  '_count',
-  '_sort',
-  '_include',
-  '_revinclude',
-  '_summary',
-  '_elements',
-  '_total',
-  '_contained',
-  '_containedType',
-  '_format',
-  '_pretty',
-]);
 
 /** Splits a space-separated `scope` claim; an absent or empty claim grants nothing. */
 export function parseScopes(scope: string | undefined): ParsedScopes {

@@ -1,5 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Parameters } from 'fhir/r4.js';
+import { FhirError } from '../fhir/errors.js';
 import { parsePrefer } from '../fhir/prefer.js';
+import { FormBody } from '../http/content-negotiation.js';
 import type { Exchange } from './exchange.js';
 import { policyOf } from '../auth/authorize.js';
 import type { AccessPolicy } from '../auth/policy.js';
@@ -28,4 +31,16 @@ export function exchangeOf(app: FastifyInstance, request: FastifyRequest): Excha
     searchParams: app.identity && ((params) => app.identity!.searchParams(params)),
     sealSsns: app.identity && ((resource) => app.identity!.sealNumbers(resource)),
   };
+}
+
+/** A POSTed operation's Parameters body (none: no parameters); anything else is 415 or 400. */
+export function bodyParameters(body: unknown): Parameters {
+  if (body === undefined || body === null || body === '') return { resourceType: 'Parameters' };
+  if (body instanceof FormBody || typeof body !== 'object') {
+    throw new FhirError(415, 'not-supported', 'The body must be a Parameters resource (JSON)');
+  }
+  if ((body as Parameters).resourceType !== 'Parameters') {
+    throw new FhirError(400, 'structure', 'The body must be a Parameters resource');
+  }
+  return body as Parameters;
 }

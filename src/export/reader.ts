@@ -10,6 +10,7 @@
  *   store which of the page's resources match it (`_id` plus the filter, one search). Stores
  *   without compartment pages (HealthLake) refuse such exports at kick-off (501).
  */
+import { RESULT_PARAMETERS } from '../fhir/params.js';
 import type { Resource } from 'fhir/r4.js';
 import { FhirError } from '../fhir/errors.js';
 import { parseSearch } from '../search/parse.js';
@@ -25,24 +26,11 @@ export interface Page {
   typeDone: boolean;
 }
 
-/** Search parameters a `_typeFilter` may not carry: they shape results, they don't select. */
-const RESULT_PARAMS = [
-  '_count',
-  '_sort',
-  '_include',
-  '_revinclude',
-  '_summary',
-  '_elements',
-  '_total',
-  '_contained',
-  '_containedType',
-];
-
 /** Checks a `_typeFilter` query for `type` as the search will read it: 400 when it can't. */
 export function checkTypeFilter(type: string, query: string, baseUrl: string): void {
   const params = new URLSearchParams(query);
   for (const name of params.keys()) {
-    if (RESULT_PARAMS.includes(name.split(':')[0]!)) {
+    if (RESULT_PARAMETERS.has(name.split(':')[0]!)) {
       throw new FhirError(400, 'invalid', `_typeFilter for ${type} may not use ${name}`);
     }
   }

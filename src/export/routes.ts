@@ -15,10 +15,9 @@ import { buildPolicy, type AccessPolicy } from '../auth/policy.js';
 import type { Database } from '../db/database.js';
 import { audited, type AuditTarget } from '../exchange/audited.js';
 import type { Exchange } from '../exchange/exchange.js';
-import { exchangeOf } from '../exchange/request.js';
+import { bodyParameters, exchangeOf } from '../exchange/request.js';
 import { FhirError } from '../fhir/errors.js';
 import { loadOperation } from '../fhir/operation-parameters.js';
-import { FormBody } from '../http/content-negotiation.js';
 import type { Deidentifiers } from './deidentify.js';
 import { deidentifiedOnly, deidentifierFor, pseudonymKey, PSEUDONYM_SECRET } from './deidentify.js';
 import { ExportJobs, type ExportFile, type ExportLevel, type Job } from './jobs.js';
@@ -55,17 +54,6 @@ function callerOf(app: FastifyInstance, request: FastifyRequest) {
   const ex: Exchange = { ...exchangeOf(app, request), policy };
   ex.ctx = { ...ex.ctx, access: policy };
   return { principal, policy, ex };
-}
-
-function bodyParameters(body: unknown): Parameters {
-  if (body === undefined || body === null || body === '') return { resourceType: 'Parameters' };
-  if (body instanceof FormBody || typeof body !== 'object') {
-    throw new FhirError(415, 'not-supported', 'The body must be a Parameters resource (JSON)');
-  }
-  if ((body as Parameters).resourceType !== 'Parameters') {
-    throw new FhirError(400, 'structure', 'The body must be a Parameters resource');
-  }
-  return body as Parameters;
 }
 
 const paramNames = (parameters: Parameters) =>

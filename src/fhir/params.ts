@@ -3,6 +3,24 @@ import { FhirError } from './errors.js';
 /** Parameters every FHIR endpoint understands whatever else it takes. */
 export const GLOBAL_PARAMS = new Set(['_format', '_pretty']);
 
+/**
+ * R4's result parameters and the global ones: they shape a response instead of restricting
+ * which resources match, so where a search is only a filter (a SMART v2 scope's restriction,
+ * an export's `_typeFilter`) naming one is malformed.
+ */
+export const RESULT_PARAMETERS: ReadonlySet<string> = new Set([
+  '_count',
+  '_sort',
+  '_include',
+  '_revinclude',
+  '_summary',
+  '_elements',
+  '_total',
+  '_contained',
+  '_containedType',
+  ...GLOBAL_PARAMS,
+]);
+
 export function single(params: URLSearchParams, name: string): string | undefined {
   const values = params.getAll(name);
   if (values.length > 1) throw new FhirError(400, 'invalid', `${name} may be given only once`);

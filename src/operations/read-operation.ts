@@ -13,12 +13,11 @@ import { openCursor, sealCursor } from '../fhir/cursor.js';
 import { FhirError } from '../fhir/errors.js';
 import { loadOperation, readParameters } from '../fhir/operation-parameters.js';
 import { GLOBAL_PARAMS, rejectControlCharacters, single } from '../fhir/params.js';
-import { FormBody } from '../http/content-negotiation.js';
 import { audited } from '../exchange/audited.js';
 import { callerDigest } from '../exchange/cursor-scope.js';
 import type { Exchange } from '../exchange/exchange.js';
 import { requireId } from '../exchange/guards.js';
-import { exchangeOf } from '../exchange/request.js';
+import { bodyParameters, exchangeOf } from '../exchange/request.js';
 
 export interface ReadCall {
   ex: Exchange;
@@ -82,17 +81,6 @@ export function parametersFromQuery(
     for (const one of values) parameter.push(parameterOf(name, declared?.type, one));
   }
   return { resourceType: 'Parameters', parameter };
-}
-
-function bodyParameters(body: unknown): Parameters {
-  if (body === undefined || body === null || body === '') return { resourceType: 'Parameters' };
-  if (body instanceof FormBody || typeof body !== 'object') {
-    throw new FhirError(415, 'not-supported', 'The body must be a Parameters resource (JSON)');
-  }
-  if ((body as Parameters).resourceType !== 'Parameters') {
-    throw new FhirError(400, 'structure', 'The body must be a Parameters resource');
-  }
-  return body as Parameters;
 }
 
 /** The parameters of a read operation as the audit trail records a query's: names only. */
