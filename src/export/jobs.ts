@@ -48,6 +48,8 @@ export interface NewJob {
   typeFilters: Record<string, string>;
   since?: string;
   requestUrl: string;
+  /** When the export's data is as of (Group membership was judged at it); default now. */
+  transactionTime?: string;
   deidentify?: string;
   retentionHours: number;
 }
@@ -142,9 +144,10 @@ export class ExportJobs {
   async create(job: NewJob): Promise<void> {
     await this.db.query(
       `INSERT INTO export_job (id, client_id, subject, grant_facts, level, group_id, patients,
-         types, type_filters, since, request_url, deidentify, state, expires_at)
+         types, type_filters, since, request_url, deidentify, state, expires_at, transaction_time)
        VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::text[], $8::text[], $9::jsonb, $10::timestamptz,
-         $11, $12, 'queued', now() + make_interval(hours => $13::int))`,
+         $11, $12, 'queued', now() + make_interval(hours => $13::int),
+         COALESCE($14::timestamptz, now()))`,
       [
         job.id,
         job.clientId,
@@ -159,6 +162,7 @@ export class ExportJobs {
         job.requestUrl,
         job.deidentify ?? null,
         job.retentionHours,
+        job.transactionTime ?? null,
       ],
     );
   }
