@@ -141,30 +141,48 @@ const LIVE = `expires_at > now()`;
 export class ExportJobs {
   constructor(readonly db: Database) {}
 
-  async create(job: NewJob): Promise<void> {
-    await this.db.query(
-      `INSERT INTO export_job (id, client_id, subject, grant_facts, level, group_id, patients,
+  /**
+   * Creates the job unless its caller (issuer, client, subject) already has `maxActive` queued
+   * or running: counted and inserted in one transaction under an advisory lock on the caller,
+   * so simultaneous kick-offs can't both get past the cap. False when at the cap.
+   */
+  async create(job: NewJob, maxActive: number): Promise<boolean> {
+    const issuer = job.grantFacts.iss ?? '';
+    return this.db.transaction(async (sql) => {
+      await sql.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 31))', [
+        JSON.stringify(['export_job', issuer, job.clientId, job.subject]),
+      ]);
+      if (
+        (await activeJobs(sql, { issuer, clientId: job.clientId, subject: job.subject })) >=
+        maxActive
+      ) {
+        return false;
+      }
+      await sql.query(
+        `INSERT INTO export_job (id, client_id, subject, grant_facts, level, group_id, patients,
          types, type_filters, since, request_url, deidentify, state, expires_at, transaction_time)
        VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::text[], $8::text[], $9::jsonb, $10::timestamptz,
          $11, $12, 'queued', now() + make_interval(hours => $13::int),
          COALESCE($14::timestamptz, now()))`,
-      [
-        job.id,
-        job.clientId,
-        job.subject,
-        JSON.stringify(job.grantFacts),
-        job.level,
-        job.groupId ?? null,
-        job.patients ?? null,
-        job.types,
-        JSON.stringify(job.typeFilters),
-        job.since ?? null,
-        job.requestUrl,
-        job.deidentify ?? null,
-        job.retentionHours,
-        job.transactionTime ?? null,
-      ],
-    );
+        [
+          job.id,
+          job.clientId,
+          job.subject,
+          JSON.stringify(job.grantFacts),
+          job.level,
+          job.groupId ?? null,
+          job.patients ?? null,
+          job.types,
+          JSON.stringify(job.typeFilters),
+          job.since ?? null,
+          job.requestUrl,
+          job.deidentify ?? null,
+          job.retentionHours,
+          job.transactionTime ?? null,
+        ],
+      );
+      return true;
+    });
   }
 
   /** A live (unexpired) job of this owner (same grant); anyone else's is as absent. */
@@ -174,16 +192,6 @@ export class ExportJobs {
       [id, ...owned(owner)],
     );
     return rows[0] && jobOf(rows[0]);
-  }
-
-  /** Queued or running jobs of this issuer, client and subject (whatever their grant). */
-  async active(owner: Pick<JobOwner, 'issuer' | 'clientId' | 'subject'>): Promise<number> {
-    const rows = await this.db.query<{ n: string | number }>(
-      `SELECT count(*) AS n FROM export_job WHERE client_id = $1 AND subject = $2
-         AND grant_facts->>'iss' = $3 AND state IN ('queued', 'running') AND ${LIVE}`,
-      [owner.clientId, owner.subject, owner.issuer],
-    );
-    return Number(rows[0]?.n ?? 0);
   }
 
   async files(id: string): Promise<ExportFile[]> {
@@ -345,6 +353,18 @@ export class ExportJobs {
       [key],
     );
   }
+}
+
+type Caller = Pick<JobOwner, 'issuer' | 'clientId' | 'subject'>;
+
+/** Queued or running jobs of this issuer, client and subject (whatever their grant). */
+async function activeJobs(sql: Sql, owner: Caller): Promise<number> {
+  const rows = await sql.query<{ n: string | number }>(
+    `SELECT count(*) AS n FROM export_job WHERE client_id = $1 AND subject = $2
+       AND grant_facts->>'iss' = $3 AND state IN ('queued', 'running') AND ${LIVE}`,
+    [owner.clientId, owner.subject, owner.issuer],
+  );
+  return Number(rows[0]?.n ?? 0);
 }
 
 /** Deletes the jobs `where` names, queueing every blob they own for deletion first. */

@@ -127,9 +127,8 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
           id,
           config.retentionHours,
         );
-        // A cap per caller, so one can't starve everyone (checked, then created: two kick-offs
-        // racing may both pass; the cap is a fairness bound, not a security one).
-        if ((await jobs.active(owner)) >= config.maxActiveJobs) {
+        // A cap per caller, so one can't starve everyone (counted and created atomically).
+        if (!(await jobs.create(job, config.maxActiveJobs))) {
           throw new FhirError(
             429,
             'transient',
@@ -138,7 +137,6 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
             { 'retry-after': '60' },
           );
         }
-        await jobs.create(job);
         return { status: 202 };
       });
       reply.code(202).header('content-location', statusUrl(id));

@@ -43,3 +43,22 @@ t.test('Group export: only members active at the transaction time', async (t) =>
   const keys = keysOf(await download(base, done.body as Manifest, SERVICE));
   t.same(keys, ['Patient/p1'], 'the ended and the future member are left out');
 });
+
+t.test('the per-caller cap holds against simultaneous kick-offs', async (t) => {
+  const cap = 3;
+  const running = await exportServer(t, { maxActiveJobs: cap });
+  const { base, app } = running;
+  const answers = await Promise.all(
+    Array.from({ length: cap + 2 }, () => kick(base, '$export?_type=Patient', SERVICE)),
+  );
+  const statuses = answers.map(({ res }) => res.status).sort();
+  t.same(statuses, [...Array<number>(cap).fill(202), 429, 429], `answers: ${statuses.join(' ')}`);
+  for (const { res } of answers.filter(({ res }) => res.status === 429)) {
+    t.equal((res.body as { resourceType?: string }).resourceType, 'OperationOutcome');
+    t.equal(res.headers.get('retry-after'), '60');
+  }
+  const [jobs] = await app.exportWorker.jobs.db.query<{ n: string | number }>(
+    `SELECT count(*) AS n FROM export_job`,
+  );
+  t.equal(Number(jobs!.n), cap, 'exactly the cap of jobs exists');
+});
