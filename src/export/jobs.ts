@@ -237,8 +237,10 @@ export class ExportJobs {
   }
 
   /**
-   * Claims the oldest job no live worker holds: queued, or running under a lease that ran out
-   * (its worker died). SKIP LOCKED: replicas claiming at once each get a different job.
+   * Claims a job no live worker holds: queued, or running under a lease that ran out (its
+   * worker died). Fair between callers: the job of the caller (issuer, client, subject) with
+   * the fewest jobs leased right now, then the oldest, so one caller's many jobs don't hold up
+   * everyone else's. SKIP LOCKED: replicas claiming at once each get a different job.
    */
   async claim(worker: string, leaseMs: number): Promise<Job | undefined> {
     const rows = await this.db.query<JobRow>(
@@ -248,7 +250,13 @@ export class ExportJobs {
          SELECT id FROM export_job
          WHERE state IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < now())
            AND ${LIVE}
-         ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+         ORDER BY (
+             SELECT count(*) FROM export_job held
+             WHERE held.client_id = export_job.client_id AND held.subject = export_job.subject
+               AND held.grant_facts->>'iss' = export_job.grant_facts->>'iss'
+               AND held.state = 'running' AND held.lease_until >= now()
+           ), created_at
+         LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING *`,
       [worker, leaseMs],
     );

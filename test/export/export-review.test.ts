@@ -4,8 +4,10 @@
  * failed job answered with an OperationOutcome (its files cleaned up).
  */
 import t from 'tap';
+import { workOnce } from '../../src/export/worker.js';
 import { fhir } from '../helpers.js';
 import {
+  OTHER_SERVICE,
   SERVICE,
   download,
   drain,
@@ -61,4 +63,47 @@ t.test('the per-caller cap holds against simultaneous kick-offs', async (t) => {
     `SELECT count(*) AS n FROM export_job`,
   );
   t.equal(Number(jobs!.n), cap, 'exactly the cap of jobs exists');
+});
+
+t.test('the worker claims fairly: the caller with fewest leased jobs first', async (t) => {
+  const running = await exportServer(t, { maxActiveJobs: 3 });
+  const { base, app } = running;
+  for (let i = 0; i < 3; i++) {
+    t.equal((await kick(base, '$export?_type=Patient', SERVICE)).res.status, 202);
+  }
+  t.equal((await kick(base, '$export?_type=Patient', OTHER_SERVICE)).res.status, 202);
+
+  // svc-a's oldest job is claimed and held (its worker is busy with it).
+  let held!: () => void;
+  const holding = new Promise<void>((resolve) => (held = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const first: string[] = [];
+  const a = workOnce({
+    ...app.exportWorker,
+    onPage: async (job) => {
+      if (!first.length) {
+        first.push(job.subject);
+        held();
+        await released;
+      }
+    },
+  });
+  await holding;
+  t.same(first, ['svc-a'], 'the oldest job first when nobody holds any');
+
+  // Two more of svc-a's are older, but svc-b has none leased: its job goes next.
+  const next: string[] = [];
+  t.ok(await workOnce({ ...app.exportWorker, onPage: (job) => void next.push(job.subject) }));
+  t.same([...new Set(next)], ['svc-b'], "svc-b's job before svc-a's second");
+  release();
+  t.ok(await a);
+  await drain(running);
+  const states = await app.exportWorker.jobs.db.query<{ state: string }>(
+    `SELECT state FROM export_job`,
+  );
+  t.same(
+    states.map((row) => row.state),
+    ['completed', 'completed', 'completed', 'completed'],
+  );
 });
