@@ -318,14 +318,45 @@ export class ExportJobs {
     });
   }
 
-  async finish(id: string, worker: string, state: 'completed' | 'failed', failure?: string) {
+  /** The job completed; false when the lease is no longer this worker's. */
+  async complete(id: string, worker: string): Promise<boolean> {
     const rows = await this.db.query(
-      `UPDATE export_job SET state = $3, failure = $4, worker = NULL, lease_until = NULL,
+      `UPDATE export_job SET state = 'completed', worker = NULL, lease_until = NULL,
          finished_at = now()
        WHERE id = $1 AND worker = $2 AND state = 'running' RETURNING id`,
-      [id, worker, state, failure ?? null],
+      [id, worker],
     );
     return rows.length === 1;
+  }
+
+  /**
+   * Marks the job failed and lets go of what it wrote: its files (and a blob half written) are
+   * queued for deletion and unlisted in the same transaction, so nothing of a failed export
+   * stays downloadable or waits for the job's expiry. False when the lease is not this worker's.
+   */
+  async fail(id: string, worker: string, failure: string): Promise<boolean> {
+    return this.db.transaction(async (sql) => {
+      const rows = await sql.query(
+        `SELECT id FROM export_job WHERE id = $1 AND worker = $2 AND state = 'running' FOR UPDATE`,
+        [id, worker],
+      );
+      if (!rows[0]) return false;
+      await sql.query(
+        `INSERT INTO export_blob_deletion (blob_key)
+         SELECT blob_key FROM export_file WHERE job_id = $1
+         UNION SELECT pending_blob FROM export_job WHERE id = $1 AND pending_blob IS NOT NULL
+         ON CONFLICT DO NOTHING`,
+        [id],
+      );
+      await sql.query(`DELETE FROM export_file WHERE job_id = $1`, [id]);
+      await sql.query(
+        `UPDATE export_job SET state = 'failed', failure = $2, worker = NULL, lease_until = NULL,
+           pending_blob = NULL, finished_at = now()
+         WHERE id = $1`,
+        [id, failure],
+      );
+      return true;
+    });
   }
 
   /** Gives a job back (this worker stops early): the next claim resumes it. */

@@ -176,7 +176,14 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
   app.get('/_export/:id', async (request, reply) => {
     const { job, policy } = await ownJob(request);
     if (job.state === 'failed') {
-      throw new FhirError(500, 'exception', `The export failed: ${job.failure ?? 'unknown'}`);
+      // Bulk Data: a failed job answers an error status with an OperationOutcome. Only the
+      // server fails a job (its attempts ran out), so 500; nothing of the cause (which is
+      // logged without data) is told, and its files are already gone (jobs.fail).
+      throw new FhirError(
+        500,
+        'exception',
+        'The export failed and its files were discarded; it may be retried by a new kick-off',
+      );
     }
     if (job.state !== 'completed') {
       const progress = `${job.resourcesDone} resources in ${job.filesDone} files; type ${Math.min(

@@ -3,12 +3,15 @@
  * export's transaction time, the per-caller cap enforced atomically, a fair worker claim, and a
  * failed job answered with an OperationOutcome (its files cleaned up).
  */
+import type { OperationOutcome, Resource } from 'fhir/r4.js';
 import t from 'tap';
-import { workOnce } from '../../src/export/worker.js';
+import type { Deidentifier } from '../../src/export/deidentifier.js';
+import { sweep, workOnce } from '../../src/export/worker.js';
 import { fhir } from '../helpers.js';
 import {
   OTHER_SERVICE,
   SERVICE,
+  bearer,
   download,
   drain,
   exportServer,
@@ -106,4 +109,49 @@ t.test('the worker claims fairly: the caller with fewest leased jobs first', asy
     states.map((row) => row.state),
     ['completed', 'completed', 'completed', 'completed'],
   );
+});
+
+t.test('a failed job: an OperationOutcome, no internals, its files cleaned up', async (t) => {
+  const boom = (): Deidentifier => ({
+    method: 'boom',
+    apply(resource: Resource) {
+      if (resource.resourceType === 'Patient') throw new Error('internal detail Patient/p1 xyz');
+      return resource;
+    },
+    describe: () => [],
+  });
+  const running = await exportServer(t, {}, { deidentifiers: { boom } });
+  const { base, app } = running;
+  const caller = bearer({
+    sub: 'svc-d',
+    client_id: 'svc-d',
+    scope: 'system/*.rs telefhir/export.deidentified',
+  });
+  const { res, status } = await kick(
+    base,
+    '$export?_type=Observation,Patient&_deidentify=boom',
+    caller,
+  );
+  t.equal(res.status, 202, res.text);
+  const db = app.exportWorker.jobs.db;
+  // The first attempt writes the Observation file, then fails on Patient.
+  t.ok(await workOnce(app.exportWorker));
+  const keys = (await db.query<{ blob_key: string }>(`SELECT blob_key FROM export_file`)).map(
+    (row) => row.blob_key,
+  );
+  t.ok(keys.length > 0, 'a file was written before the failure');
+  await drain(running);
+  const [job] = await db.query<{ state: string }>(`SELECT state FROM export_job`);
+  t.equal(job!.state, 'failed');
+  const answer = await fhir(base, 'GET', status, undefined, caller);
+  t.equal(answer.status, 500, 'the failure was the server’s');
+  const outcome = answer.body as OperationOutcome;
+  t.equal(outcome.resourceType, 'OperationOutcome');
+  t.equal(outcome.issue[0]?.severity, 'error');
+  t.match(outcome.issue[0]?.diagnostics, /failed.*new kick-off/i);
+  t.notMatch(answer.text, /internal detail|Patient\/p1|xyz|Error/);
+  t.same(await db.query(`SELECT * FROM export_file`), [], 'no file listed');
+  await sweep(app.exportWorker);
+  t.same(await db.query(`SELECT * FROM export_blob_deletion`), [], 'every blob deleted');
+  for (const key of keys) t.notOk(await app.blobs.exists(key), 'its file is deleted');
 });
