@@ -48,6 +48,8 @@ export interface NewJob {
   typeFilters: Record<string, string>;
   since?: string;
   requestUrl: string;
+  /** When the export's data is as of (Group membership was judged at it); default now. */
+  transactionTime?: string;
   deidentify?: string;
   retentionHours: number;
 }
@@ -139,28 +141,48 @@ const LIVE = `expires_at > now()`;
 export class ExportJobs {
   constructor(readonly db: Database) {}
 
-  async create(job: NewJob): Promise<void> {
-    await this.db.query(
-      `INSERT INTO export_job (id, client_id, subject, grant_facts, level, group_id, patients,
-         types, type_filters, since, request_url, deidentify, state, expires_at)
+  /**
+   * Creates the job unless its caller (issuer, client, subject) already has `maxActive` queued
+   * or running: counted and inserted in one transaction under an advisory lock on the caller,
+   * so simultaneous kick-offs can't both get past the cap. False when at the cap.
+   */
+  async create(job: NewJob, maxActive: number): Promise<boolean> {
+    const issuer = job.grantFacts.iss ?? '';
+    return this.db.transaction(async (sql) => {
+      await sql.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 31))', [
+        JSON.stringify(['export_job', issuer, job.clientId, job.subject]),
+      ]);
+      if (
+        (await activeJobs(sql, { issuer, clientId: job.clientId, subject: job.subject })) >=
+        maxActive
+      ) {
+        return false;
+      }
+      await sql.query(
+        `INSERT INTO export_job (id, client_id, subject, grant_facts, level, group_id, patients,
+         types, type_filters, since, request_url, deidentify, state, expires_at, transaction_time)
        VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::text[], $8::text[], $9::jsonb, $10::timestamptz,
-         $11, $12, 'queued', now() + make_interval(hours => $13::int))`,
-      [
-        job.id,
-        job.clientId,
-        job.subject,
-        JSON.stringify(job.grantFacts),
-        job.level,
-        job.groupId ?? null,
-        job.patients ?? null,
-        job.types,
-        JSON.stringify(job.typeFilters),
-        job.since ?? null,
-        job.requestUrl,
-        job.deidentify ?? null,
-        job.retentionHours,
-      ],
-    );
+         $11, $12, 'queued', now() + make_interval(hours => $13::int),
+         COALESCE($14::timestamptz, now()))`,
+        [
+          job.id,
+          job.clientId,
+          job.subject,
+          JSON.stringify(job.grantFacts),
+          job.level,
+          job.groupId ?? null,
+          job.patients ?? null,
+          job.types,
+          JSON.stringify(job.typeFilters),
+          job.since ?? null,
+          job.requestUrl,
+          job.deidentify ?? null,
+          job.retentionHours,
+          job.transactionTime ?? null,
+        ],
+      );
+      return true;
+    });
   }
 
   /** A live (unexpired) job of this owner (same grant); anyone else's is as absent. */
@@ -170,16 +192,6 @@ export class ExportJobs {
       [id, ...owned(owner)],
     );
     return rows[0] && jobOf(rows[0]);
-  }
-
-  /** Queued or running jobs of this issuer, client and subject (whatever their grant). */
-  async active(owner: Pick<JobOwner, 'issuer' | 'clientId' | 'subject'>): Promise<number> {
-    const rows = await this.db.query<{ n: string | number }>(
-      `SELECT count(*) AS n FROM export_job WHERE client_id = $1 AND subject = $2
-         AND grant_facts->>'iss' = $3 AND state IN ('queued', 'running') AND ${LIVE}`,
-      [owner.clientId, owner.subject, owner.issuer],
-    );
-    return Number(rows[0]?.n ?? 0);
   }
 
   async files(id: string): Promise<ExportFile[]> {
@@ -225,8 +237,10 @@ export class ExportJobs {
   }
 
   /**
-   * Claims the oldest job no live worker holds: queued, or running under a lease that ran out
-   * (its worker died). SKIP LOCKED: replicas claiming at once each get a different job.
+   * Claims a job no live worker holds: queued, or running under a lease that ran out (its
+   * worker died). Fair between callers: the job of the caller (issuer, client, subject) with
+   * the fewest jobs leased right now, then the oldest, so one caller's many jobs don't hold up
+   * everyone else's. SKIP LOCKED: replicas claiming at once each get a different job.
    */
   async claim(worker: string, leaseMs: number): Promise<Job | undefined> {
     const rows = await this.db.query<JobRow>(
@@ -236,7 +250,13 @@ export class ExportJobs {
          SELECT id FROM export_job
          WHERE state IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < now())
            AND ${LIVE}
-         ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+         ORDER BY (
+             SELECT count(*) FROM export_job held
+             WHERE held.client_id = export_job.client_id AND held.subject = export_job.subject
+               AND held.grant_facts->>'iss' = export_job.grant_facts->>'iss'
+               AND held.state = 'running' AND held.lease_until >= now()
+           ), created_at
+         LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING *`,
       [worker, leaseMs],
     );
@@ -298,14 +318,45 @@ export class ExportJobs {
     });
   }
 
-  async finish(id: string, worker: string, state: 'completed' | 'failed', failure?: string) {
+  /** The job completed; false when the lease is no longer this worker's. */
+  async complete(id: string, worker: string): Promise<boolean> {
     const rows = await this.db.query(
-      `UPDATE export_job SET state = $3, failure = $4, worker = NULL, lease_until = NULL,
+      `UPDATE export_job SET state = 'completed', worker = NULL, lease_until = NULL,
          finished_at = now()
        WHERE id = $1 AND worker = $2 AND state = 'running' RETURNING id`,
-      [id, worker, state, failure ?? null],
+      [id, worker],
     );
     return rows.length === 1;
+  }
+
+  /**
+   * Marks the job failed and lets go of what it wrote: its files (and a blob half written) are
+   * queued for deletion and unlisted in the same transaction, so nothing of a failed export
+   * stays downloadable or waits for the job's expiry. False when the lease is not this worker's.
+   */
+  async fail(id: string, worker: string, failure: string): Promise<boolean> {
+    return this.db.transaction(async (sql) => {
+      const rows = await sql.query(
+        `SELECT id FROM export_job WHERE id = $1 AND worker = $2 AND state = 'running' FOR UPDATE`,
+        [id, worker],
+      );
+      if (!rows[0]) return false;
+      await sql.query(
+        `INSERT INTO export_blob_deletion (blob_key)
+         SELECT blob_key FROM export_file WHERE job_id = $1
+         UNION SELECT pending_blob FROM export_job WHERE id = $1 AND pending_blob IS NOT NULL
+         ON CONFLICT DO NOTHING`,
+        [id],
+      );
+      await sql.query(`DELETE FROM export_file WHERE job_id = $1`, [id]);
+      await sql.query(
+        `UPDATE export_job SET state = 'failed', failure = $2, worker = NULL, lease_until = NULL,
+           pending_blob = NULL, finished_at = now()
+         WHERE id = $1`,
+        [id, failure],
+      );
+      return true;
+    });
   }
 
   /** Gives a job back (this worker stops early): the next claim resumes it. */
@@ -341,6 +392,18 @@ export class ExportJobs {
       [key],
     );
   }
+}
+
+type Caller = Pick<JobOwner, 'issuer' | 'clientId' | 'subject'>;
+
+/** Queued or running jobs of this issuer, client and subject (whatever their grant). */
+async function activeJobs(sql: Sql, owner: Caller): Promise<number> {
+  const rows = await sql.query<{ n: string | number }>(
+    `SELECT count(*) AS n FROM export_job WHERE client_id = $1 AND subject = $2
+       AND grant_facts->>'iss' = $3 AND state IN ('queued', 'running') AND ${LIVE}`,
+    [owner.clientId, owner.subject, owner.issuer],
+  );
+  return Number(rows[0]?.n ?? 0);
 }
 
 /** Deletes the jobs `where` names, queueing every blob they own for deletion first. */

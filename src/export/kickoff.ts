@@ -5,7 +5,13 @@
  * `patient` list or the Group's members, and `_deidentify` (deidentify.ts). Every refusal is a
  * FhirError (400, 403, 404, 501), before any job exists.
  */
-import type { Group, OperationDefinition, Parameters, ParametersParameter } from 'fhir/r4.js';
+import type {
+  Group,
+  GroupMember,
+  OperationDefinition,
+  Parameters,
+  ParametersParameter,
+} from 'fhir/r4.js';
 import { isInPatientCompartment } from '../auth/compartment.js';
 import type { Principal, TokenClaims } from '../auth/claims.js';
 import { buildPolicy, type AccessPolicy, type PolicyOptions } from '../auth/policy.js';
@@ -137,13 +143,61 @@ function patientIds(references: ParametersParameter[]): string[] {
   });
 }
 
-/** The Group's Patient members; reading the Group is held to the caller's grant (404/403). */
-async function groupMembers(request: KickoffRequest, id: string): Promise<string[]> {
+/**
+ * The bounds of a FHIR dateTime as ms, [earliest, latest]: '2024-05' runs the whole month. A
+ * value that is not a dateTime gives undefined (the member is then left out).
+ */
+function dateTimeBounds(value: string): [number, number] | undefined {
+  const match =
+    /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/.exec(
+      value,
+    );
+  if (!match) return undefined;
+  const [, y, m, d, hh] = match;
+  if (hh !== undefined) {
+    const at = Date.parse(value);
+    return Number.isNaN(at) ? undefined : [at, at];
+  }
+  const year = Number(y);
+  const start = Date.UTC(year, m ? Number(m) - 1 : 0, d ? Number(d) : 1);
+  const end = d
+    ? Date.UTC(year, Number(m) - 1, Number(d) + 1)
+    : m
+      ? Date.UTC(year, Number(m), 1)
+      : Date.UTC(year + 1, 0, 1);
+  // A date without a zone could be any zone's: widen by a day either side.
+  return [start - 86_400_000, end + 86_400_000 - 1];
+}
+
+/**
+ * A member counts when active at `at` (the export's transaction time): not `inactive`, and its
+ * period, if any, surely under way and surely not ended then. A partial date that straddles
+ * `at` counts against membership: a doubtful member is left out, never exported.
+ */
+function activeAt(member: GroupMember, at: number): boolean {
+  if (member.inactive === true) return false;
+  const { start, end } = member.period ?? {};
+  if (start !== undefined) {
+    const bounds = dateTimeBounds(start);
+    if (!bounds || bounds[1] > at) return false;
+  }
+  if (end !== undefined) {
+    const bounds = dateTimeBounds(end);
+    if (!bounds || bounds[0] < at) return false;
+  }
+  return true;
+}
+
+/**
+ * The Group's Patient members active at `at`; reading the Group is held to the caller's grant
+ * (404/403).
+ */
+async function groupMembers(request: KickoffRequest, id: string, at: number): Promise<string[]> {
   if (!ID_PATTERN.test(id)) throw new FhirError(400, 'invalid', 'Invalid Group id');
   const group = (await request.store.read('Group', id, request.ctx)) as Group;
   return (group.member ?? []).flatMap((member) => {
     const match = /^Patient\/([^/]+)$/.exec(member.entity?.reference ?? '');
-    return match && member.inactive !== true && ID_PATTERN.test(match[1]!) ? [match[1]!] : [];
+    return match && activeAt(member, at) && ID_PATTERN.test(match[1]!) ? [match[1]!] : [];
   });
 }
 
@@ -203,11 +257,13 @@ export async function kickoff(
   );
   const filters = typeFilters(filterList, types, request.baseUrl);
 
+  // The export's transaction time: Group membership is judged at it, and the job keeps it.
+  const transactionTime = new Date();
   let patients: string[] | undefined;
   const listed = params.get('patient');
   if (listed?.length) patients = patientIds(listed);
   if (request.level === 'group') {
-    const members = await groupMembers(request, request.groupId!);
+    const members = await groupMembers(request, request.groupId!, transactionTime.getTime());
     patients = patients ? members.filter((member) => patients!.includes(member)) : members;
   }
   if (patients && !request.store.compartment) {
@@ -239,6 +295,7 @@ export async function kickoff(
     typeFilters: filters,
     ...(since ? { since } : {}),
     requestUrl: request.requestUrl,
+    transactionTime: transactionTime.toISOString(),
     ...(deidentify ? { deidentify } : {}),
     retentionHours,
   };

@@ -115,9 +115,8 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
           id,
           config.retentionHours,
         );
-        // A cap per caller, so one can't starve everyone (checked, then created: two kick-offs
-        // racing may both pass; the cap is a fairness bound, not a security one).
-        if ((await jobs.active(owner)) >= config.maxActiveJobs) {
+        // A cap per caller, so one can't starve everyone (counted and created atomically).
+        if (!(await jobs.create(job, config.maxActiveJobs))) {
           throw new FhirError(
             429,
             'transient',
@@ -126,7 +125,6 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
             { 'retry-after': '60' },
           );
         }
-        await jobs.create(job);
         return { status: 202 };
       });
       reply.code(202).header('content-location', statusUrl(id));
@@ -166,7 +164,14 @@ export async function bulkExport(app: FastifyInstance, options: ExportOptions) {
   app.get('/_export/:id', async (request, reply) => {
     const { job, policy } = await ownJob(request);
     if (job.state === 'failed') {
-      throw new FhirError(500, 'exception', `The export failed: ${job.failure ?? 'unknown'}`);
+      // Bulk Data: a failed job answers an error status with an OperationOutcome. Only the
+      // server fails a job (its attempts ran out), so 500; nothing of the cause (which is
+      // logged without data) is told, and its files are already gone (jobs.fail).
+      throw new FhirError(
+        500,
+        'exception',
+        'The export failed and its files were discarded; it may be retried by a new kick-off',
+      );
     }
     if (job.state !== 'completed') {
       const progress = `${job.resourcesDone} resources in ${job.filesDone} files; type ${Math.min(

@@ -80,7 +80,7 @@ export async function workOnce(deps: WorkerDeps, worker = randomUUID()): Promise
     if (error instanceof LeaseLost) return true;
     deps.log?.error({ err: error, exportJob: job.id }, 'export job attempt failed');
     if (job.attempts >= MAX_ATTEMPTS) {
-      await deps.jobs.finish(job.id, worker, 'failed', 'the export could not be completed');
+      await deps.jobs.fail(job.id, worker, 'the export could not be completed');
     } else {
       await deps.jobs.release(job.id, worker);
     }
@@ -108,8 +108,7 @@ class JobRun {
     while ((position.type ?? 0) < this.job.types.length) {
       position = await this.writeFile(position);
     }
-    if (!(await this.deps.jobs.finish(this.job.id, this.worker, 'completed')))
-      throw new LeaseLost();
+    if (!(await this.deps.jobs.complete(this.job.id, this.worker))) throw new LeaseLost();
   }
 
   private async renew(): Promise<void> {
