@@ -16,6 +16,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { PolicyOptions } from '../auth/policy.js';
 import type { SubscriptionConfig } from '../config.js';
 import type { Database, Sql } from '../db/database.js';
+import { buildAuditEvent } from '../audit/event.js';
+import { patientsOf } from '../audit/patients.js';
+import { principalFrom, type TokenClaims } from '../auth/claims.js';
 import { FhirError } from '../fhir/errors.js';
 import type { FhirStore } from '../store/store.js';
 import { ownerPolicy, type GrantClaims } from './owner.js';
@@ -68,6 +71,8 @@ export interface DelivererOptions {
   /** Shows a resource as the owner may see it (SSNs masked or not, as REST does). */
   reveal?: (resource: Resource, claims: GrantClaims) => Resource;
   sockets?: SocketChannel;
+  /** For the patients' references in a notification's AuditEvent. */
+  baseUrl?: string;
 }
 
 interface Tally {
@@ -84,7 +89,20 @@ interface Tally {
 const lockSubscription = (sql: Sql, id: string) =>
   sql.query('SELECT 1 FROM subscription WHERE id = $1 FOR NO KEY UPDATE', [id]);
 
-type Outcome = { ok: true; withheld?: boolean } | { ok: false; reason: string };
+type Outcome =
+  { ok: true; withheld?: boolean; resource?: Resource } | { ok: false; reason: string };
+
+/** DICOM 110106 Export: data sent out of the server, as a notification sends a resource. */
+export const EXPORT_EVENT = {
+  system: 'http://dicom.nema.org/resources/ontology/DCM',
+  code: '110106',
+  display: 'Export',
+};
+export const NOTIFICATION_SUBTYPE = {
+  system: 'https://telefhir.dev/fhir/CodeSystem/audit-event-subtype',
+  code: 'subscription-notification',
+  display: 'Subscription notification',
+};
 
 export class SubscriptionDeliverer {
   private running: Promise<void> | undefined;
@@ -248,11 +266,58 @@ export class SubscriptionDeliverer {
           }
         });
         if (outcome.withheld) tally.withheld++;
-        else tally.delivered++;
+        else {
+          tally.delivered++;
+          if (head.kind !== 'handshake') await this.audit(subscription, head, outcome.resource);
+        }
         continue;
       }
       await this.failed(subscription.id, head, outcome.reason, tally);
       return;
+    }
+  }
+
+  /**
+   * A delivered notification as an Export AuditEvent: the owner as agent, the Subscription and
+   * the resource version sent as entities, and the resource's patients so it shows in their
+   * audit trail. Never the body, the endpoint or the criteria.
+   */
+  private async audit(subscription: Claimed, head: Pending, resource: Resource | undefined) {
+    try {
+      const claims = subscription.grant_claims;
+      const principal = principalFrom(claims as TokenClaims);
+      const user = principal.fhirUser;
+      const sent = `${head.resource_type}/${head.resource_id}`;
+      const event = buildAuditEvent({
+        interaction: 'operation',
+        outcome: 'success',
+        who: user ? { reference: `${user.type}/${user.id}` } : {},
+        subject: principal.subject,
+        ...(principal.clientId ? { clientId: principal.clientId } : {}),
+        requestId: `notification-${head.id}`,
+        entities: [
+          { reference: `Subscription/${subscription.id}`, role: 'domain' },
+          {
+            reference: head.version_id ? `${sent}/_history/${head.version_id}` : sent,
+            role: 'domain',
+          },
+          ...(resource ? patientsOf(resource, this.options.baseUrl) : []).map((patient) => ({
+            reference: patient,
+            role: 'patient' as const,
+          })),
+        ],
+      });
+      event.type = EXPORT_EVENT;
+      event.subtype = [NOTIFICATION_SUBTYPE];
+      event.action = 'R';
+      // The owner is who the data went to, not who asked for this send (the server did).
+      event.agent[0]!.requestor = false;
+      await this.options.store.audit(event);
+    } catch (error) {
+      this.options.log.error(
+        { subscription: subscription.id, error: error instanceof Error ? error.name : 'error' },
+        'could not record the AuditEvent of a delivered notification',
+      );
     }
   }
 
@@ -313,14 +378,16 @@ export class SubscriptionDeliverer {
 
   private async attempt(subscription: Claimed, head: Pending): Promise<Outcome> {
     let body = Buffer.alloc(0);
+    let resource: Resource | undefined;
     if (head.kind === 'create' || head.kind === 'update') {
-      const resource = await this.payload(subscription, head);
-      if (resource === 'withheld') return { ok: true, withheld: true };
+      const read = await this.payload(subscription, head);
+      if (read === 'withheld') return { ok: true, withheld: true };
+      resource = read;
       if (head.payload) body = Buffer.from(JSON.stringify(resource));
     }
     if (subscription.channel === 'websocket') {
       const sent = this.options.sockets?.notify(subscription.id, head.id, head.kind) ?? false;
-      return sent ? { ok: true } : { ok: false, reason: 'no websocket bound' };
+      return sent ? { ok: true, resource } : { ok: false, reason: 'no websocket bound' };
     }
     const headers: Record<string, string> = {};
     for (const header of head.headers ?? []) {
@@ -348,7 +415,9 @@ export class SubscriptionDeliverer {
         rules: this.options.config,
         signal: this.aborts.signal,
       });
-      return status >= 200 && status < 300 ? { ok: true } : { ok: false, reason: `HTTP ${status}` };
+      return status >= 200 && status < 300
+        ? { ok: true, resource }
+        : { ok: false, reason: `HTTP ${status}` };
     } catch (error) {
       const code = (error as { code?: string }).code;
       const reason =
