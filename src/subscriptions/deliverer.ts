@@ -253,11 +253,9 @@ export class SubscriptionDeliverer {
       if (outcome.ok) {
         await db.transaction(async (sql) => {
           await lockSubscription(sql, subscription.id);
-          await sql.query(
-            `UPDATE subscription_notification SET delivered_at = $2, attempts = attempts + 1,
-               first_attempt_at = coalesce(first_attempt_at, $2), last_error = $3 WHERE seq = $1`,
-            [head.seq, clock(), outcome.withheld ? 'withheld' : null],
-          );
+          // Sent (or withheld) and recorded at once: the row goes, so the outbox holds only
+          // what is still owed. Cut off before this, it is sent again (at least once).
+          await sql.query('DELETE FROM subscription_notification WHERE seq = $1', [head.seq]);
           if (head.kind === 'handshake') {
             await sql.query(
               `UPDATE subscription SET status = 'active' WHERE id = $1 AND status = 'requested'`,
