@@ -26,8 +26,8 @@ import { postHook, SIGNATURE_HEADER, signature } from './rest-hook.js';
 
 /** Notifications of one Subscription sent per claim before others get their turn. */
 const PER_CLAIM = 50;
-/** Subscriptions claimed per pass. */
-const CLAIM = 20;
+/** Subscriptions delivered at once by one replica, each by its own worker. */
+const CONCURRENCY = 8;
 const MAX_BACKOFF_MS = 15 * 60_000;
 
 interface Claimed {
@@ -110,6 +110,8 @@ export class SubscriptionDeliverer {
   private timer: NodeJS.Timeout | undefined;
   private readonly aborts = new AbortController();
   private closed = false;
+  /** Workers delivering one claimed Subscription each, by Subscription id. */
+  private readonly workers = new Map<string, Promise<void>>();
 
   constructor(private readonly options: DelivererOptions) {}
 
@@ -154,17 +156,24 @@ export class SubscriptionDeliverer {
     clearInterval(this.timer);
     this.aborts.abort();
     await this.running;
+    await Promise.allSettled([...this.workers.values()]);
   }
 
   private leaseEnd(): Date {
     return new Date(this.options.clock().getTime() + this.options.config.timeoutMs * 2 + 5000);
   }
 
-  /** One pass: claims due Subscriptions and delivers each one's notifications in order. */
+  /**
+   * One pass: claims due Subscriptions, as many as there are free workers, and starts a worker
+   * for each. It doesn't wait for them: a slow receiver holds only its own worker, and its
+   * lease keeps every other pass (of any replica) from taking its Subscription meanwhile.
+   */
   async pass(): Promise<void> {
     const { db, clock } = this.options;
     const bound = this.options.sockets?.bound() ?? [];
     await this.expire();
+    const free = CONCURRENCY - this.workers.size;
+    if (free <= 0 || this.closed) return;
     const claimed = await db.transaction((sql) =>
       sql.query<Claimed>(
         `UPDATE subscription s SET lease_until = $2 WHERE s.id IN (
@@ -172,33 +181,54 @@ export class SubscriptionDeliverer {
            WHERE c.status IN ('requested', 'active') AND c.end_at > $1
              AND (c.lease_until IS NULL OR c.lease_until < $1)
              AND (c.channel = 'rest-hook' OR c.id = ANY($3::text[]))
+             AND NOT (c.id = ANY($4::text[]))
              AND (SELECT coalesce(n.next_attempt_at, '-infinity') FROM subscription_notification n
                   WHERE n.subscription_id = c.id AND n.delivered_at IS NULL
                   ORDER BY n.seq LIMIT 1) <= $1
-           ORDER BY c.lease_until NULLS FIRST LIMIT ${CLAIM}
+           ORDER BY c.lease_until NULLS FIRST LIMIT ${free}
            FOR UPDATE SKIP LOCKED)
          RETURNING s.id, s.channel, s.secret, s.grant_claims`,
-        [clock(), this.leaseEnd(), bound],
+        [clock(), this.leaseEnd(), bound, [...this.workers.keys()]],
       ),
     );
     for (const subscription of claimed) {
-      if (this.closed) return;
-      const tally: Tally = { delivered: 0, retried: 0, failed: 0, withheld: 0 };
-      try {
-        await this.deliverAll(subscription, tally);
-      } finally {
-        if (!this.closed) {
-          await db.query('UPDATE subscription SET lease_until = NULL WHERE id = $1', [
-            subscription.id,
-          ]);
-        }
-        if (tally.delivered || tally.retried || tally.failed || tally.withheld) {
-          // Counts and ids only: never a resource, an endpoint's answer body or a search value.
-          this.options.log.info(
-            { subscription: subscription.id, channel: subscription.channel, ...tally },
-            'subscription delivery',
-          );
-        }
+      const worker = this.work(subscription).finally(() => {
+        this.workers.delete(subscription.id);
+        // What it left (its share of this turn ran out) waits for no timer.
+        void this.wake();
+      });
+      this.workers.set(subscription.id, worker);
+    }
+  }
+
+  /** One claimed Subscription's turn: its notifications in order, until its share runs out. */
+  private async work(subscription: Claimed) {
+    const { db } = this.options;
+    const tally: Tally = { delivered: 0, retried: 0, failed: 0, withheld: 0 };
+    try {
+      await this.deliverAll(subscription, tally);
+    } catch (error) {
+      if (!this.closed)
+        this.options.log.error(
+          {
+            subscription: subscription.id,
+            error: error instanceof Error ? error.name : typeof error,
+            code: (error as { code?: unknown } | undefined)?.code,
+          },
+          'subscription delivery failed',
+        );
+    } finally {
+      if (!this.closed) {
+        await db
+          .query('UPDATE subscription SET lease_until = NULL WHERE id = $1', [subscription.id])
+          .catch(() => undefined); // the lease runs out by itself
+      }
+      if (tally.delivered || tally.retried || tally.failed || tally.withheld) {
+        // Counts and ids only: never a resource, an endpoint's answer body or a search value.
+        this.options.log.info(
+          { subscription: subscription.id, channel: subscription.channel, ...tally },
+          'subscription delivery',
+        );
       }
     }
   }
@@ -228,8 +258,10 @@ export class SubscriptionDeliverer {
   }
 
   private async deliverAll(subscription: Claimed, tally: Tally) {
-    const { db, clock } = this.options;
-    for (let sent = 0; sent < PER_CLAIM && !this.closed; sent++) {
+    const { db, clock, config } = this.options;
+    // A turn takes no new notification after this (the rest wait for the next turn, in order).
+    const deadline = Date.now() + Math.max(config.timeoutMs, 1000);
+    for (let sent = 0; sent < PER_CLAIM && !this.closed && Date.now() < deadline; sent++) {
       const [head] = await db.query<Pending>(
         `SELECT n.seq::text AS seq, n.id::text AS id, n.kind, n.resource_type, n.resource_id,
            n.version_id, n.first_attempt_at, n.next_attempt_at, n.attempts,
