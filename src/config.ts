@@ -81,6 +81,12 @@ export interface SubscriptionConfig {
   maxLifetimeMs: number;
   /** SUBSCRIPTION_MAX_PER_OWNER: Subscriptions one owner may hold; past it a create is 429. */
   maxPerOwner: number;
+  /** SUBSCRIPTION_WS_BIND_TIMEOUT_MS: a websocket not bound within this is closed. */
+  wsBindTimeoutMs: number;
+  /** SUBSCRIPTION_WS_MAX_CONNECTIONS: open websockets one replica holds at most. */
+  wsMaxConnections: number;
+  /** SUBSCRIPTION_WS_MAX_PER_ADDRESS: open websockets from one remote address at most. */
+  wsMaxPerAddress: number;
 }
 
 /** Bulk Data $export jobs and their output files (src/export/). */
@@ -401,6 +407,9 @@ export function loadConfig(env: Env = process.env): Config {
       pollMs: integer(env, 'SUBSCRIPTION_POLL_MS', 1000, 10, 60_000),
       maxLifetimeMs: integer(env, 'SUBSCRIPTION_MAX_LIFETIME_HOURS', 720, 1, 24 * 366) * 3_600_000,
       maxPerOwner: integer(env, 'SUBSCRIPTION_MAX_PER_OWNER', 20, 1, 10_000),
+      wsBindTimeoutMs: integer(env, 'SUBSCRIPTION_WS_BIND_TIMEOUT_MS', 10_000, 100, 600_000),
+      wsMaxConnections: integer(env, 'SUBSCRIPTION_WS_MAX_CONNECTIONS', 1000, 1, 1_000_000),
+      wsMaxPerAddress: integer(env, 'SUBSCRIPTION_WS_MAX_PER_ADDRESS', 20, 1, 100_000),
     },
     auth: {
       issuer: env.AUTH_ISSUER || DEV_ISSUER,

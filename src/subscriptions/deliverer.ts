@@ -16,6 +16,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { PolicyOptions } from '../auth/policy.js';
 import type { SubscriptionConfig } from '../config.js';
 import type { Database, Sql } from '../db/database.js';
+import { buildAuditEvent } from '../audit/event.js';
+import { patientsOf } from '../audit/patients.js';
+import { principalFrom, type TokenClaims } from '../auth/claims.js';
 import { FhirError } from '../fhir/errors.js';
 import type { FhirStore } from '../store/store.js';
 import { ownerPolicy, type GrantClaims } from './owner.js';
@@ -23,8 +26,8 @@ import { postHook, SIGNATURE_HEADER, signature } from './rest-hook.js';
 
 /** Notifications of one Subscription sent per claim before others get their turn. */
 const PER_CLAIM = 50;
-/** Subscriptions claimed per pass. */
-const CLAIM = 20;
+/** Subscriptions delivered at once by one replica, each by its own worker. */
+const CONCURRENCY = 8;
 const MAX_BACKOFF_MS = 15 * 60_000;
 
 interface Claimed {
@@ -68,6 +71,8 @@ export interface DelivererOptions {
   /** Shows a resource as the owner may see it (SSNs masked or not, as REST does). */
   reveal?: (resource: Resource, claims: GrantClaims) => Resource;
   sockets?: SocketChannel;
+  /** For the patients' references in a notification's AuditEvent. */
+  baseUrl?: string;
 }
 
 interface Tally {
@@ -84,7 +89,20 @@ interface Tally {
 const lockSubscription = (sql: Sql, id: string) =>
   sql.query('SELECT 1 FROM subscription WHERE id = $1 FOR NO KEY UPDATE', [id]);
 
-type Outcome = { ok: true; withheld?: boolean } | { ok: false; reason: string };
+type Outcome =
+  { ok: true; withheld?: boolean; resource?: Resource } | { ok: false; reason: string };
+
+/** DICOM 110106 Export: data sent out of the server, as a notification sends a resource. */
+export const EXPORT_EVENT = {
+  system: 'http://dicom.nema.org/resources/ontology/DCM',
+  code: '110106',
+  display: 'Export',
+};
+export const NOTIFICATION_SUBTYPE = {
+  system: 'https://telefhir.dev/fhir/CodeSystem/audit-event-subtype',
+  code: 'subscription-notification',
+  display: 'Subscription notification',
+};
 
 export class SubscriptionDeliverer {
   private running: Promise<void> | undefined;
@@ -92,6 +110,8 @@ export class SubscriptionDeliverer {
   private timer: NodeJS.Timeout | undefined;
   private readonly aborts = new AbortController();
   private closed = false;
+  /** Workers delivering one claimed Subscription each, by Subscription id. */
+  private readonly workers = new Map<string, Promise<void>>();
 
   constructor(private readonly options: DelivererOptions) {}
 
@@ -136,17 +156,24 @@ export class SubscriptionDeliverer {
     clearInterval(this.timer);
     this.aborts.abort();
     await this.running;
+    await Promise.allSettled([...this.workers.values()]);
   }
 
   private leaseEnd(): Date {
     return new Date(this.options.clock().getTime() + this.options.config.timeoutMs * 2 + 5000);
   }
 
-  /** One pass: claims due Subscriptions and delivers each one's notifications in order. */
+  /**
+   * One pass: claims due Subscriptions, as many as there are free workers, and starts a worker
+   * for each. It doesn't wait for them: a slow receiver holds only its own worker, and its
+   * lease keeps every other pass (of any replica) from taking its Subscription meanwhile.
+   */
   async pass(): Promise<void> {
     const { db, clock } = this.options;
     const bound = this.options.sockets?.bound() ?? [];
     await this.expire();
+    const free = CONCURRENCY - this.workers.size;
+    if (free <= 0 || this.closed) return;
     const claimed = await db.transaction((sql) =>
       sql.query<Claimed>(
         `UPDATE subscription s SET lease_until = $2 WHERE s.id IN (
@@ -154,33 +181,54 @@ export class SubscriptionDeliverer {
            WHERE c.status IN ('requested', 'active') AND c.end_at > $1
              AND (c.lease_until IS NULL OR c.lease_until < $1)
              AND (c.channel = 'rest-hook' OR c.id = ANY($3::text[]))
+             AND NOT (c.id = ANY($4::text[]))
              AND (SELECT coalesce(n.next_attempt_at, '-infinity') FROM subscription_notification n
                   WHERE n.subscription_id = c.id AND n.delivered_at IS NULL
                   ORDER BY n.seq LIMIT 1) <= $1
-           ORDER BY c.lease_until NULLS FIRST LIMIT ${CLAIM}
+           ORDER BY c.lease_until NULLS FIRST LIMIT ${free}
            FOR UPDATE SKIP LOCKED)
          RETURNING s.id, s.channel, s.secret, s.grant_claims`,
-        [clock(), this.leaseEnd(), bound],
+        [clock(), this.leaseEnd(), bound, [...this.workers.keys()]],
       ),
     );
     for (const subscription of claimed) {
-      if (this.closed) return;
-      const tally: Tally = { delivered: 0, retried: 0, failed: 0, withheld: 0 };
-      try {
-        await this.deliverAll(subscription, tally);
-      } finally {
-        if (!this.closed) {
-          await db.query('UPDATE subscription SET lease_until = NULL WHERE id = $1', [
-            subscription.id,
-          ]);
-        }
-        if (tally.delivered || tally.retried || tally.failed || tally.withheld) {
-          // Counts and ids only: never a resource, an endpoint's answer body or a search value.
-          this.options.log.info(
-            { subscription: subscription.id, channel: subscription.channel, ...tally },
-            'subscription delivery',
-          );
-        }
+      const worker = this.work(subscription).finally(() => {
+        this.workers.delete(subscription.id);
+        // What it left (its share of this turn ran out) waits for no timer.
+        void this.wake();
+      });
+      this.workers.set(subscription.id, worker);
+    }
+  }
+
+  /** One claimed Subscription's turn: its notifications in order, until its share runs out. */
+  private async work(subscription: Claimed) {
+    const { db } = this.options;
+    const tally: Tally = { delivered: 0, retried: 0, failed: 0, withheld: 0 };
+    try {
+      await this.deliverAll(subscription, tally);
+    } catch (error) {
+      if (!this.closed)
+        this.options.log.error(
+          {
+            subscription: subscription.id,
+            error: error instanceof Error ? error.name : typeof error,
+            code: (error as { code?: unknown } | undefined)?.code,
+          },
+          'subscription delivery failed',
+        );
+    } finally {
+      if (!this.closed) {
+        await db
+          .query('UPDATE subscription SET lease_until = NULL WHERE id = $1', [subscription.id])
+          .catch(() => undefined); // the lease runs out by itself
+      }
+      if (tally.delivered || tally.retried || tally.failed || tally.withheld) {
+        // Counts and ids only: never a resource, an endpoint's answer body or a search value.
+        this.options.log.info(
+          { subscription: subscription.id, channel: subscription.channel, ...tally },
+          'subscription delivery',
+        );
       }
     }
   }
@@ -210,8 +258,10 @@ export class SubscriptionDeliverer {
   }
 
   private async deliverAll(subscription: Claimed, tally: Tally) {
-    const { db, clock } = this.options;
-    for (let sent = 0; sent < PER_CLAIM && !this.closed; sent++) {
+    const { db, clock, config } = this.options;
+    // A turn takes no new notification after this (the rest wait for the next turn, in order).
+    const deadline = Date.now() + Math.max(config.timeoutMs, 1000);
+    for (let sent = 0; sent < PER_CLAIM && !this.closed && Date.now() < deadline; sent++) {
       const [head] = await db.query<Pending>(
         `SELECT n.seq::text AS seq, n.id::text AS id, n.kind, n.resource_type, n.resource_id,
            n.version_id, n.first_attempt_at, n.next_attempt_at, n.attempts,
@@ -235,11 +285,9 @@ export class SubscriptionDeliverer {
       if (outcome.ok) {
         await db.transaction(async (sql) => {
           await lockSubscription(sql, subscription.id);
-          await sql.query(
-            `UPDATE subscription_notification SET delivered_at = $2, attempts = attempts + 1,
-               first_attempt_at = coalesce(first_attempt_at, $2), last_error = $3 WHERE seq = $1`,
-            [head.seq, clock(), outcome.withheld ? 'withheld' : null],
-          );
+          // Sent (or withheld) and recorded at once: the row goes, so the outbox holds only
+          // what is still owed. Cut off before this, it is sent again (at least once).
+          await sql.query('DELETE FROM subscription_notification WHERE seq = $1', [head.seq]);
           if (head.kind === 'handshake') {
             await sql.query(
               `UPDATE subscription SET status = 'active' WHERE id = $1 AND status = 'requested'`,
@@ -248,11 +296,58 @@ export class SubscriptionDeliverer {
           }
         });
         if (outcome.withheld) tally.withheld++;
-        else tally.delivered++;
+        else {
+          tally.delivered++;
+          if (head.kind !== 'handshake') await this.audit(subscription, head, outcome.resource);
+        }
         continue;
       }
       await this.failed(subscription.id, head, outcome.reason, tally);
       return;
+    }
+  }
+
+  /**
+   * A delivered notification as an Export AuditEvent: the owner as agent, the Subscription and
+   * the resource version sent as entities, and the resource's patients so it shows in their
+   * audit trail. Never the body, the endpoint or the criteria.
+   */
+  private async audit(subscription: Claimed, head: Pending, resource: Resource | undefined) {
+    try {
+      const claims = subscription.grant_claims;
+      const principal = principalFrom(claims as TokenClaims);
+      const user = principal.fhirUser;
+      const sent = `${head.resource_type}/${head.resource_id}`;
+      const event = buildAuditEvent({
+        interaction: 'operation',
+        outcome: 'success',
+        who: user ? { reference: `${user.type}/${user.id}` } : {},
+        subject: principal.subject,
+        ...(principal.clientId ? { clientId: principal.clientId } : {}),
+        requestId: `notification-${head.id}`,
+        entities: [
+          { reference: `Subscription/${subscription.id}`, role: 'domain' },
+          {
+            reference: head.version_id ? `${sent}/_history/${head.version_id}` : sent,
+            role: 'domain',
+          },
+          ...(resource ? patientsOf(resource, this.options.baseUrl) : []).map((patient) => ({
+            reference: patient,
+            role: 'patient' as const,
+          })),
+        ],
+      });
+      event.type = EXPORT_EVENT;
+      event.subtype = [NOTIFICATION_SUBTYPE];
+      event.action = 'R';
+      // The owner is who the data went to, not who asked for this send (the server did).
+      event.agent[0]!.requestor = false;
+      await this.options.store.audit(event);
+    } catch (error) {
+      this.options.log.error(
+        { subscription: subscription.id, error: error instanceof Error ? error.name : 'error' },
+        'could not record the AuditEvent of a delivered notification',
+      );
     }
   }
 
@@ -313,14 +408,16 @@ export class SubscriptionDeliverer {
 
   private async attempt(subscription: Claimed, head: Pending): Promise<Outcome> {
     let body = Buffer.alloc(0);
+    let resource: Resource | undefined;
     if (head.kind === 'create' || head.kind === 'update') {
-      const resource = await this.payload(subscription, head);
-      if (resource === 'withheld') return { ok: true, withheld: true };
+      const read = await this.payload(subscription, head);
+      if (read === 'withheld') return { ok: true, withheld: true };
+      resource = read;
       if (head.payload) body = Buffer.from(JSON.stringify(resource));
     }
     if (subscription.channel === 'websocket') {
       const sent = this.options.sockets?.notify(subscription.id, head.id, head.kind) ?? false;
-      return sent ? { ok: true } : { ok: false, reason: 'no websocket bound' };
+      return sent ? { ok: true, resource } : { ok: false, reason: 'no websocket bound' };
     }
     const headers: Record<string, string> = {};
     for (const header of head.headers ?? []) {
@@ -348,7 +445,9 @@ export class SubscriptionDeliverer {
         rules: this.options.config,
         signal: this.aborts.signal,
       });
-      return status >= 200 && status < 300 ? { ok: true } : { ok: false, reason: `HTTP ${status}` };
+      return status >= 200 && status < 300
+        ? { ok: true, resource }
+        : { ok: false, reason: `HTTP ${status}` };
     } catch (error) {
       const code = (error as { code?: string }).code;
       const reason =

@@ -60,12 +60,14 @@ export async function subscriptions(app: FastifyInstance, options: SubscriptionO
     policy: { providerScope: app.config.providerAccess },
     clock: options.clock,
     log: app.log,
+    baseUrl: app.config.baseUrl,
     ...(options.reveal ? { reveal: options.reveal } : {}),
   });
   if (options.enabled) deliverer.start();
   app.addHook('onClose', () => deliverer.close());
   await app.register(subscriptionRoutes, {
     db: options.db,
+    store: options.store,
     enabled: options.enabled,
     clock: options.clock,
     wake: () => void deliverer.wake(),

@@ -6,10 +6,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Bundle, Subscription } from 'fhir/r4.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { buildAuditEvent } from '../audit/event.js';
 import { policyOf } from '../auth/authorize.js';
 import type { Database } from '../db/database.js';
+import { auditFailure, auditInput, type AuditTarget } from '../exchange/audited.js';
+import type { InteractionResult } from '../exchange/exchange.js';
+import { exchangeOf } from '../exchange/request.js';
 import { FhirError } from '../fhir/errors.js';
 import { ID_PATTERN } from '../fhir/resource-types.js';
+import type { FhirStore } from '../store/store.js';
 import { grantClaimsOf, ownerOf } from './owner.js';
 import {
   deleteSubscription,
@@ -26,6 +31,8 @@ import { acceptSubscription, endOf, nextStatus, SECRET_EXTENSION } from './resou
 
 export interface SubscriptionRouteOptions {
   db: Database;
+  /** Where the AuditEvents of Subscription interactions go. */
+  store: FhirStore;
   /** Whether writes are matched (the hook is wired); if not, Subscriptions are refused (501). */
   enabled: boolean;
   clock: () => Date;
@@ -63,6 +70,32 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
       );
     }
   };
+  /**
+   * Runs a Subscription interaction and leaves its AuditEvent, as REST interactions do: who,
+   * from where, which Subscription (and a search's parameter names) — never the criteria, the
+   * endpoint or the headers. Failures and refusals are recorded too.
+   */
+  const audit = async <T>(
+    request: FastifyRequest,
+    target: AuditTarget,
+    work: () => Promise<T>,
+    result: (value: T) => Omit<InteractionResult, 'status'>,
+  ): Promise<T> => {
+    const ex = { ...exchangeOf(app, request), store: options.store };
+    let value: T;
+    try {
+      value = await work();
+    } catch (error) {
+      await auditFailure(ex, target, error);
+      throw error;
+    }
+    await options.store.audit(
+      buildAuditEvent(auditInput(ex, target, 'success', { status: 200, ...result(value) })),
+    );
+    return value;
+  };
+  /** Only the reference goes into the audit trail. */
+  const bare = (id: string): Subscription => ({ resourceType: 'Subscription', id }) as Subscription;
   const stamp = (resource: Subscription, id: string, version: number): Subscription => ({
     ...resource,
     id,
@@ -160,34 +193,72 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
   };
 
   app.post('/Subscription', async (request, reply) => {
-    const { resource } = await write(request, undefined);
+    const { resource } = await audit(
+      request,
+      { interaction: 'create', type: 'Subscription' },
+      () => write(request, undefined),
+      (done) => ({ resource: bare(done.resource.id!) }),
+    );
     options.wake();
     return send(reply, 201, resource);
   });
 
   app.put<{ Params: { id: string } }>('/Subscription/:id', async (request, reply) => {
     checkId(request.params.id);
-    const { resource } = await write(request, request.params.id);
+    const id = request.params.id;
+    const { resource } = await audit(
+      request,
+      { interaction: 'update', type: 'Subscription', id },
+      () => write(request, id),
+      () => ({ resource: bare(id) }),
+    );
     options.wake();
     return send(reply, 200, resource);
   });
 
   app.get<{ Params: { id: string } }>('/Subscription/:id', async (request, reply) => {
-    checkId(request.params.id);
-    const row = await findOwned(db, caller(request).owner, request.params.id);
-    if (!row) throw notFound(request.params.id);
+    const id = request.params.id;
+    const row = await audit(
+      request,
+      { interaction: 'read', type: 'Subscription', id: id.slice(0, 64) },
+      async () => {
+        checkId(id);
+        const found = await findOwned(db, caller(request).owner, id);
+        if (!found) throw notFound(id);
+        return found;
+      },
+      () => ({ resource: bare(id) }),
+    );
     return send(reply, 200, served(row, options.clock()));
   });
 
   app.delete<{ Params: { id: string } }>('/Subscription/:id', async (request, reply) => {
-    checkId(request.params.id);
-    if (!(await deleteSubscription(db, caller(request).owner, request.params.id))) {
-      throw notFound(request.params.id);
-    }
+    const id = request.params.id;
+    await audit(
+      request,
+      { interaction: 'delete', type: 'Subscription', id: id.slice(0, 64) },
+      async () => {
+        checkId(id);
+        if (!(await deleteSubscription(db, caller(request).owner, id))) throw notFound(id);
+      },
+      () => ({ deleted: bare(id) }),
+    );
     return reply.code(204).send();
   });
 
-  const search = async (request: FastifyRequest, params: URLSearchParams) => {
+  const search = (request: FastifyRequest, params: URLSearchParams) =>
+    audit(
+      request,
+      { interaction: 'search', type: 'Subscription', query: params },
+      () => searchOwned(request, params),
+      (bundle) => ({
+        resource: {
+          ...bundle,
+          entry: (bundle.entry ?? []).map((e) => ({ resource: bare(e.resource!.id!) })),
+        },
+      }),
+    );
+  const searchOwned = async (request: FastifyRequest, params: URLSearchParams) => {
     const { owner } = caller(request);
     for (const name of params.keys()) {
       if (!['status', '_id', '_count', '_format', '_pretty'].includes(name)) {

@@ -114,7 +114,35 @@ export async function websocketChannel(app: FastifyInstance, options: WebsocketO
 
   // Public as HTTP (a browser can't send a bearer header on a websocket); the binding token
   // sent in the first message is what authenticates.
-  app.get('/$subscription-ws', { websocket: true, config: { public: true } }, (socket) => {
+  // Sockets held open cost a replica: a cap per replica and per remote address, and one that
+  // hasn't bound in time is closed (1008), so idle sockets can't pile up.
+  const { wsBindTimeoutMs, wsMaxConnections, wsMaxPerAddress } = app.config.subscriptions;
+  const perAddress = new Map<string, number>();
+  let open = 0;
+  app.get('/$subscription-ws', { websocket: true, config: { public: true } }, (socket, request) => {
+    const address = request.ip;
+    const fromAddress = perAddress.get(address) ?? 0;
+    if (open >= wsMaxConnections || fromAddress >= wsMaxPerAddress) {
+      socket.send('error too many connections');
+      socket.close(1013);
+      return;
+    }
+    open++;
+    perAddress.set(address, fromAddress + 1);
+    let bound = false;
+    const deadline = setTimeout(() => {
+      if (!bound) {
+        socket.send('error not bound in time');
+        socket.close(1008);
+      }
+    }, wsBindTimeoutMs);
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      open--;
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
+    });
     let busy = false;
     socket.on('message', (data) => {
       if (busy) return;
@@ -133,6 +161,8 @@ export async function websocketChannel(app: FastifyInstance, options: WebsocketO
             socket.close(1008);
             return;
           }
+          bound = true;
+          clearTimeout(deadline);
           registry.bind(match[1]!, socket);
           socket.send(`bound ${match[1]}`);
           options.wake();

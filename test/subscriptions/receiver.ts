@@ -15,6 +15,8 @@ export interface Receiver {
   received: Received[];
   /** What the next requests get: a status, or 'hang' (never answered); then 200. */
   answers: (number | 'hang')[];
+  /** How long each answer takes (a slow receiver); 0 unless set. */
+  delayMs: number;
   /** Wait until at least n requests arrived (polls briefly; fails the wait after ~10 s). */
   waitFor(n: number): Promise<Received[]>;
   close(): Promise<void>;
@@ -24,6 +26,7 @@ export async function startReceiver(t: Tap): Promise<Receiver> {
   const received: Received[] = [];
   const answers: (number | 'hang')[] = [];
   const hanging = new Set<http.ServerResponse>();
+  const receiver = { delayMs: 0 } as Receiver;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -39,7 +42,13 @@ export async function startReceiver(t: Tap): Promise<Receiver> {
         return;
       }
       res.statusCode = answer;
-      res.end();
+      if (receiver.delayMs > 0) {
+        hanging.add(res);
+        setTimeout(() => {
+          hanging.delete(res);
+          res.end();
+        }, receiver.delayMs);
+      } else res.end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -50,7 +59,7 @@ export async function startReceiver(t: Tap): Promise<Receiver> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
   t.teardown(close);
-  return {
+  Object.assign(receiver, {
     url: `http://127.0.0.1:${port}/hook`,
     received,
     answers,
@@ -60,7 +69,8 @@ export async function startReceiver(t: Tap): Promise<Receiver> {
         await new Promise((r) => setTimeout(r, 10));
       return received;
     },
-  };
+  });
+  return receiver;
 }
 
 export function verify(secret: string, received: Received): boolean {

@@ -24,6 +24,9 @@ export const subscriptionSettings = (over: Partial<Config['subscriptions']> = {}
   pollMs: 20,
   maxLifetimeMs: 720 * 3_600_000,
   maxPerOwner: 20,
+  wsBindTimeoutMs: 10_000,
+  wsMaxConnections: 1000,
+  wsMaxPerAddress: 20,
   ...over,
 });
 
