@@ -34,6 +34,7 @@ import { PatientIdentity } from './identity/identity.js';
 import { openKeyWrapper } from './identity/key-wrapper.js';
 import { patientIdentity } from './identity/plugin.js';
 import { PostgresStore } from './store/postgres/postgres-store.js';
+import { HealthLakeStore } from './store/healthlake/healthlake-store.js';
 import { builtInIssuer, builtInVerification, openOAuth, type OAuthServer } from './oauth/oauth.js';
 import { oauthRoutes } from './oauth/plugin.js';
 import { subscriptionMatcher, subscriptions } from './subscriptions/index.js';
@@ -115,6 +116,9 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
     workflow = await openWorkflow(store, config, {
       hooks,
       ...(parts.separateWorkflow ? { shared: false, retryMs: parts.outboxRetryMs } : {}),
+      // HealthLake's local tables and the workflow's in one database: a write hook's rows
+      // (reminders, the ledgers) land where the workflow and the reminder sender read them.
+      ...(store instanceof HealthLakeStore ? { db: store.database } : {}),
     });
     const ownDb = store instanceof PostgresStore;
     const kek = { ...config.identity, dataDir: config.dataDir, region: config.video.region };

@@ -156,35 +156,71 @@ async function deliver(store: FhirStore, row: Row) {
   }
 }
 
+/** Any constant: it only has to be the same in every replica. */
+const OUTBOX_CLAIM_LOCK = 4_242_007;
+
 /**
  * Sends pending rows in order until one fails (later rows may depend on it) or none is left.
- * Rows are claimed with SKIP LOCKED, so replicas delivering at once never send a row twice.
  * Returns how many were delivered.
+ *
+ * The rows are claimed with a lease in a short transaction of their own, then delivered with
+ * no transaction open: the store may share this database (the HealthLake store keeps its
+ * local tables here), and on embedded PGlite's one connection a transaction held across the
+ * store's own would wait on itself. One deliverer at a time: a claim is taken under an advisory
+ * lock and only while no other replica holds a live lease, so rows reach the store in their
+ * order; a replica that dies mid-batch leaves leases that run out after `leaseMs`, and the next
+ * claim starts again from the oldest undelivered row (a create already delivered is not
+ * repeated; an update is the same version again).
  */
-export async function deliverOutbox(db: Database, store: FhirStore, batch = 100): Promise<number> {
-  return db.transaction(async (sql) => {
-    const rows = await sql.query<Row>(
-      `SELECT seq::text AS seq, kind, resource_type, resource_id, body FROM outbox
-       WHERE delivered_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-      [batch],
+export async function deliverOutbox(
+  db: Database,
+  store: FhirStore,
+  batch = 100,
+  leaseMs = 120_000,
+): Promise<number> {
+  const rows = await db.transaction(async (sql) => {
+    const [lock] = await sql.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
+      OUTBOX_CLAIM_LOCK,
+    ]);
+    if (!lock?.ok) return [];
+    return sql.query<Row>(
+      `UPDATE outbox SET lease_until = now() + make_interval(secs => $2)
+       WHERE seq IN (
+         SELECT seq FROM outbox WHERE delivered_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM outbox WHERE delivered_at IS NULL AND lease_until > now())
+         ORDER BY seq LIMIT $1)
+       RETURNING seq::text AS seq, kind, resource_type, resource_id, body`,
+      [batch, leaseMs / 1000],
     );
-    let delivered = 0;
-    for (const row of rows) {
-      try {
-        await deliver(store, row);
-      } catch (error) {
-        await sql.query(
-          'UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1',
-          [row.seq, error instanceof Error ? error.message.slice(0, 500) : 'failed'],
-        );
-        break;
-      }
-      await sql.query(
-        'UPDATE outbox SET delivered_at = now(), attempts = attempts + 1 WHERE seq = $1',
-        [row.seq],
-      );
-      delivered++;
-    }
-    return delivered;
   });
+  rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
+  let delivered = 0;
+  for (const [i, row] of rows.entries()) {
+    try {
+      await deliver(store, row);
+    } catch (error) {
+      await db.query(
+        `UPDATE outbox SET attempts = attempts + CASE WHEN seq = $1 THEN 1 ELSE 0 END,
+           last_error = CASE WHEN seq = $1 THEN $2 ELSE last_error END, lease_until = NULL
+         WHERE seq = ANY($3::bigint[])`,
+        [
+          row.seq,
+          error instanceof Error ? error.message.slice(0, 500) : 'failed',
+          rows.slice(i).map((r) => r.seq),
+        ],
+      );
+      return delivered;
+    }
+    // Delivered, and the lease on what is left renewed: a slow store doesn't lose the batch.
+    await db.query(
+      `UPDATE outbox SET
+         delivered_at = CASE WHEN seq = $1 THEN now() ELSE delivered_at END,
+         attempts = attempts + CASE WHEN seq = $1 THEN 1 ELSE 0 END,
+         lease_until = CASE WHEN seq = $1 THEN NULL ELSE now() + make_interval(secs => $3) END
+       WHERE seq = ANY($2::bigint[])`,
+      [row.seq, rows.slice(i).map((r) => r.seq), leaseMs / 1000],
+    );
+    delivered++;
+  }
+  return delivered;
 }

@@ -33,11 +33,18 @@ export interface WorkflowOptions {
   /** How often undelivered outbox rows are retried, in ms. */
   retryMs?: number;
   onDeliveryError?: (error: unknown) => void;
+  /**
+   * The database to keep the workflow tables in when the store is not Postgres but has one of
+   * its own (the HealthLake store's local tables): one database, so everything a write hook
+   * records lands where the workflow reads it. Its owner, the store, closes it.
+   */
+  db?: Database;
 }
 
 /**
- * Opens (and migrates) the workflow database: the store's own when the store is Postgres,
- * else the one DATABASE_URL (or DATA_DIR's PGlite) names. Then an operation's FHIR writes go
+ * Opens (and migrates) the workflow database: the store's own when the store is Postgres (or
+ * `options.db`, the HealthLake store's local database), else the one DATABASE_URL (or DATA_DIR's
+ * PGlite) names. Then an operation's FHIR writes go
  * through the outbox (outbox.ts), delivered after it commits and retried until the store has
  * them.
  */
@@ -57,12 +64,14 @@ export async function openWorkflow(
       close: async () => undefined, // the store closes its database
     };
   }
-  const db = await openDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    timeouts: config.dbTimeouts,
-    sharedBuffersMb: config.embeddedSharedBuffersMb,
-  });
+  const db =
+    options.db ??
+    (await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      timeouts: config.dbTimeouts,
+      sharedBuffersMb: config.embeddedSharedBuffersMb,
+    }));
   await migrate(db, WORKFLOW_MIGRATIONS, 'workflow_migrations');
   const hooks = options.hooks ?? [];
   const pass = () =>
@@ -98,7 +107,7 @@ export async function openWorkflow(
     close: async () => {
       clearInterval(timer);
       await running; // a pass in flight finishes on an open database
-      await db.close();
+      if (!options.db) await db.close();
     },
   };
 }

@@ -55,8 +55,8 @@ export async function backWithHealthLake(
     HEALTHLAKE_TIMEOUT_MS: '30000',
     ...env,
   }).healthlake;
-  // Embedded, the HealthLake store keeps its Postgres side in DATA_DIR/healthlake, apart from
-  // the workflow's DATA_DIR/pgdata: a copy of the template too, not an initdb.
+  // Embedded, the HealthLake store (and the workflow with it) keeps its Postgres side in
+  // DATA_DIR/healthlake: a copy of the template too, not an initdb.
   if (!config.databaseUrl)
     await copyTestTemplate(join(config.dataDir, 'healthlake', 'pgdata'), 'migrated');
   // In place: tests keep their config object, and startServer updates its baseUrl.

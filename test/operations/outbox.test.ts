@@ -124,3 +124,43 @@ t.test('a failed operation leaves nothing in the outbox', async (t) => {
   t.same(await workflow.db.query('SELECT seq FROM outbox'), [], 'rolled back with the workflow');
   await t.rejects(store.read('Patient', 'never', ctx));
 });
+
+t.test('deliverers racing: each row once, in order; a dead one is taken over', async (t) => {
+  const { store, config } = await split(t);
+  const workflow = await openWorkflow(store, config, { shared: false, retryMs: 60_000 });
+  t.teardown(() => workflow.close());
+  t.teardown(() => store.close());
+  // Queued straight into the outbox (as operations do), not yet delivered.
+  await workflow.db.transaction(async (sql) => {
+    for (let i = 1; i <= 5; i++) {
+      await sql.query(
+        `INSERT INTO outbox (kind, resource_type, resource_id, body) VALUES ('update', 'Patient', 'race', $1::json)`,
+        [JSON.stringify({ resourceType: 'Patient', id: 'race', birthDate: `200${i}-01-01` })],
+      );
+    }
+  });
+  const counts = await Promise.all([
+    deliverOutbox(workflow.db, store, 2),
+    deliverOutbox(workflow.db, store, 2),
+    deliverOutbox(workflow.db, store, 2),
+  ]);
+  const first = counts.reduce((a, b) => a + b, 0);
+  t.ok(first >= 2 && first <= 5, `some delivered at once (${counts.join('+')})`);
+  while ((await deliverOutbox(workflow.db, store, 2)) > 0);
+  const history = await store.history({ type: 'Patient', id: 'race', count: 10 }, ctx);
+  t.equal(history.total, 5, 'five versions: no row twice');
+  const latest = (await store.read('Patient', 'race', ctx)) as { birthDate?: string };
+  t.equal(latest.birthDate, '2005-01-01', 'the last row last: order kept');
+
+  // A deliverer that died holding leases: nobody else delivers until they run out.
+  await workflow.db.query(
+    `INSERT INTO outbox (kind, resource_type, resource_id, body, lease_until)
+     VALUES ('update', 'Patient', 'race', $1::json, now() + interval '1 hour')`,
+    [JSON.stringify({ resourceType: 'Patient', id: 'race', birthDate: '2010-01-01' })],
+  );
+  t.equal(await deliverOutbox(workflow.db, store), 0, 'held by a live lease');
+  await workflow.db.query(`UPDATE outbox SET lease_until = now() - interval '1 second'`);
+  t.equal(await deliverOutbox(workflow.db, store), 1, 'taken over once the lease ran out');
+  const after = (await store.read('Patient', 'race', ctx)) as { birthDate?: string };
+  t.equal(after.birthDate, '2010-01-01');
+});

@@ -86,6 +86,11 @@ export class HealthLakeStore implements FhirStore {
     private readonly unit?: Unit,
   ) {}
 
+  /** The Postgres side (AuditEvents, secrets); the workflow tables share it (app.ts). */
+  get database(): Database {
+    return this.parts.db;
+  }
+
   private get local(): PostgresStore {
     return this.unit?.local ?? this.parts.local;
   }

@@ -39,8 +39,8 @@ function logAuditLost(err: unknown) {
 
 /**
  * The HealthLake store: the data store must answer DescribeFHIRDatastore as ACTIVE before we
- * serve. Its Postgres side is DATABASE_URL (or PGlite in DATA_DIR/healthlake, apart from the
- * workflow's own PGlite directory: one PGlite directory can't be opened twice).
+ * serve. Its Postgres side is DATABASE_URL (or PGlite in DATA_DIR/healthlake); the workflow
+ * keeps its tables in the same database (app.ts), so write hooks and the workflow meet.
  */
 export async function openHealthLakeStore(
   config: Pick<Config, 'databaseUrl' | 'dataDir' | 'baseUrl' | 'healthlake'> &
