@@ -243,6 +243,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
       prefix: '/fhir',
       db: workflow.db,
       store,
+      run: (work) => workflow.run(work),
       enabled: subscriptionsOn,
       clock: now,
       ...(identity

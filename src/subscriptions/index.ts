@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CapabilityStatementRestResource, Resource } from 'fhir/r4.js';
 import type { Database } from '../db/database.js';
 import type { FhirStore } from '../store/store.js';
+import type { Workflow } from '../workflow/workflow.js';
 import { SubscriptionDeliverer } from './deliverer.js';
 import type { GrantClaims } from './owner.js';
 import { subscriptionRoutes } from './routes.js';
@@ -44,6 +45,8 @@ export const SUBSCRIPTION_CAPABILITY: CapabilityStatementRestResource = {
 export interface SubscriptionOptions {
   db: Database;
   store: FhirStore;
+  /** Subscription writes and their AuditEvents in one transaction (routes.ts). */
+  run: Workflow['run'];
   /** False when writes are not matched (HealthLake): Subscription writes answer 501. */
   enabled: boolean;
   clock: () => Date;
@@ -68,6 +71,7 @@ export async function subscriptions(app: FastifyInstance, options: SubscriptionO
   await app.register(subscriptionRoutes, {
     db: options.db,
     store: options.store,
+    run: options.run,
     enabled: options.enabled,
     clock: options.clock,
     wake: () => void deliverer.wake(),

@@ -8,13 +8,14 @@ import type { Bundle, Subscription } from 'fhir/r4.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { buildAuditEvent } from '../audit/event.js';
 import { policyOf } from '../auth/authorize.js';
-import type { Database } from '../db/database.js';
+import type { Database, Sql } from '../db/database.js';
 import { auditFailure, auditInput, type AuditTarget } from '../exchange/audited.js';
 import type { InteractionResult } from '../exchange/exchange.js';
 import { exchangeOf } from '../exchange/request.js';
 import { FhirError } from '../fhir/errors.js';
 import { ID_PATTERN } from '../fhir/resource-types.js';
 import type { FhirStore } from '../store/store.js';
+import type { Workflow } from '../workflow/workflow.js';
 import { grantClaimsOf, ownerOf } from './owner.js';
 import {
   deleteSubscription,
@@ -31,8 +32,13 @@ import { acceptSubscription, endOf, nextStatus, SECRET_EXTENSION } from './resou
 
 export interface SubscriptionRouteOptions {
   db: Database;
-  /** Where the AuditEvents of Subscription interactions go. */
+  /** Where the AuditEvents of Subscription reads and refusals go. */
   store: FhirStore;
+  /**
+   * One transaction over the subscription tables and the store (they share the database
+   * whenever Subscriptions are served): a write and its AuditEvent commit together.
+   */
+  run: Workflow['run'];
   /** Whether writes are matched (the hook is wired); if not, Subscriptions are refused (501). */
   enabled: boolean;
   clock: () => Date;
@@ -73,26 +79,34 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
   /**
    * Runs a Subscription interaction and leaves its AuditEvent, as REST interactions do: who,
    * from where, which Subscription (and a search's parameter names) — never the criteria, the
-   * endpoint or the headers. Failures and refusals are recorded too.
+   * endpoint or the headers. Failures and refusals are recorded too. Fail-closed: a write's
+   * AuditEvent commits in the write's own transaction (no audit, no write), and a read's is
+   * durable before anything is sent.
    */
   const audit = async <T>(
     request: FastifyRequest,
     target: AuditTarget,
-    work: () => Promise<T>,
+    work: (sql: Sql) => Promise<T>,
     result: (value: T) => Omit<InteractionResult, 'status'>,
   ): Promise<T> => {
     const ex = { ...exchangeOf(app, request), store: options.store };
-    let value: T;
+    const success = (value: T) =>
+      buildAuditEvent(auditInput(ex, target, 'success', { status: 200, ...result(value) }));
     try {
-      value = await work();
+      if (target.interaction === 'read' || target.interaction === 'search') {
+        const value = await work(db);
+        await options.store.audit(success(value));
+        return value;
+      }
+      return await options.run(async ({ sql, store }) => {
+        const value = await work(sql);
+        await store.audit(success(value));
+        return value;
+      });
     } catch (error) {
       await auditFailure(ex, target, error);
       throw error;
     }
-    await options.store.audit(
-      buildAuditEvent(auditInput(ex, target, 'success', { status: 200, ...result(value) })),
-    );
-    return value;
   };
   /** Only the reference goes into the audit trail. */
   const bare = (id: string): Subscription => ({ resourceType: 'Subscription', id }) as Subscription;
@@ -103,7 +117,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
   });
 
   /** The write shared by create and update-as-create: returns the stored row's resource. */
-  async function write(request: FastifyRequest, id: string | undefined) {
+  async function write(sql: Sql, request: FastifyRequest, id: string | undefined) {
     refuseUnlessEnabled();
     const { policy, owner, claims } = caller(request);
     const accepted = acceptSubscription(request.body, {
@@ -113,7 +127,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
       rules,
       ...(id !== undefined ? { id } : {}),
     });
-    return db.transaction(async (sql) => {
+    {
       const current = id === undefined ? undefined : await findOwned(sql, owner, id, true);
       if (id !== undefined && !current) {
         // Someone else's id, or a new one: an update never creates (ids are the server's).
@@ -177,7 +191,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
         out.extension = [...(out.extension ?? []), { url: SECRET_EXTENSION, valueString: secret }];
       }
       return { resource: out, created: !current };
-    });
+    }
   }
 
   const send = (reply: import('fastify').FastifyReply, status: number, resource: Subscription) => {
@@ -196,7 +210,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
     const { resource } = await audit(
       request,
       { interaction: 'create', type: 'Subscription' },
-      () => write(request, undefined),
+      (sql) => write(sql, request, undefined),
       (done) => ({ resource: bare(done.resource.id!) }),
     );
     options.wake();
@@ -209,7 +223,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
     const { resource } = await audit(
       request,
       { interaction: 'update', type: 'Subscription', id },
-      () => write(request, id),
+      (sql) => write(sql, request, id),
       () => ({ resource: bare(id) }),
     );
     options.wake();
@@ -221,9 +235,9 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
     const row = await audit(
       request,
       { interaction: 'read', type: 'Subscription', id: id.slice(0, 64) },
-      async () => {
+      async (sql) => {
         checkId(id);
-        const found = await findOwned(db, caller(request).owner, id);
+        const found = await findOwned(sql, caller(request).owner, id);
         if (!found) throw notFound(id);
         return found;
       },
@@ -237,9 +251,9 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
     await audit(
       request,
       { interaction: 'delete', type: 'Subscription', id: id.slice(0, 64) },
-      async () => {
+      async (sql) => {
         checkId(id);
-        if (!(await deleteSubscription(db, caller(request).owner, id))) throw notFound(id);
+        if (!(await deleteSubscription(sql, caller(request).owner, id))) throw notFound(id);
       },
       () => ({ deleted: bare(id) }),
     );
@@ -250,7 +264,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
     audit(
       request,
       { interaction: 'search', type: 'Subscription', query: params },
-      () => searchOwned(request, params),
+      (sql) => searchOwned(sql, request, params),
       (bundle) => ({
         resource: {
           ...bundle,
@@ -258,7 +272,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
         },
       }),
     );
-  const searchOwned = async (request: FastifyRequest, params: URLSearchParams) => {
+  const searchOwned = async (sql: Sql, request: FastifyRequest, params: URLSearchParams) => {
     const { owner } = caller(request);
     for (const name of params.keys()) {
       if (!['status', '_id', '_count', '_format', '_pretty'].includes(name)) {
@@ -271,7 +285,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
     }
     const split = (name: string) =>
       params.has(name) ? params.getAll(name).flatMap((v) => v.split(',')) : undefined;
-    const rows = await listOwned(db, owner, split('status'), split('_id'));
+    const rows = await listOwned(sql, owner, split('status'), split('_id'));
     const bundle: Bundle = {
       resourceType: 'Bundle',
       type: 'searchset',

@@ -4,7 +4,8 @@
  * its patient), never the criteria values, the endpoint or the body.
  */
 import t from 'tap';
-import { fhir } from '../helpers.js';
+import { openDatabase } from '../../src/db/database.js';
+import { fhir, startServer } from '../helpers.js';
 import { startReceiver } from './receiver.js';
 import {
   auth,
@@ -12,6 +13,7 @@ import {
   patientToken,
   subscription,
   subscriptionWorld,
+  TestClock,
   until,
 } from './world.js';
 
@@ -101,4 +103,57 @@ t.test('every Subscription interaction and delivered notification is audited', a
   t.notMatch(all, /secret-path-x9/, 'no endpoint');
   t.notMatch(all, /8867-4/, 'no criteria values');
   t.notMatch(all, /127\.0\.0\.1:\d+/, 'no endpoint address');
+});
+
+t.test('fail-closed: a Subscription write whose AuditEvent fails is not made', async (t) => {
+  const clock = new TestClock();
+  const world = await subscriptionWorld(t, {}, clock);
+  const a = auth(patientToken('pa'));
+  const receiver = await startReceiver(t);
+  const created = await fhir(
+    world.base,
+    'POST',
+    'Subscription',
+    subscription(`${receiver.url}/hook`, 'Observation?code=8867-4'),
+    a,
+  );
+  t.equal(created.status, 201, created.text);
+  const id = created.body.id as string;
+  await world.close();
+  // The database's own refusal of every audit insert, set while no server holds it (embedded
+  // PGlite can be opened by one holder at a time).
+  const side = () =>
+    openDatabase({ databaseUrl: world.config.databaseUrl, dataDir: world.config.dataDir });
+  let db = await side();
+  await db.query(`CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'test: the audit trail refuses inserts'; END $$`);
+  await db.query(`CREATE TRIGGER test_refuse BEFORE INSERT ON audit_event
+    FOR EACH ROW EXECUTE FUNCTION test_refuse()`);
+  await db.close();
+
+  const again = await startServer(t, { ...world.config }, { now: clock.now });
+  const ref = `Subscription/${id}`;
+  const made = await fhir(
+    again.base,
+    'POST',
+    'Subscription',
+    subscription(`${receiver.url}/other`, 'Observation?code=1234-5'),
+    a,
+  );
+  t.equal(made.status, 500, 'create: no audit, no Subscription');
+  t.equal(made.body.resourceType, 'OperationOutcome');
+  const changed = await fhir(again.base, 'PUT', ref, { ...created.body, id, reason: 'x' }, a);
+  t.equal(changed.status, 500, 'update');
+  t.equal((await fhir(again.base, 'DELETE', ref, undefined, a)).status, 500, 'delete');
+  const read = await fhir(again.base, 'GET', ref, undefined, a);
+  t.equal(read.status, 500, 'a read whose audit fails sends nothing');
+  t.notMatch(read.text, /hook|8867/);
+  await again.close();
+
+  db = await side();
+  t.teardown(() => db.close());
+  const rows = await db.query<{ id: string; version_id: number; reason: string }>(
+    `SELECT id, version_id, resource->>'reason' AS reason FROM subscription`,
+  );
+  t.same(rows, [{ id, version_id: 1, reason: 'test' }], 'the one Subscription, unchanged');
 });
