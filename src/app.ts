@@ -35,7 +35,13 @@ import { openKeyWrapper } from './identity/key-wrapper.js';
 import { patientIdentity } from './identity/plugin.js';
 import { PostgresStore } from './store/postgres/postgres-store.js';
 import { HealthLakeStore } from './store/healthlake/healthlake-store.js';
-import { builtInIssuer, builtInVerification, openOAuth, type OAuthServer } from './oauth/oauth.js';
+import {
+  builtInIssuer,
+  builtInVerification,
+  grantStanding,
+  openOAuth,
+  type OAuthServer,
+} from './oauth/oauth.js';
 import { oauthRoutes } from './oauth/plugin.js';
 import { subscriptionMatcher, subscriptions } from './subscriptions/index.js';
 import { maySeeSsn } from './identity/reveal.js';
@@ -245,6 +251,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
       store,
       run: (work) => workflow.run(work),
       enabled: subscriptionsOn,
+      ...(oauth ? { grantWithdrawn: grantStanding(oauth, config) } : {}),
       clock: now,
       ...(identity
         ? {

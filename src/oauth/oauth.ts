@@ -12,6 +12,7 @@ import { migrate, OAUTH_MIGRATIONS } from '../db/migrate.js';
 import { loadKeyCipher } from './key-encryption.js';
 import { Clients } from './clients.js';
 import { Revocations } from './revocations.js';
+import { Users } from './users.js';
 import { SigningKeys } from './signing-keys.js';
 
 /**
@@ -52,5 +53,39 @@ export function builtInVerification(
     issuer: () => oauthIssuer(config.baseUrl),
     publicKey: async (kid) => (await oauth.keys.publicKey(kid))?.publicPem,
     isRevoked: (jti) => oauth.revocations.isRevoked(jti),
+  };
+}
+
+/**
+ * Why a grant this server issued no longer stands, or undefined while it does (or when
+ * another issuer made it): its client disabled or gone, or, for a user's token, the user. For
+ * what outlives a token, such as a Subscription delivering under its creator's grant.
+ */
+export function grantStanding(
+  oauth: OAuthServer,
+  config: Pick<Config, 'baseUrl'>,
+): (claims: {
+  iss?: unknown;
+  sub?: unknown;
+  client_id?: unknown;
+  azp?: unknown;
+}) => Promise<string | undefined> {
+  const users = new Users(oauth.db);
+  return async (claims) => {
+    if (claims.iss !== oauthIssuer(config.baseUrl)) return undefined;
+    const clientId =
+      typeof claims.client_id === 'string'
+        ? claims.client_id
+        : typeof claims.azp === 'string'
+          ? claims.azp
+          : undefined;
+    const client = clientId ? await oauth.clients.get(clientId) : undefined;
+    if (!client || client.disabled) return 'the client it was created by is disabled';
+    // A backend service's token names the client as its subject; a user's names the user.
+    if (typeof claims.sub === 'string' && claims.sub !== clientId) {
+      const user = await users.get(claims.sub);
+      if (!user || user.disabled) return 'the user it was created by is disabled';
+    }
+    return undefined;
   };
 }

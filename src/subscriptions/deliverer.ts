@@ -73,6 +73,11 @@ export interface DelivererOptions {
   sockets?: SocketChannel;
   /** For the patients' references in a notification's AuditEvent. */
   baseUrl?: string;
+  /**
+   * Why the owner's grant no longer stands (its client or user disabled at the built-in
+   * authorization server), or undefined while it does: then the Subscription goes `off`.
+   */
+  grantWithdrawn?: (claims: GrantClaims) => Promise<string | undefined>;
 }
 
 interface Tally {
@@ -206,6 +211,7 @@ export class SubscriptionDeliverer {
     const { db } = this.options;
     const tally: Tally = { delivered: 0, retried: 0, failed: 0, withheld: 0 };
     try {
+      if (await this.withdrawn(subscription)) return;
       await this.deliverAll(subscription, tally);
     } catch (error) {
       if (!this.closed)
@@ -231,6 +237,31 @@ export class SubscriptionDeliverer {
         );
       }
     }
+  }
+
+  /**
+   * A Subscription whose owner's grant was withdrawn (client or user disabled) goes `off`, with
+   * the reason in Subscription.error, and loses what was queued: nothing more is sent under it.
+   */
+  private async withdrawn(subscription: Claimed): Promise<boolean> {
+    const reason = await this.options.grantWithdrawn?.(subscription.grant_claims);
+    if (!reason) return false;
+    await this.options.db.transaction(async (sql) => {
+      await lockSubscription(sql, subscription.id);
+      await sql.query(`UPDATE subscription SET status = 'off', error = $2 WHERE id = $1`, [
+        subscription.id,
+        `Turned off: ${reason}`,
+      ]);
+      await sql.query(
+        `DELETE FROM subscription_notification WHERE subscription_id = $1 AND delivered_at IS NULL`,
+        [subscription.id],
+      );
+    });
+    this.options.log.warn(
+      { subscription: subscription.id },
+      "subscription turned off: its owner's grant was withdrawn",
+    );
+    return true;
   }
 
   /**

@@ -51,6 +51,8 @@ export interface SubscriptionOptions {
   enabled: boolean;
   clock: () => Date;
   reveal?: (resource: Resource, claims: GrantClaims) => Resource;
+  /** Why an owner's grant was withdrawn, if it was (deliverer.ts). */
+  grantWithdrawn?: (claims: GrantClaims) => Promise<string | undefined>;
 }
 
 export async function subscriptions(app: FastifyInstance, options: SubscriptionOptions) {
@@ -65,6 +67,7 @@ export async function subscriptions(app: FastifyInstance, options: SubscriptionO
     log: app.log,
     baseUrl: app.config.baseUrl,
     ...(options.reveal ? { reveal: options.reveal } : {}),
+    ...(options.grantWithdrawn ? { grantWithdrawn: options.grantWithdrawn } : {}),
   });
   if (options.enabled) deliverer.start();
   app.addHook('onClose', () => deliverer.close());
