@@ -35,6 +35,7 @@ import { openKeyWrapper } from './identity/key-wrapper.js';
 import { patientIdentity } from './identity/plugin.js';
 import { PostgresStore } from './store/postgres/postgres-store.js';
 import { HealthLakeStore } from './store/healthlake/healthlake-store.js';
+import type { Database } from './db/database.js';
 import {
   builtInIssuer,
   builtInVerification,
@@ -84,6 +85,11 @@ export interface AppParts {
   deidentifiers?: Deidentifiers;
   /** An export worker's lease in ms (tests of crash and resume shorten it). */
   exportLeaseMs?: number;
+  /**
+   * Handed the workflow's database (the store's too, with Postgres) once it is open: tests look
+   * at and age rows through it, since a second handle on embedded PGlite is not safe.
+   */
+  onDatabase?: (db: Database) => void;
 }
 
 /** Composes the server from config: the only place that picks implementations. */
@@ -126,6 +132,7 @@ export async function buildApp(config: Config, parts: AppParts = {}): Promise<Fa
       // (reminders, the ledgers) land where the workflow and the reminder sender read them.
       ...(store instanceof HealthLakeStore ? { db: store.database } : {}),
     });
+    parts.onDatabase?.(workflow.db);
     const ownDb = store instanceof PostgresStore;
     const kek = { ...config.identity, dataDir: config.dataDir, region: config.video.region };
     const keyWrapper = await openKeyWrapper(kek);

@@ -1,20 +1,18 @@
 /**
- * A second connection to a running test server's database, for looking at (and ageing) rows.
- * The app's own store is wrapped (documents), so it can't be reached; with embedded PGlite a
- * second handle would corrupt the database, so these tests need DATABASE_URL (as CI runs them).
+ * A running test server and a handle on its own database, for looking at (and ageing) rows.
+ * The app's store is wrapped (documents), so it can't be reached through the app; and with
+ * embedded PGlite a second handle on the directory would corrupt it. So the app hands over the
+ * database it opened (AppParts.onDatabase): the same pool, or the same PGlite instance.
  */
-import type { Config } from '../../src/config.js';
-import { openDatabase, type Database } from '../../src/db/database.js';
-
 import type { Test } from 'tap';
+import type { AppParts } from '../../src/app.js';
+import type { Config } from '../../src/config.js';
+import type { Database } from '../../src/db/database.js';
+import { startServer } from '../helpers.js';
 
-export async function sideDatabase(t: Test, config: Config): Promise<Database | undefined> {
-  if (!config.databaseUrl) {
-    // Counted as a skip, not passed silently: the checks behind it did not run.
-    t.skip('needs DATABASE_URL: a second handle on embedded PGlite is not safe', () => {});
-    return undefined;
-  }
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  t.teardown(() => db.close());
-  return db;
+export async function serverWithDatabase(t: Test, config: Config, parts: AppParts = {}) {
+  let db: Database | undefined;
+  const server = await startServer(t, config, { ...parts, onDatabase: (opened) => (db = opened) });
+  if (!db) throw new Error('the app did not hand over its database');
+  return { ...server, db };
 }

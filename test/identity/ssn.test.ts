@@ -1,6 +1,6 @@
 import t from 'tap';
 import { FHIR_JSON, fhir, logCapture, startServer, testConfig, testToken } from '../helpers.js';
-import { sideDatabase } from './side-db.js';
+import { serverWithDatabase } from './side-db.js';
 import { openDatabase } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
@@ -44,9 +44,7 @@ const ssnValues = (body: unknown) => ssnsIn(body).map((i) => i.value);
 t.test('SSN', async (t) => {
   const logs = logCapture();
   const config = await testConfig(t, { providerAccess: 'all', logLevel: 'trace' });
-  const { base } = await startServer(t, config, { logStream: logs.stream });
-  const db = await sideDatabase(t, config);
-  if (!db) return;
+  const { base, db } = await serverWithDatabase(t, config, { logStream: logs.stream });
   const ssnQuery = (value: string) =>
     `Patient?identifier=${encodeURIComponent(`${SSN_SYSTEM}|${value}`)}`;
 

@@ -3,8 +3,8 @@ import t from 'tap';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { searchIndexer } from '../../src/store/postgres/search-indexer.js';
 import type { RequestContext } from '../../src/store/store.js';
-import { fhir, startTestServer, testToken } from '../helpers.js';
-import { sideDatabase } from '../identity/side-db.js';
+import { fhir, testConfig, testToken } from '../helpers.js';
+import { serverWithDatabase } from '../identity/side-db.js';
 import { HOLD, traces } from './helpers.js';
 import { storedBinary } from '../../src/fhir/binary.js';
 import { deleteQueuedBlobs } from '../../src/lifecycle/blob-deletions.js';
@@ -29,9 +29,8 @@ const storedForm = (key: string, patient: string) =>
   );
 
 t.test('Patient $expunge', async (t) => {
-  const { base, app, config } = await startTestServer(t, { providerAccess: 'all' });
-  const db = await sideDatabase(t, config);
-  if (!db) return;
+  const config = await testConfig(t, { providerAccess: 'all' });
+  const { base, app, db } = await serverWithDatabase(t, config);
   const raw = new PostgresStore(db, db, false, searchIndexer(base));
   const put = async (type: string, id: string, body: Record<string, unknown> = {}) => {
     const res = await fhir(base, 'PUT', `${type}/${id}`, { resourceType: type, id, ...body });

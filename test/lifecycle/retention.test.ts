@@ -11,8 +11,8 @@ import { describeRun, runRetention } from '../../src/lifecycle/retention.js';
 import { retentionPolicy } from '../../src/lifecycle/retention-policy.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { RequestContext } from '../../src/store/store.js';
-import { fhir, startTestServer, tempDataDir } from '../helpers.js';
-import { sideDatabase } from '../identity/side-db.js';
+import { fhir, tempDataDir, testConfig } from '../helpers.js';
+import { serverWithDatabase } from '../identity/side-db.js';
 import { age, HOLD, traces } from './helpers.js';
 import { storedBinary } from '../../src/fhir/binary.js';
 
@@ -39,9 +39,7 @@ t.test('retention policy: defaults, overrides and bad values', async (t) => {
 });
 
 t.test('retention purge', async (t) => {
-  const { base, config } = await startTestServer(t);
-  const db = await sideDatabase(t, config);
-  if (!db) return;
+  const { base, db } = await serverWithDatabase(t, await testConfig(t));
   // Old audit events first, so they are the start of their lane (only a prefix can go).
   for (let n = 0; n < 3; n++) {
     const event = buildAuditEvent({
