@@ -7,6 +7,7 @@ import type { Subscription } from 'fhir/r4.js';
 import type { AccessPolicy } from '../auth/policy.js';
 import { FhirError } from '../fhir/errors.js';
 import type { Validator } from '../validation/validator.js';
+import { assertValid } from '../exchange/assert-valid.js';
 import { criteriaSearch, parseCriteria, type Criteria } from './criteria.js';
 import { checkEndpointUrl, type EndpointRules } from './endpoint.js';
 import type { Status } from './repository.js';
@@ -45,23 +46,7 @@ export function acceptSubscription(
   if (options.id !== undefined && sent.id !== options.id) {
     throw new FhirError(400, 'invalid', `The body's id must be ${options.id}, the id in the URL`);
   }
-  const issues = options.validator.validate(sent);
-  const errors = issues.filter((issue) => issue.severity === 'error');
-  if (errors.length) {
-    throw new FhirError(
-      422,
-      'processing',
-      `Subscription is not valid: ${errors.length} error(s)`,
-      undefined,
-      {},
-      errors.map((issue) => ({
-        severity: issue.severity,
-        code: issue.code,
-        diagnostics: issue.diagnostics,
-        expression: [issue.expression],
-      })),
-    );
-  }
+  assertValid(options, sent);
   // R4's 1..1 elements (the JSON schema alone doesn't hold them).
   for (const [value, path] of [
     [sent.status, 'Subscription.status'],
