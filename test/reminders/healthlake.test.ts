@@ -7,7 +7,7 @@
 process.env.TEST_STORE = 'healthlake';
 import t from 'tap';
 import { fhir } from '../helpers.js';
-import { PHONES, appointment, byPhone, put, world } from './world.js';
+import { PHONES, appointment, byPhone, put, world, bookP2WithDr2 } from './world.js';
 
 const START = '2031-01-02T10:00:00.000Z';
 
@@ -43,15 +43,7 @@ t.test('an Appointment written over REST gets its reminders, recorded in HealthL
 
 t.test('$book and $cancel on HealthLake: reminders follow the operation', async (t) => {
   const { server, clock, sns } = await world(t);
-  const booked = await fhir(server.base, 'POST', 'Appointment/$book', {
-    resourceType: 'Parameters',
-    parameter: [
-      { name: 'patient', valueReference: { reference: 'Patient/p2' } },
-      { name: 'practitioner', valueReference: { reference: 'Practitioner/dr2' } },
-      { name: 'start', valueDateTime: START },
-      { name: 'end', valueDateTime: '2031-01-02T10:30:00Z' },
-    ],
-  });
+  const booked = await fhir(server.base, 'POST', 'Appointment/$book', bookP2WithDr2(START));
   t.equal(booked.status, 201, booked.text);
   const id = booked.body.id as string;
   t.equal((await server.app.reminders.runDue()).sent, 2, 'the booked notices');

@@ -5,7 +5,16 @@
  */
 import t from 'tap';
 import { fhir } from '../helpers.js';
-import { PHONES, SECRETS, appointment, byPhone, patientToken, put, world } from './world.js';
+import {
+  PHONES,
+  SECRETS,
+  appointment,
+  byPhone,
+  patientToken,
+  put,
+  world,
+  bookP2WithDr2,
+} from './world.js';
 
 const START = '2031-01-02T10:00:00.000Z';
 const WHEN = 'Thursday, January 2, 2031 at 10:00 AM UTC';
@@ -165,15 +174,7 @@ t.test('rescheduling moves the reminders to the new time', async (t) => {
 
 t.test('$book schedules reminders like any other write', async (t) => {
   const { server, clock, sns } = await world(t);
-  const booked = await fhir(server.base, 'POST', 'Appointment/$book', {
-    resourceType: 'Parameters',
-    parameter: [
-      { name: 'patient', valueReference: { reference: 'Patient/p2' } },
-      { name: 'practitioner', valueReference: { reference: 'Practitioner/dr2' } },
-      { name: 'start', valueDateTime: START },
-      { name: 'end', valueDateTime: '2031-01-02T10:30:00Z' },
-    ],
-  });
+  const booked = await fhir(server.base, 'POST', 'Appointment/$book', bookP2WithDr2(START));
   t.equal(booked.status, 201, booked.text);
   await server.app.reminders.runDue();
   clock.set('2031-01-02T09:00:00Z');

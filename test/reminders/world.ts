@@ -124,3 +124,14 @@ export function byPhone(sns: SnsEmulator, from = 0): Record<string, string[]> {
 
 export const patientToken = (id: string) =>
   testToken({ scope: 'patient/*.rs', patient: id, role: 'PATIENT', sub: `user-${id}` });
+
+/** `$book`'s parameters: Patient/p2 with Practitioner/dr2 for 30 minutes from `start`. */
+export const bookP2WithDr2 = (start: string) => ({
+  resourceType: 'Parameters',
+  parameter: [
+    { name: 'patient', valueReference: { reference: 'Patient/p2' } },
+    { name: 'practitioner', valueReference: { reference: 'Practitioner/dr2' } },
+    { name: 'start', valueDateTime: start },
+    { name: 'end', valueDateTime: new Date(Date.parse(start) + 30 * 60_000).toISOString() },
+  ],
+});

@@ -4,6 +4,7 @@
  * disabled, nothing more is delivered and the Subscription goes `off`, saying why.
  */
 import t, { type Test } from 'tap';
+import type { Database } from '../../src/db/database.js';
 import { fhir } from '../helpers.js';
 import { APP_SCOPE, codeFor, exchange, launchSetup } from '../oauth/launch-helpers.js';
 import { startReceiver } from './receiver.js';
@@ -47,18 +48,20 @@ async function subscribed(t: Test) {
   return { ...setup, receiver, ref, write, delivered };
 }
 
+/** The Subscription's row as the deliverer left it. */
+const stateOf = (db: Database, ref: string) => async () =>
+  (
+    await db.query<{ status: string; error: string | null }>(
+      'SELECT status, error FROM subscription WHERE id = $1',
+      [ref.split('/')[1]],
+    )
+  )[0]!;
+
 t.test('attack: a disabled user’s Subscription delivers nothing more', async (t) => {
   const { server, users, ref, write, delivered } = await subscribed(t);
   t.ok(await users.disable('amy'));
   const after = await write();
-  const db = server.app.oauthServer!.db;
-  const state = async () =>
-    (
-      await db.query<{ status: string; error: string | null }>(
-        'SELECT status, error FROM subscription WHERE id = $1',
-        [ref.split('/')[1]],
-      )
-    )[0]!;
+  const state = stateOf(server.app.oauthServer!.db, ref);
   t.ok(await until(async () => (await state()).status === 'off'), 'turned off');
   t.match((await state()).error, /user .* disabled/);
   await new Promise((r) => setTimeout(r, 300)); // several delivery passes
@@ -69,18 +72,11 @@ t.test('attack: a disabled client’s Subscription delivers nothing more', async
   const { server, clientId, ref, write, delivered } = await subscribed(t);
   t.ok(await server.app.oauthServer!.clients.disable(clientId));
   const after = await write();
-  const db = server.app.oauthServer!.db;
-  const state = async () =>
-    (
-      await db.query<{ status: string; error: string | null }>(
-        'SELECT status, error FROM subscription WHERE id = $1',
-        [ref.split('/')[1]],
-      )
-    )[0]!;
+  const state = stateOf(server.app.oauthServer!.db, ref);
   t.ok(await until(async () => (await state()).status === 'off'), 'turned off');
   t.match((await state()).error, /client .* disabled/);
   await new Promise((r) => setTimeout(r, 300));
   t.notOk(delivered(after), 'the write after the client was disabled was not sent');
-  const left = await db.query('SELECT 1 FROM subscription_notification');
+  const left = await server.app.oauthServer!.db.query('SELECT 1 FROM subscription_notification');
   t.same(left, [], 'what was queued for it is gone');
 });
