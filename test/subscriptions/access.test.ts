@@ -12,6 +12,7 @@ import {
   patientToken,
   subscription,
   subscriptionSettings,
+  subscribedWorld,
   subscriptionWorld,
   until,
 } from './world.js';
@@ -52,17 +53,7 @@ t.test("another patient can't read, search, update or delete someone's Subscript
 });
 
 t.test("a Subscription reaching data its owner can't read delivers nothing of it", async (t) => {
-  const { base } = await subscriptionWorld(t);
-  const receiver = await startReceiver(t);
-  const a = auth(patientToken('pa'));
-  const created = await fhir(
-    base,
-    'POST',
-    'Subscription',
-    subscription(receiver.url, 'Observation?patient=pb'),
-    a,
-  );
-  t.equal(created.status, 201, created.text);
+  const { base, receiver, a, created } = await subscribedWorld(t, 'Observation?patient=pb');
   await receiver.waitFor(1); // the handshake
   await fhir(base, 'POST', 'Observation', observation('pb'));
   const withheld = await until(async () => {
@@ -79,17 +70,7 @@ t.test("a Subscription reaching data its owner can't read delivers nothing of it
 });
 
 t.test("a patient's Observation? subscription gets only that patient's Observations", async (t) => {
-  const { base } = await subscriptionWorld(t);
-  const receiver = await startReceiver(t);
-  const a = auth(patientToken('pa'));
-  const created = await fhir(
-    base,
-    'POST',
-    'Subscription',
-    subscription(receiver.url, 'Observation?'),
-    a,
-  );
-  t.equal(created.status, 201, created.text);
+  const { base, receiver } = await subscribedWorld(t, 'Observation?');
   await fhir(base, 'POST', 'Observation', observation('pb', '1111-1'));
   const mine = await fhir(base, 'POST', 'Observation', observation('pa', '2222-2'));
   await fhir(base, 'POST', 'Observation', observation('pb', '3333-3'));

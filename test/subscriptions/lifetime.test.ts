@@ -11,6 +11,7 @@ import {
   observation,
   patientToken,
   subscription,
+  subscribedWorld,
   subscriptionWorld,
   until,
 } from './world.js';
@@ -18,17 +19,9 @@ import {
 const HOUR = 3_600_000;
 
 t.test('past its end a Subscription is off and delivers nothing', async (t) => {
-  const { base, clock } = await subscriptionWorld(t, { maxLifetimeMs: 2 * HOUR });
-  const receiver = await startReceiver(t);
-  const a = auth(patientToken('pa'));
-  const created = await fhir(
-    base,
-    'POST',
-    'Subscription',
-    subscription(receiver.url, 'Observation?'),
-    a,
-  );
-  t.equal(created.status, 201, created.text);
+  const { base, clock, receiver, a, created } = await subscribedWorld(t, 'Observation?', {
+    maxLifetimeMs: 2 * HOUR,
+  });
   const end = Date.parse(created.body.end);
   t.ok(
     Math.abs(end - (clock.now().getTime() + 2 * HOUR)) < 60_000,

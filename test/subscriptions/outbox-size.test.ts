@@ -5,29 +5,12 @@
 import t from 'tap';
 import { openDatabase } from '../../src/db/database.js';
 import { fhir } from '../helpers.js';
-import { startReceiver } from './receiver.js';
-import {
-  auth,
-  observation,
-  patientToken,
-  subscription,
-  subscriptionWorld,
-  until,
-} from './world.js';
+import { observation, subscribedWorld, until } from './world.js';
 
 t.test('delivered notifications leave no rows behind', async (t) => {
-  const world = await subscriptionWorld(t);
+  const world = await subscribedWorld(t, 'Observation?');
+  const { receiver, a, created } = world;
   const { base } = world;
-  const receiver = await startReceiver(t);
-  const a = auth(patientToken('pa'));
-  const created = await fhir(
-    base,
-    'POST',
-    'Subscription',
-    subscription(receiver.url, 'Observation?'),
-    a,
-  );
-  t.equal(created.status, 201, 'created');
   const ref = `Subscription/${created.body.id}`;
   t.ok(
     await until(async () => (await fhir(base, 'GET', ref, undefined, a)).body.status === 'active'),

@@ -1,8 +1,9 @@
 /** A server with subscriptions delivered quickly, a movable clock, and a few patients. */
-type Tap = Parameters<typeof import('../helpers.js').startTestServer>[0];
+type Tap = import('tap').Test;
 import { fhir, startServer, testConfig, testToken } from '../helpers.js';
 import { patient } from '../fixtures.js';
 import type { Config } from '../../src/config.js';
+import { startReceiver } from './receiver.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -40,6 +41,30 @@ export async function subscriptionWorld(
   for (const id of ['pa', 'pb'])
     await fhir(server.base, 'PUT', `Patient/${id}`, { ...patient(), id });
   return { ...server, clock };
+}
+
+/**
+ * A world with a receiver and Patient/pa's rest-hook Subscription to `criteria` there (its
+ * 201 checked): `a` is pa's authorization header, `created` the create's answer.
+ */
+export async function subscribedWorld(
+  t: Tap,
+  criteria: string,
+  over: Partial<Config['subscriptions']> = {},
+  clock = new TestClock(),
+) {
+  const world = await subscriptionWorld(t, over, clock);
+  const receiver = await startReceiver(t);
+  const a = auth(patientToken('pa'));
+  const created = await fhir(
+    world.base,
+    'POST',
+    'Subscription',
+    subscription(receiver.url, criteria),
+    a,
+  );
+  t.equal(created.status, 201, created.text);
+  return { ...world, receiver, a, created };
 }
 
 export const patientToken = (id: string) =>
