@@ -16,11 +16,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { PolicyOptions } from '../auth/policy.js';
 import type { SubscriptionConfig } from '../config.js';
 import type { Database, Sql } from '../db/database.js';
-import { buildAuditEvent } from '../audit/event.js';
-import { patientsOf } from '../audit/patients.js';
-import { principalFrom, type TokenClaims } from '../auth/claims.js';
 import { FhirError } from '../fhir/errors.js';
 import type { FhirStore } from '../store/store.js';
+import { notificationAuditEvent } from './notification-audit.js';
 import { ownerPolicy, type GrantClaims } from './owner.js';
 import { postHook, SIGNATURE_HEADER, signature } from './rest-hook.js';
 
@@ -96,18 +94,6 @@ const lockSubscription = (sql: Sql, id: string) =>
 
 type Outcome =
   { ok: true; withheld?: boolean; resource?: Resource } | { ok: false; reason: string };
-
-/** DICOM 110106 Export: data sent out of the server, as a notification sends a resource. */
-export const EXPORT_EVENT = {
-  system: 'http://dicom.nema.org/resources/ontology/DCM',
-  code: '110106',
-  display: 'Export',
-};
-export const NOTIFICATION_SUBTYPE = {
-  system: 'https://telefhir.dev/fhir/CodeSystem/audit-event-subtype',
-  code: 'subscription-notification',
-  display: 'Subscription notification',
-};
 
 export class SubscriptionDeliverer {
   private running: Promise<void> | undefined;
@@ -338,42 +324,20 @@ export class SubscriptionDeliverer {
     }
   }
 
-  /**
-   * A delivered notification as an Export AuditEvent: the owner as agent, the Subscription and
-   * the resource version sent as entities, and the resource's patients so it shows in their
-   * audit trail. Never the body, the endpoint or the criteria.
-   */
+  /** The delivered notification's AuditEvent (notification-audit.ts); a failure is logged. */
   private async audit(subscription: Claimed, head: Pending, resource: Resource | undefined) {
     try {
-      const claims = subscription.grant_claims;
-      const principal = principalFrom(claims as TokenClaims);
-      const user = principal.fhirUser;
-      const sent = `${head.resource_type}/${head.resource_id}`;
-      const event = buildAuditEvent({
-        interaction: 'operation',
-        outcome: 'success',
-        who: user ? { reference: `${user.type}/${user.id}` } : {},
-        subject: principal.subject,
-        ...(principal.clientId ? { clientId: principal.clientId } : {}),
-        requestId: `notification-${head.id}`,
-        entities: [
-          { reference: `Subscription/${subscription.id}`, role: 'domain' },
-          {
-            reference: head.version_id ? `${sent}/_history/${head.version_id}` : sent,
-            role: 'domain',
-          },
-          ...(resource ? patientsOf(resource, this.options.baseUrl) : []).map((patient) => ({
-            reference: patient,
-            role: 'patient' as const,
-          })),
-        ],
-      });
-      event.type = EXPORT_EVENT;
-      event.subtype = [NOTIFICATION_SUBTYPE];
-      event.action = 'R';
-      // The owner is who the data went to, not who asked for this send (the server did).
-      event.agent[0]!.requestor = false;
-      await this.options.store.audit(event);
+      await this.options.store.audit(
+        notificationAuditEvent({
+          subscription: subscription.id,
+          claims: subscription.grant_claims,
+          notification: head.id,
+          sent: `${head.resource_type}/${head.resource_id}`,
+          version: head.version_id,
+          resource,
+          baseUrl: this.options.baseUrl,
+        }),
+      );
     } catch (error) {
       this.options.log.error(
         { subscription: subscription.id, error: error instanceof Error ? error.name : 'error' },
