@@ -21,6 +21,8 @@ function inputs(root: string): string[] {
     join(root, 'src', 'db', 'migrations'),
     join(root, 'node_modules', '@medplum', 'definitions', 'package.json'),
     join(root, 'node_modules', '@electric-sql', 'pglite', 'package.json'),
+    join(root, 'node_modules', 'ajv', 'package.json'),
+    join(root, 'node_modules', '@asymmetrik', 'fhir-json-schema-validator', 'package.json'),
   ];
 }
 

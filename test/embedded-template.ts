@@ -80,7 +80,7 @@ async function writeEmpty(base: string): Promise<void> {
 }
 
 /** Waits for the lock directory; one left by a process that died is taken over. */
-async function acquire(lock: string): Promise<void> {
+export async function acquire(lock: string): Promise<void> {
   const deadline = Date.now() + 180_000;
   for (;;) {
     try {

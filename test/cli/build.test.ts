@@ -46,6 +46,7 @@ t.test('a second npm run build writes nothing', { timeout: 600_000 }, async (t) 
   const before = builtFiles();
   t.ok(before.has(fromRoot('dist', 'src', 'main.js')), 'the server is built');
   t.ok(before.has(fromRoot('dist', 'r4-structure-definitions.json')), 'and the build steps ran');
+  t.ok(before.has(fromRoot('dist', 'r4-validators.cjs')), 'the R4 schema functions as code');
   const out = await npmBuild();
   t.match(out, /build steps: up to date/, 'the build steps say they had nothing to do');
   const after = builtFiles();
