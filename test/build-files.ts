@@ -5,7 +5,7 @@
  * compiles them (~1 s of CPU each); with it each loads them in ~0.15 s. Tap runs files in
  * parallel processes: the first to need it writes it under a lock while the others wait.
  */
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromRoot } from '../src/paths.js';
 import { structureModuleIsCurrent, writeStructureModule } from '../src/validation/structure.js';
@@ -20,7 +20,9 @@ export function testBuildFiles(): Promise<void> {
 
 async function makeOnce(): Promise<void> {
   if (structureModuleIsCurrent()) return;
-  const lock = join(fromRoot('node_modules', '.cache'), 'telefhir-build-files.lock');
+  const cache = fromRoot('node_modules', '.cache');
+  mkdirSync(cache, { recursive: true }); // a fresh clone has none yet
+  const lock = join(cache, 'telefhir-build-files.lock');
   await acquire(lock);
   try {
     if (!structureModuleIsCurrent()) writeStructureModule();

@@ -9,8 +9,9 @@ import type { Config } from '../../src/config.js';
 import { workOnce } from '../../src/export/worker.js';
 import { fhir, startServer, testConfig, testToken, type Running } from '../helpers.js';
 import { seedWorld, type Json } from '../operations/everything-helpers.js';
+import { observation } from '../fixtures.js';
 
-type Tap = Parameters<typeof testConfig>[0];
+type Tap = import('tap').Test;
 
 export const bearer = (claims: Record<string, unknown>) => ({
   authorization: `Bearer ${testToken(claims)}`,
@@ -98,3 +99,27 @@ export async function download(base: string, manifest: Manifest, headers: Record
 
 export const keysOf = (resources: Json[]) =>
   resources.map((r) => `${r.resourceType}/${r.id}`).sort();
+
+/**
+ * 25 more Observations of p1 (30 Observation and Patient resources in all), then a kick-off of
+ * `$export?_type=Observation,Patient` by SERVICE: the status URL and every key it must write.
+ */
+export async function observationExport(t: Tap, base: string) {
+  for (let i = 0; i < 25; i++) {
+    const res = await fhir(base, 'PUT', `Observation/extra-${i}`, {
+      ...observation('Patient/p1'),
+      id: `extra-${i}`,
+    });
+    t.equal(res.status, 201);
+  }
+  const { status } = await kick(base, '$export?_type=Observation,Patient', SERVICE);
+  const expected = [
+    ...Array.from({ length: 25 }, (_, i) => `Observation/extra-${i}`),
+    'Observation/o1',
+    'Observation/o2',
+    'Observation/o3',
+    'Patient/p1',
+    'Patient/p2',
+  ].sort();
+  return { status, expected };
+}

@@ -10,7 +10,6 @@ import t from 'tap';
 import type { Deidentifier } from '../../src/export/deidentifier.js';
 import { pseudonymKey } from '../../src/export/deidentify.js';
 import { sweep, workOnce } from '../../src/export/worker.js';
-import { observation } from '../fixtures.js';
 import { fhir } from '../helpers.js';
 import {
   SERVICE,
@@ -20,6 +19,7 @@ import {
   exportServer,
   keysOf,
   kick,
+  observationExport,
   type Manifest,
 } from './export-helpers.js';
 
@@ -28,22 +28,7 @@ t.test(
   async (t) => {
     const running = await exportServer(t, { fileResources: 5 }, { exportLeaseMs: 300 });
     const { base, app } = running;
-    for (let i = 0; i < 25; i++) {
-      const res = await fhir(base, 'PUT', `Observation/extra-${i}`, {
-        ...observation('Patient/p1'),
-        id: `extra-${i}`,
-      });
-      t.equal(res.status, 201);
-    }
-    const { status } = await kick(base, '$export?_type=Observation,Patient', SERVICE);
-    const expected = [
-      ...Array.from({ length: 25 }, (_, i) => `Observation/extra-${i}`),
-      'Observation/o1',
-      'Observation/o2',
-      'Observation/o3',
-      'Patient/p1',
-      'Patient/p2',
-    ].sort();
+    const { status, expected } = await observationExport(t, base);
 
     // Worker A stops dead after its fifth page: in the middle of a file, its lease running out.
     let pages = 0;

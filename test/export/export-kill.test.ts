@@ -7,7 +7,6 @@
 import { spawn } from 'node:child_process';
 import t from 'tap';
 import { fromRoot } from '../../src/paths.js';
-import { observation } from '../fixtures.js';
 import { fhir, startServer, TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET } from '../helpers.js';
 import {
   SERVICE,
@@ -15,7 +14,7 @@ import {
   drain,
   exportServer,
   keysOf,
-  kick,
+  observationExport,
   type Manifest,
 } from './export-helpers.js';
 
@@ -48,23 +47,8 @@ t.test(
   'a worker process killed mid-export: the export resumes, complete, no duplicates',
   async (t) => {
     const first = await exportServer(t, { fileResources: 5 }, { exportLeaseMs: 300 });
-    for (let i = 0; i < 25; i++) {
-      const res = await fhir(first.base, 'PUT', `Observation/extra-${i}`, {
-        ...observation('Patient/p1'),
-        id: `extra-${i}`,
-      });
-      t.equal(res.status, 201);
-    }
-    const { status } = await kick(first.base, '$export?_type=Observation,Patient', SERVICE);
+    const { status, expected } = await observationExport(t, first.base);
     t.ok(status, 'kicked off');
-    const expected = [
-      ...Array.from({ length: 25 }, (_, i) => `Observation/extra-${i}`),
-      'Observation/o1',
-      'Observation/o2',
-      'Observation/o3',
-      'Patient/p1',
-      'Patient/p2',
-    ].sort();
     const config = first.config;
     await first.close(); // the embedded database can have one holder: the worker process next
 
