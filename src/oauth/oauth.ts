@@ -69,6 +69,8 @@ export function grantStanding(
   sub?: unknown;
   client_id?: unknown;
   azp?: unknown;
+  role?: unknown;
+  fhirUser?: unknown;
 }) => Promise<string | undefined> {
   const users = new Users(oauth.db);
   return async (claims) => {
@@ -81,8 +83,11 @@ export function grantStanding(
           : undefined;
     const client = clientId ? await oauth.clients.get(clientId) : undefined;
     if (!client || client.disabled) return 'the client it was created by is disabled';
-    // A backend service's token names the client as its subject; a user's names the user.
-    if (typeof claims.sub === 'string' && claims.sub !== clientId) {
+    // A backend service's token names the client as its subject and carries no user claims; a
+    // user's names the user (and carries their role and fhirUser), whatever the name.
+    const userToken =
+      claims.role !== undefined || claims.fhirUser !== undefined || claims.sub !== clientId;
+    if (typeof claims.sub === 'string' && userToken) {
       const user = await users.get(claims.sub);
       if (!user || user.disabled) return 'the user it was created by is disabled';
     }

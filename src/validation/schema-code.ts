@@ -145,7 +145,11 @@ export function loadValidatorModule(
   const module = { exports: {} as Record<string, ValidateFunction> };
   const load = (id: string): unknown => (id === HOOKS ? { ...hooks, formats } : require(id));
   // The build's own output, made by writeValidatorModule below from the schema alone.
-  new Function('require', 'module', 'exports', text)(load, module, module.exports);
+  try {
+    new Function('require', 'module', 'exports', text)(load, module, module.exports);
+  } catch {
+    return undefined; // damaged after its digest line was written: compile instead
+  }
   const functions = module.exports;
   return (type) => {
     const validate = functions[type];

@@ -163,8 +163,8 @@ const OUTBOX_CLAIM_LOCK = 4_242_007;
  * Sends pending rows in order until one fails (later rows may depend on it) or none is left.
  * Returns how many were delivered.
  *
- * The rows are claimed with a lease in a short transaction of their own, then delivered with
- * no transaction open: the store may share this database (the HealthLake store keeps its
+ * The rows are claimed with a lease (and a token naming this claim) in a short transaction of
+ * their own, then delivered with no transaction open: the store may share this database (the HealthLake store keeps its
  * local tables here), and on embedded PGlite's one connection a transaction held across the
  * store's own would wait on itself. One deliverer at a time: a claim is taken under an advisory
  * lock and only while no other replica holds a live lease, so rows reach the store in their
@@ -176,50 +176,57 @@ export async function deliverOutbox(
   db: Database,
   store: FhirStore,
   batch = 100,
-  leaseMs = 120_000,
+  leaseMs = 300_000,
 ): Promise<number> {
+  const token = randomUUID();
   const rows = await db.transaction(async (sql) => {
     const [lock] = await sql.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
       OUTBOX_CLAIM_LOCK,
     ]);
     if (!lock?.ok) return [];
     return sql.query<Row>(
-      `UPDATE outbox SET lease_until = now() + make_interval(secs => $2)
+      `UPDATE outbox SET lease_until = now() + make_interval(secs => $2), lease_token = $3
        WHERE seq IN (
          SELECT seq FROM outbox WHERE delivered_at IS NULL
            AND NOT EXISTS (SELECT 1 FROM outbox WHERE delivered_at IS NULL AND lease_until > now())
          ORDER BY seq LIMIT $1)
        RETURNING seq::text AS seq, kind, resource_type, resource_id, body`,
-      [batch, leaseMs / 1000],
+      [batch, leaseMs / 1000, token],
     );
   });
   rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
   let delivered = 0;
   for (const [i, row] of rows.entries()) {
+    const rest = rows.slice(i).map((r) => r.seq);
+    // The lease renewed before each row, so it runs out only if one row outlasts it; and only
+    // while this claim still holds the row (else another deliverer has taken over: stop).
+    const held = await db.query(
+      `UPDATE outbox SET lease_until = now() + make_interval(secs => $2)
+       WHERE seq = ANY($1::bigint[]) AND lease_token = $3 AND delivered_at IS NULL
+       RETURNING seq`,
+      [rest, leaseMs / 1000, token],
+    );
+    if (!held.some((h: { seq?: unknown }) => String(h.seq) === row.seq)) return delivered;
     try {
       await deliver(store, row);
     } catch (error) {
       await db.query(
         `UPDATE outbox SET attempts = attempts + CASE WHEN seq = $1 THEN 1 ELSE 0 END,
-           last_error = CASE WHEN seq = $1 THEN $2 ELSE last_error END, lease_until = NULL
-         WHERE seq = ANY($3::bigint[])`,
-        [
-          row.seq,
-          error instanceof Error ? error.message.slice(0, 500) : 'failed',
-          rows.slice(i).map((r) => r.seq),
-        ],
+           last_error = CASE WHEN seq = $1 THEN $2 ELSE last_error END,
+           lease_until = NULL, lease_token = NULL
+         WHERE seq = ANY($3::bigint[]) AND lease_token = $4`,
+        [row.seq, error instanceof Error ? error.message.slice(0, 500) : 'failed', rest, token],
       );
       return delivered;
     }
-    // Delivered, and the lease on what is left renewed: a slow store doesn't lose the batch.
-    await db.query(
-      `UPDATE outbox SET
-         delivered_at = CASE WHEN seq = $1 THEN now() ELSE delivered_at END,
-         attempts = attempts + CASE WHEN seq = $1 THEN 1 ELSE 0 END,
-         lease_until = CASE WHEN seq = $1 THEN NULL ELSE now() + make_interval(secs => $3) END
-       WHERE seq = ANY($2::bigint[])`,
-      [row.seq, rows.slice(i).map((r) => r.seq), leaseMs / 1000],
+    const marked = await db.query(
+      `UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, lease_until = NULL,
+         lease_token = NULL
+       WHERE seq = $1 AND lease_token = $2 RETURNING seq`,
+      [row.seq, token],
     );
+    // Taken over while it was being sent: the new holder sends it again (at least once).
+    if (!marked.length) return delivered;
     delivered++;
   }
   return delivered;

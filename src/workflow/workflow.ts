@@ -79,9 +79,9 @@ export async function openWorkflow(
       () => undefined,
       (error: unknown) => options.onDeliveryError?.(error),
     );
-  // One pass at a time in this process. A pass the timer started may hold (FOR UPDATE SKIP
-  // LOCKED) the rows an operation just committed, and a pass that skipped them would return
-  // before they are delivered: so an operation's pass waits for the running one, then goes.
+  // One pass at a time in this process. A pass the timer started may hold (under its lease) the
+  // rows an operation just committed, and a pass that found them held would return before they
+  // are delivered: so an operation's pass waits for the running one, then goes.
   let running: Promise<void> | undefined;
   const deliver = (): Promise<void> => {
     const next = (running ?? Promise.resolve()).then(pass);

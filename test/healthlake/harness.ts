@@ -3,6 +3,7 @@
  * data in telefhir's own Postgres store on a schema of its own). test/helpers.ts calls this when
  * TEST_STORE=healthlake, so the REST suites run unchanged against HealthLake.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config.js';
 import { copyTestTemplate } from '../embedded-template.js';
@@ -57,8 +58,12 @@ export async function backWithHealthLake(
   }).healthlake;
   // Embedded, the HealthLake store (and the workflow with it) keeps its Postgres side in
   // DATA_DIR/healthlake: a copy of the template too, not an initdb.
-  if (!config.databaseUrl)
+  if (!config.databaseUrl) {
     await copyTestTemplate(join(config.dataDir, 'healthlake', 'pgdata'), 'migrated');
+    // testConfig made DATA_DIR/pgdata for the Postgres store; HealthLake refuses to start beside
+    // one (store/healthlake/open.ts), so the unused copy goes.
+    rmSync(join(config.dataDir, 'pgdata'), { recursive: true, force: true });
+  }
   // In place: tests keep their config object, and startServer updates its baseUrl.
   Object.assign(config, { store: 'healthlake', healthlake });
   emulators.set(config, emulator);

@@ -164,3 +164,42 @@ t.test('deliverers racing: each row once, in order; a dead one is taken over', a
   const after = (await store.read('Patient', 'race', ctx)) as { birthDate?: string };
   t.equal(after.birthDate, '2010-01-01');
 });
+
+t.test(
+  'a deliverer whose lease was taken over stops and leaves the new holder alone',
+  async (t) => {
+    const { store, config } = await split(t);
+    const workflow = await openWorkflow(store, config, { shared: false, retryMs: 60_000 });
+    t.teardown(() => workflow.close());
+    t.teardown(() => store.close());
+    for (let i = 1; i <= 3; i++) {
+      await workflow.db.query(
+        `INSERT INTO outbox (kind, resource_type, resource_id, body) VALUES ('update', 'Patient', 'slow', $1::json)`,
+        [JSON.stringify({ resourceType: 'Patient', id: 'slow', birthDate: `200${i}-01-01` })],
+      );
+    }
+    const other = '00000000-0000-4000-8000-000000000001';
+    // The first send outlasts the lease: meanwhile another deliverer claims what is left.
+    const slow = Object.create(store) as typeof store;
+    let calls = 0;
+    slow.update = async (resource, ctx) => {
+      if (++calls === 1) {
+        await workflow.db.query(
+          `UPDATE outbox SET lease_token = $1, lease_until = now() + interval '1 hour'
+         WHERE delivered_at IS NULL`,
+          [other],
+        );
+      }
+      return store.update(resource, ctx);
+    };
+    t.equal(await deliverOutbox(workflow.db, slow), 0, 'its row is no longer its own: not marked');
+    t.equal(calls, 1, 'and it sends nothing more');
+    const rows = await workflow.db.query<{ lease_token: string; delivered_at: Date | null }>(
+      'SELECT lease_token, delivered_at FROM outbox ORDER BY seq',
+    );
+    t.ok(
+      rows.every((r) => r.lease_token === other && r.delivered_at === null),
+      "the new holder's leases untouched",
+    );
+  },
+);

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError } from '../../config.js';
 import type { Config } from '../../config.js';
 import { openDatabase } from '../../db/database.js';
 import { migrate, WORKFLOW_MIGRATIONS } from '../../db/migrate.js';
@@ -38,6 +40,25 @@ function logAuditLost(err: unknown) {
 }
 
 /**
+ * Before this version, the embedded HealthLake setup kept the workflow (slot ledger, outbox,
+ * OAuth clients and keys, the SSN data key, reminders) in DATA_DIR/pgdata and only the audit
+ * trail in DATA_DIR/healthlake. Now both live in DATA_DIR/healthlake, and DATA_DIR/pgdata would
+ * be silently left behind: undelivered outbox rows never sent, sealed SSNs unreadable under a
+ * new data key. So a start on such a DATA_DIR (or one the embedded Postgres store used) stops
+ * and says why, instead of losing them.
+ */
+function refuseEarlierLayout(dataDir: string) {
+  if (existsSync(join(dataDir, 'pgdata', 'PG_VERSION'))) {
+    throw new ConfigError(
+      `DATA_DIR (${dataDir}) holds an embedded database in pgdata/, from FHIR_STORE=postgres or ` +
+        'an earlier telefhir with FHIR_STORE=healthlake; with HealthLake the embedded database is ' +
+        'healthlake/ alone. Use another DATA_DIR, or DATABASE_URL, and keep pgdata/ (its keys ' +
+        'unseal SSNs already written to HealthLake).',
+    );
+  }
+}
+
+/**
  * The HealthLake store: the data store must answer DescribeFHIRDatastore as ACTIVE before we
  * serve. Its Postgres side is DATABASE_URL (or PGlite in DATA_DIR/healthlake); the workflow
  * keeps its tables in the same database (app.ts), so write hooks and the workflow meet.
@@ -56,6 +77,7 @@ export async function openHealthLakeStore(
     timeoutMs: hl.timeoutMs,
     ...(options.credentials ? { credentials: options.credentials } : {}),
   });
+  if (!config.databaseUrl) refuseEarlierLayout(config.dataDir);
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.databaseUrl ? config.dataDir : join(config.dataDir, 'healthlake'),
