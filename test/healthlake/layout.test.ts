@@ -15,8 +15,9 @@ t.test('a DATA_DIR with an earlier embedded database is refused, not abandoned',
   const config = await testConfig(t, {}, true); // embedded, whatever DATABASE_URL says
   await backWithHealthLake(t, config);
   const fresh = await buildApp(config);
+  const ready = await fresh.inject({ method: 'GET', url: '/readyz' });
   await fresh.close();
-  t.pass('starts on a DATA_DIR with healthlake/ alone');
+  t.equal(ready.statusCode, 200, 'starts and is ready on a DATA_DIR with healthlake/ alone');
   await copyTestTemplate(join(config.dataDir, 'pgdata'), 'migrated');
   const refused = await buildApp(config).then(
     async (app) => {
