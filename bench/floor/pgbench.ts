@@ -3,11 +3,12 @@
  * `postgresql-client`, which ships it), running one custom script under load, and reading its
  * per-transaction log for true percentiles (its summary gives only the mean).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile } from '../latency.js';
+import { findOrInstall } from '../debian-tool.js';
 
 export interface FloorResult {
   clients: number;
@@ -33,36 +34,12 @@ export interface PgbenchRun {
   mode?: 'prepared' | 'extended';
 }
 
-const which = (command: string) => {
-  try {
-    return execFileSync('which', [command], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-};
-
 /**
  * The pgbench binary, installing `postgresql-client` with apt-get when it is missing and this
  * process may (root on Debian); undefined, with the reason printed, when there is none.
  */
 export function findPgbench(log: (line: string) => void = console.log): string | undefined {
-  const found = which('pgbench');
-  if (found) return found;
-  const aptGet = which('apt-get');
-  if (!aptGet || process.getuid?.() !== 0) {
-    log('pgbench is not installed (Debian: apt-get install postgresql-client): no floor column.');
-    return undefined;
-  }
-  log('pgbench is not installed: installing postgresql-client with apt-get ...');
-  try {
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    execFileSync(aptGet, ['update', '-qq'], { stdio: 'inherit', env });
-    execFileSync(aptGet, ['install', '-y', '-qq', 'postgresql-client'], { stdio: 'inherit', env });
-  } catch (error) {
-    log(`installing postgresql-client failed (${String(error)}): no floor column.`);
-    return undefined;
-  }
-  return which('pgbench');
+  return findOrInstall('pgbench', 'postgresql-client', 'no floor column', log);
 }
 
 /** Latencies in ms from pgbench's `-l` logs: `client tx time_us script epoch epoch_us` per line. */

@@ -4,6 +4,8 @@ import autocannon from 'autocannon';
 import { percentile } from '../latency.js';
 
 export interface LoadResult {
+  /** The load generator: autocannon in this process, or wrk (wrk.ts). */
+  tool: 'autocannon' | 'wrk';
   connections: number;
   rps: number;
   p50: number;
@@ -21,7 +23,7 @@ export interface LoadResult {
    * ms; undefined when none run here (embedded, or a remote server).
    */
   dbCpuMs: number | undefined;
-  /** CPU time of the load generator (this process: autocannon) per answered request, in ms. */
+  /** CPU time of the load generator (autocannon: this process; or wrk) per answered request, in ms. */
   clientCpuMs: number | undefined;
   requests: number;
   /** Statuses other than the expected ones, counted by status. */
@@ -170,6 +172,7 @@ export async function runLoad(scenario: Scenario): Promise<LoadResult> {
       ? (after - before) / times.length
       : undefined;
   return {
+    tool: 'autocannon',
     connections: scenario.connections,
     rps: result.requests.total / Math.max(result.duration, 1e-9),
     p50: percentile(times, 50),

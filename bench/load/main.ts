@@ -1,6 +1,6 @@
 /**
  * `npm run bench` (`-- --quick`, `--patients N`, `--encounters N`, `--seconds S`, `--connections C`,
- * `--search-connections C`, `--no-write`). `BENCH_SECONDS=S` sets the seconds per scenario too
+ * `--search-connections C`, `--no-write`, `--autocannon`: every scenario by autocannon, none by wrk). `BENCH_SECONDS=S` sets the seconds per scenario too
  * (a short run: `BENCH_SECONDS=3 npm run bench:load -- --patients 5000`).
  */
 import { fromRoot } from '../../src/paths.js';
@@ -26,14 +26,14 @@ const fixed = (value: number | undefined, digits = 1) =>
 
 export function table(rows: Row[]): string {
   const lines = [
-    '| scenario | connections | req/s | p50 ms | p95 ms | p99 ms | RSS MB | CPU ms/req: server | Postgres | client | ratio to floor | floor tps | ratio to bare Fastify | target | met |',
-    '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --- |',
+    '| scenario | load tool | connections | req/s | p50 ms | p95 ms | p99 ms | RSS MB | CPU ms/req: server | Postgres | client | ratio to floor | floor tps | ratio to bare Fastify | target | met |',
+    '| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --- |',
   ];
   for (const row of rows) {
     const met = row.met === undefined ? '-' : row.met ? 'yes' : 'no';
     const rps = row.rps === undefined ? (row.note ?? '-') : row.rps.toFixed(0);
     lines.push(
-      `| ${row.scenario} | ${row.connections ?? '-'} | ${rps} | ${fixed(row.p50)} | ${fixed(row.p95)} | ${fixed(row.p99)} | ${fixed(row.rssMb, 0)} | ${fixed(row.cpuMs, 2)} | ${fixed(row.dbCpuMs, 2)} | ${fixed(row.clientCpuMs, 2)} | ${fixed(row.floorRatio, 2)} | ${fixed(row.floorTps, 0)} | ${row.ratio === undefined ? '-' : row.ratio.toFixed(2)} | ${row.target} | ${met} |`,
+      `| ${row.scenario} | ${row.tool ?? '-'} | ${row.connections ?? '-'} | ${rps} | ${fixed(row.p50)} | ${fixed(row.p95)} | ${fixed(row.p99)} | ${fixed(row.rssMb, 0)} | ${fixed(row.cpuMs, 2)} | ${fixed(row.dbCpuMs, 2)} | ${fixed(row.clientCpuMs, 2)} | ${fixed(row.floorRatio, 2)} | ${fixed(row.floorTps, 0)} | ${row.ratio === undefined ? '-' : row.ratio.toFixed(2)} | ${row.target} | ${met} |`,
     );
   }
   return lines.join('\n');
@@ -65,6 +65,7 @@ async function main() {
     connections: option('connections', quick ? 4 : 50),
     searchConnections: option('search-connections', 4),
     databaseUrl: process.env.DATABASE_URL || undefined,
+    wrk: !process.argv.includes('--autocannon'),
   };
   const { rows, notes, floors } = await runLoadBenchmarks(options);
   rows.push(...(await healthLakeOverhead(options)));
@@ -75,7 +76,7 @@ async function main() {
     `- Commit: ${commit()}`,
     `- Machine: ${machine()}; autocannon, the servers and the database share it`,
     `- Store: ${options.databaseUrl ? 'PostgreSQL (DATABASE_URL, a fresh schema)' : 'embedded PGlite'}; ${options.seconds} s per scenario at ${options.connections} connections (the searches at ${options.searchConnections})`,
-    "- Load generator: autocannon (HTTP/1.1 keep-alive, in this process); the floors: pgbench with the scripts in bench/pgbench/ and the store's own search page statements (bench/floor/floors.ts), on the same database and data, in the same run.",
+    `- Load generators: ${options.wrk ? 'wrk (one thread, its own process) for the GET scenarios (the load tool column), autocannon (in this process) for the rest' : 'autocannon (in this process)'}; HTTP/1.1 keep-alive. The floors: pgbench with the scripts in bench/pgbench/ and the store's own search page statements (bench/floor/floors.ts), on the same database and data, in the same run.`,
     ...notes.map((note) => `- ${note}`),
     '',
     table(rows),

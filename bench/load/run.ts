@@ -19,7 +19,8 @@ import { FAMILY_NAMES, seededRandom, syntheticPatient } from '../synthetic.js';
 import { seed } from './seed.js';
 import { BENCH_AUTH_ENV, benchToken } from '../auth.js';
 import { percentile } from '../latency.js';
-import { rssOf, runLoad, type LoadResult } from './load.js';
+import { rssOf, runLoad, type LoadResult, type Scenario } from './load.js';
+import { findWrk, runWrk } from './wrk.js';
 import { measureFloors, type Floor, type FloorName } from '../floor/floors.js';
 
 export interface LoadOptions {
@@ -31,6 +32,8 @@ export interface LoadOptions {
   /** Connections for the two searches (the issue's targets are at 4). */
   searchConnections: number;
   databaseUrl: string | undefined;
+  /** Drive the GET scenarios with wrk when it is there (else, and for the rest, autocannon). */
+  wrk: boolean;
 }
 
 export interface Row extends Partial<LoadResult> {
@@ -305,13 +308,15 @@ export async function runLoadBenchmarks(
         'content-type': 'application/fhir+json',
         accept: 'application/fhir+json',
       };
+      /** GET scenarios whose requests may repeat go to wrk when there is one (wrk.ts). */
       const load = (
         url: string,
         request: (n: number) => { method: string; path: string; body?: string },
         expect?: number[],
         connections = options.connections,
-      ) =>
-        runLoad({
+        repeatable = false,
+      ) => {
+        const scenario: Scenario = {
           url,
           connections,
           seconds: options.seconds,
@@ -321,12 +326,18 @@ export async function runLoadBenchmarks(
           pid: server.child.pid,
           database: db.url ? new URL(db.url).pathname.slice(1) || undefined : undefined,
           warmupSeconds: options.quick ? 0 : WARMUP_SECONDS,
-        });
+        };
+        const wrk = repeatable && options.wrk ? findWrk() : undefined;
+        return wrk ? runWrk(wrk, scenario) : runLoad(scenario);
+      };
 
-      const base = await load(baseline.base, () => ({
-        method: 'GET',
-        path: `/fhir/Patient/${sample.id}`,
-      }));
+      const base = await load(
+        baseline.base,
+        () => ({ method: 'GET', path: `/fhir/Patient/${sample.id}` }),
+        undefined,
+        options.connections,
+        true,
+      );
       rows.push({
         scenario: 'baseline: bare Fastify, Patient from memory',
         ...base,
@@ -346,10 +357,13 @@ export async function runLoadBenchmarks(
       const floorMet = (name: FloorName, result: LoadResult, min: number) =>
         floors.has(name) ? result.rps / floors.get(name)!.tps >= min : undefined;
 
-      const read = await load(server.base, (n) => ({
-        method: 'GET',
-        path: `/fhir/Patient/${patients[n % patients.length]}`,
-      }));
+      const read = await load(
+        server.base,
+        (n) => ({ method: 'GET', path: `/fhir/Patient/${patients[n % patients.length]}` }),
+        undefined,
+        options.connections,
+        true,
+      );
       rows.push({
         scenario: 'GET /fhir/Patient/{id} (authenticated, audited)',
         ...read,
@@ -368,6 +382,7 @@ export async function runLoadBenchmarks(
         }),
         undefined,
         options.searchConnections,
+        true,
       );
       rows.push({
         scenario: `Patient?name=<prefix> (${options.patients} Patients)`,
@@ -386,6 +401,7 @@ export async function runLoadBenchmarks(
         }),
         undefined,
         options.searchConnections,
+        true,
       );
       rows.push({
         scenario: `Encounter?patient=<id> (${options.encounters} Encounters)`,
