@@ -18,8 +18,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Appointment, AuditEvent, Resource } from 'fhir/r4.js';
 import { buildAuditEvent, type AuditInput } from '../../src/audit/event.js';
-import { canonicalJson } from '../../src/audit/chain.js';
-import { APPEND_TO_FREE_LANE, APPEND_TO_LANE, storedAuditEvent } from '../../src/audit/writer.js';
+import {
+  APPEND_TO_FREE_LANE,
+  APPEND_TO_LANE,
+  appendParams,
+  storedAuditEvent,
+} from '../../src/audit/writer.js';
 import { readAuditedStatement } from '../../src/store/postgres/read-audited.js';
 import { openDatabase } from '../../src/db/database.js';
 import { normaliseString } from '../../src/search/normalise.js';
@@ -119,11 +123,13 @@ class Bound {
     if (typeof value === 'number') return ':lane';
     if (typeof value === 'string') return this.text(value);
     if (Array.isArray(value)) {
-      const items = value.map(String);
-      if (items.some((item) => this.marks.some(([mark]) => item.includes(mark)))) {
-        return `ARRAY[${items.map((item) => this.text(item)).join(', ')}]::text[]`;
+      const items = value.map((item) => (item === null ? null : String(item)));
+      if (items.some((item) => this.marks.some(([mark]) => item?.includes(mark)))) {
+        const expressions = items.map((item) => (item === null ? 'NULL' : this.text(item)));
+        return `ARRAY[${expressions.join(', ')}]::text[]`;
       }
-      return this.variable(`{${items.map((item) => JSON.stringify(item)).join(',')}}`);
+      const literal = items.map((item) => (item === null ? 'NULL' : JSON.stringify(item)));
+      return this.variable(`{${literal.join(',')}}`);
     }
     throw new Error(`no pgbench form for the bind value ${String(value)}`);
   }
@@ -139,7 +145,7 @@ class Bound {
  * appended nothing (every lane held), its queue-on-lane-:lane statement.
  */
 function appendScript(bound: Bound, event: AuditEvent): string[] {
-  const params = [[JSON.stringify(event)], [canonicalJson(event)], 0];
+  const params = appendParams([event], 0);
   return [
     `${bound.statement(APPEND_TO_FREE_LANE, params).trim()} \\gset f_`,
     '\\if :f_appended = 0',

@@ -2,28 +2,67 @@ import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from 'fhir/r4.js';
 import type { Sql } from '../db/database.js';
 import { canonicalJson } from './chain.js';
+import { auditColumns, textArrayLiteral, type AuditColumns } from './columns.js';
 
 /** How many independent hash chains the trail is split into (005_audit_lanes.sql). */
 export const AUDIT_LANES = 8;
+
+/** The append's columns after the events' JSON ($1), canonical JSON ($2) and lane ($3). */
+const COLUMNS = [
+  'id',
+  'recorded',
+  'last_updated',
+  'patient',
+  'agent',
+  'entity',
+  'type',
+  'subtype',
+  'action',
+  'outcome',
+  'purpose_of_use',
+  'request_id',
+  'altid',
+  'address',
+] as const;
+const ARRAYS = new Set([
+  'patient',
+  'agent',
+  'entity',
+  'type',
+  'subtype',
+  'purpose_of_use',
+  'altid',
+  'address',
+]);
+const TIMES = new Set(['recorded', 'last_updated']);
+
+/** Each column from its parameter: arrays (as literals) ordered in the database's collation. */
+const columnValue = (column: string) =>
+  ARRAYS.has(column)
+    ? `ARRAY(SELECT k FROM unnest(e.${column}::text[]) k ORDER BY k)`
+    : TIMES.has(column)
+      ? `e.${column}::timestamptz`
+      : `e.${column}`;
 
 /**
  * The whole append in one statement, for one event or a batch: lock a lane's head, hash the
  * events onto it in order (SHA-256 in SQL over the previous hash, a newline and the event's
  * canonical JSON, exactly as chain.ts computes it; the recursive `chain` carries each hash to
  * the next event) and insert one audit_event row per event (008_audit_event.sql): the chain
- * link, the JSON as served, and the searched columns, which audit_event_index derives from the
- * JSON in the database, the same function the migration and audit:verify use. The BEFORE INSERT
- * trigger still checks each prev_hash against the head and moves it, so a batch out of order
- * fails rather than forks. Nothing is inserted when no head was locked. Outside a transaction
- * the statement commits on its own, so the head stays locked only while it runs: a batch of
- * reads' events is one round trip and one commit.
+ * link, the JSON as served, and the searched columns, which columns.ts works out from the event
+ * as audit_event_index derives them from the JSON (audit:verify recomputes them). The BEFORE
+ * INSERT trigger still checks each prev_hash against the head and moves it, so a batch out of
+ * order fails rather than forks. Nothing is inserted when no head was locked. Outside a
+ * transaction the statement commits on its own, so the head stays locked only while it runs: a
+ * batch of reads' events is one round trip and one commit.
  */
 const append = (head: string) => `
 WITH RECURSIVE
   head AS (${head}),
   ev AS (
-    SELECT e.n::int AS n, e.json, e.canonical
-    FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS e (json, canonical, n)
+    SELECT e.n::int AS n, e.json, e.canonical, ${COLUMNS.map((c) => `e.${c}`).join(', ')}
+    FROM unnest($1::text[], $2::text[], ${COLUMNS.map((_, i) => `$${i + 4}::text[]`).join(', ')})
+      WITH ORDINALITY AS e (json, canonical, ${COLUMNS.join(', ')}, n)
   ),
   chain (n, prev_hash, hash) AS (
     SELECT 0, NULL::text, head.hash FROM head
@@ -32,13 +71,9 @@ WITH RECURSIVE
     FROM chain c JOIN ev e ON e.n = c.n + 1
   ),
   link AS (
-    INSERT INTO audit_event (lane, id, recorded, last_updated, prev_hash, hash, patient, agent,
-      entity, type, subtype, action, outcome, purpose_of_use, request_id, altid, address, json)
-    SELECT head.lane, e.json::json->>'id', x.recorded, x.last_updated, c.prev_hash, c.hash,
-      x.patient, x.agent, x.entity, x.type, x.subtype, x.action, x.outcome, x.purpose_of_use,
-      x.request_id, x.altid, x.address, e.json
+    INSERT INTO audit_event (lane, prev_hash, hash, ${COLUMNS.join(', ')}, json)
+    SELECT head.lane, c.prev_hash, c.hash, ${COLUMNS.map(columnValue).join(', ')}, e.json
     FROM ev e JOIN chain c ON c.n = e.n CROSS JOIN head
-      CROSS JOIN LATERAL audit_event_index(e.json::jsonb) x
     ORDER BY e.n
     RETURNING 1
   )
@@ -80,6 +115,32 @@ export function storedAuditEvent(event: AuditEvent): AuditEvent {
   };
 }
 
+/** The bind values of APPEND_TO_FREE_LANE and APPEND_TO_LANE for `events` on `lane`. */
+export function appendParams(events: readonly AuditEvent[], lane: number): unknown[] {
+  const columns = events.map((event) => auditColumns(event));
+  const arrays = (pick: (c: AuditColumns) => string[]) =>
+    columns.map((c) => textArrayLiteral(pick(c)));
+  return [
+    events.map((event) => JSON.stringify(event)),
+    events.map((event) => canonicalJson(event)),
+    lane,
+    events.map((event) => event.id),
+    columns.map((c) => c.recorded),
+    columns.map((c) => c.lastUpdated),
+    arrays((c) => c.patient),
+    arrays((c) => c.agent),
+    arrays((c) => c.entity),
+    arrays((c) => c.type),
+    arrays((c) => c.subtype),
+    columns.map((c) => c.action),
+    columns.map((c) => c.outcome),
+    arrays((c) => c.purposeOfUse),
+    columns.map((c) => c.requestId),
+    arrays((c) => c.altid),
+    arrays((c) => c.address),
+  ];
+}
+
 /**
  * Appends AuditEvents, as given by storedAuditEvent, to one lane of the hash chain in their
  * order, on `sql`: the caller's transaction when it is one, so the events commit or roll back
@@ -97,11 +158,7 @@ export async function appendStoredAudits(
   options: AppendOptions = {},
 ): Promise<void> {
   if (events.length === 0) return;
-  const params = [
-    events.map((event) => JSON.stringify(event)),
-    events.map((event) => canonicalJson(event)),
-    options.lane ?? Math.floor(Math.random() * AUDIT_LANES),
-  ];
+  const params = appendParams(events, options.lane ?? Math.floor(Math.random() * AUDIT_LANES));
   let appended = await sql.query<{ appended: number }>(
     APPEND_TO_FREE_LANE,
     params,
