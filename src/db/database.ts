@@ -5,13 +5,15 @@ import { dirname, join } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { ConnectionQueue } from './connection-queue.js';
+import { statementName } from './statement-names.js';
 
 /** The one thing SQL code needs: run a parameterised statement, get rows. */
 export interface Sql {
   /**
-   * `prepare`: a name for a statement that never changes and runs on every request (the audit
-   * append): the server parses and plans it once per connection instead of on every call.
-   * Never for SQL built from a query's parameters (each text would stay prepared forever).
+   * On a Postgres server a statement with parameters is prepared under a name of its text, for
+   * the first shapes a process meets (statement-names.ts): parsed and planned once per
+   * connection. `prepare` names one explicitly (a statement that never changes, such as the
+   * audit append). PGlite runs every statement unnamed.
    */
   query<R = Record<string, unknown>>(
     text: string,
@@ -34,8 +36,11 @@ export interface Database extends Sql {
   close(): Promise<void>;
 }
 
-const statement = (text: string, values: unknown[] | undefined, name: string | undefined) =>
-  name ? { name, text, values } : { text, values };
+/** Every statement with parameters is prepared under a name (its own, or its shape's). */
+const statement = (text: string, values: unknown[] | undefined, prepare: string | undefined) => {
+  const name = prepare ?? (values?.length ? statementName(text) : undefined);
+  return name ? { name, text, values } : { text, values };
+};
 
 class PgDatabase implements Database {
   readonly kind = 'pg';

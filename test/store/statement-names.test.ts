@@ -1,10 +1,10 @@
 /**
- * Search statements are prepared under names of their shape (store/postgres/statement-names.ts):
+ * Statements are prepared under names of their shape (src/db/statement-names.ts):
  * pg refuses a name already prepared for other SQL on a connection, so two shapes must never
  * share one, and the number of names is bounded so a client can't fill every connection.
  */
 import t from 'tap';
-import { StatementNames } from '../../src/store/postgres/statement-names.js';
+import { StatementNames } from '../../src/db/statement-names.js';
 
 t.test('each text has its own name, the same every time', async (t) => {
   const names = new StatementNames();

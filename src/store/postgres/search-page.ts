@@ -16,7 +16,6 @@ import {
   type Ordered,
   type SortColumn,
 } from './search-sql.js';
-import { statementName } from './statement-names.js';
 
 /** What one caller may see: of the searched type (`seen`) and of the types it reaches (`guard`). */
 export interface Sight {
@@ -190,7 +189,7 @@ export const asKey = (value: unknown): string | null =>
       ? value.toISOString()
       : String(value);
 
-/** Runs `pageStatement`, prepared under a name of its shape (statement-names.ts). */
+/** Runs `pageStatement` (prepared under a name of its shape: db/statement-names.ts). */
 export async function page(
   sql: Sql,
   query: SearchQuery,
@@ -199,7 +198,7 @@ export async function page(
   fewMatches: number,
 ) {
   const { text, values, columns } = pageStatement(query, position, sight, fewMatches);
-  const rows = await sql.query<Row>(text, values, statementName(text));
+  const rows = await sql.query<Row>(text, values);
   const backwards = position?.direction === 'previous';
   const more = rows.length > query.count;
   const kept = rows.slice(0, query.count);

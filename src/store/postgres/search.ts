@@ -6,7 +6,6 @@ import { auditAccessCondition, auditRevincludeSql } from './audit-event-sql.js';
 import type { Sql } from '../../db/database.js';
 import { Binds } from './search-sql.js';
 import { FEW_MATCHES, matching, page, type Sight } from './search-page.js';
-import { statementName } from './statement-names.js';
 
 export { FEW_MATCHES, type Sight };
 
@@ -36,7 +35,7 @@ export async function findMatches(
 async function countMatches(sql: Sql, query: SearchQuery, sight: Sight): Promise<number> {
   const b = new Binds();
   const text = `SELECT count(*)::int AS total FROM resource_current r WHERE ${matching(b, query, sight)}`;
-  const rows = await sql.query<{ total: number }>(text, b.values, statementName(text));
+  const rows = await sql.query<{ total: number }>(text, b.values);
   return rows[0]?.total ?? 0;
 }
 
