@@ -7,7 +7,6 @@
  * canonical JSON (the placeholder entity below) before hashing, exactly as the writer would
  * have hashed the event built in JS (writer.ts; audit:verify recomputes it).
  */
-import { createHash } from 'node:crypto';
 import type { AuditEvent, AuditEventEntity } from 'fhir/r4.js';
 import type { AuditBatcher } from '../../audit/batcher.js';
 import type { Sql } from '../../db/database.js';
@@ -136,8 +135,8 @@ export function withPatients(event: AuditEvent, patients: string[]): AuditEvent 
  * its own commit while the batcher commits dozens of events at once (bench/RESULTS.md,
  * "step 3"), so then the row and its patients are read and the event goes through the
  * batcher: two round trips, group-committed. Either way the text is the stored one, and the
- * promise resolves only once the event is durable (fail-closed). Prepared under a name per
- * statement text (which varies only with the shape of the caller's grant).
+ * promise resolves only once the event is durable (fail-closed). Prepared under the name of its
+ * text (db/statement-names.ts; the text varies only with the shape of the caller's grant).
  */
 export async function readAndAudit(
   sql: Sql,
@@ -148,11 +147,10 @@ export async function readAndAudit(
   const stored = storedAuditEvent(read.event);
   const alone = reading.alone === 0 && !batcher.busy;
   const { text, values } = readAuditedStatement(read.type, read.id, read.seen, stored, alone);
-  const name = `read-audited-${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
   if (alone) reading.alone++;
   let row: AuditedRow | undefined;
   try {
-    [row] = await sql.query<AuditedRow>(text, values, name);
+    [row] = await sql.query<AuditedRow>(text, values);
   } finally {
     if (alone) reading.alone--;
   }
