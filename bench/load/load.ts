@@ -117,6 +117,42 @@ export function rssOf(pid: number): number | undefined {
   }
 }
 
+/**
+ * What the server and its database spend while a scenario runs: the server's largest resident
+ * set, sampled every 200 ms until `stop`, and both processes' CPU time per answered request.
+ */
+export function measureServer(scenario: Scenario) {
+  let rss: number | undefined;
+  const sampler = scenario.pid
+    ? setInterval(() => {
+        const now = rssOf(scenario.pid!);
+        if (now !== undefined) rss = Math.max(rss ?? 0, now);
+      }, 200)
+    : undefined;
+  const cpuBefore = scenario.pid ? cpuTimeOf(scenario.pid) : undefined;
+  const dbBefore = postgresCpuTime(scenario.database);
+  let cpuAfter: number | undefined;
+  let dbAfter: number | undefined;
+  return {
+    stop() {
+      if (sampler) clearInterval(sampler);
+      cpuAfter = scenario.pid ? cpuTimeOf(scenario.pid) : undefined;
+      dbAfter = postgresCpuTime(scenario.database);
+    },
+    spent(requests: number): Pick<LoadResult, 'rssMb' | 'cpuMs' | 'dbCpuMs'> {
+      const perRequest = (before: number | undefined, after: number | undefined) =>
+        before !== undefined && after !== undefined && requests > 0
+          ? (after - before) / requests
+          : undefined;
+      return {
+        rssMb: rss,
+        cpuMs: perRequest(cpuBefore, cpuAfter),
+        dbCpuMs: perRequest(dbBefore, dbAfter),
+      };
+    },
+  };
+}
+
 export async function runLoad(scenario: Scenario): Promise<LoadResult> {
   let n = 0;
   if (scenario.warmupSeconds) {
@@ -132,15 +168,7 @@ export async function runLoad(scenario: Scenario): Promise<LoadResult> {
   const times: number[] = [];
   const unexpected: Record<string, number> = {};
   const expect = new Set(scenario.expect ?? [200]);
-  let rss: number | undefined;
-  const sampler = scenario.pid
-    ? setInterval(() => {
-        const now = rssOf(scenario.pid!);
-        if (now !== undefined) rss = Math.max(rss ?? 0, now);
-      }, 200)
-    : undefined;
-  const cpuBefore = scenario.pid ? cpuTimeOf(scenario.pid) : undefined;
-  const dbBefore = postgresCpuTime(scenario.database);
+  const server = measureServer(scenario);
   const clientBefore = process.cpuUsage();
   const instance = autocannon({
     url: scenario.url,
@@ -161,16 +189,9 @@ export async function runLoad(scenario: Scenario): Promise<LoadResult> {
     times.push(time);
     if (!expect.has(status)) unexpected[status] = (unexpected[status] ?? 0) + 1;
   });
-  const result = await instance;
-  if (sampler) clearInterval(sampler);
-  const cpuAfter = scenario.pid ? cpuTimeOf(scenario.pid) : undefined;
-  const dbAfter = postgresCpuTime(scenario.database);
+  const result = await Promise.resolve(instance).finally(() => server.stop());
   const client = process.cpuUsage(clientBefore);
   times.sort((a, b) => a - b);
-  const perRequest = (before: number | undefined, after: number | undefined) =>
-    before !== undefined && after !== undefined && times.length > 0
-      ? (after - before) / times.length
-      : undefined;
   return {
     tool: 'autocannon',
     connections: scenario.connections,
@@ -178,9 +199,7 @@ export async function runLoad(scenario: Scenario): Promise<LoadResult> {
     p50: percentile(times, 50),
     p95: percentile(times, 95),
     p99: percentile(times, 99),
-    rssMb: rss,
-    cpuMs: perRequest(cpuBefore, cpuAfter),
-    dbCpuMs: perRequest(dbBefore, dbAfter),
+    ...server.spent(times.length),
     clientCpuMs: times.length ? (client.user + client.system) / 1000 / times.length : undefined,
     requests: times.length,
     unexpected,

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findOrInstall } from '../debian-tool.js';
-import { cpuTimeOf, postgresCpuTime, rssOf, type LoadResult, type Scenario } from './load.js';
+import { cpuTimeOf, measureServer, type LoadResult, type Scenario } from './load.js';
 
 /** Distinct requests the script cycles through. */
 const PATHS = 20_000;
@@ -119,20 +119,10 @@ export async function runWrk(binary: string, scenario: Scenario): Promise<LoadRe
     });
     writeFileSync(script, wrkScript(paths));
     if (scenario.warmupSeconds) await wrk(binary, script, scenario, scenario.warmupSeconds);
-    let rss: number | undefined;
-    const sampler = scenario.pid
-      ? setInterval(() => {
-          const now = rssOf(scenario.pid!);
-          if (now !== undefined) rss = Math.max(rss ?? 0, now);
-        }, 200)
-      : undefined;
-    const cpuBefore = scenario.pid ? cpuTimeOf(scenario.pid) : undefined;
-    const dbBefore = postgresCpuTime(scenario.database);
-    const { output, cpuMs } = await wrk(binary, script, scenario, scenario.seconds).finally(() => {
-      if (sampler) clearInterval(sampler);
-    });
-    const cpuAfter = scenario.pid ? cpuTimeOf(scenario.pid) : undefined;
-    const dbAfter = postgresCpuTime(scenario.database);
+    const server = measureServer(scenario);
+    const { output, cpuMs } = await wrk(binary, script, scenario, scenario.seconds).finally(() =>
+      server.stop(),
+    );
     const expect = new Set((scenario.expect ?? [200]).map(String));
     const unexpected: Record<string, number> = {};
     for (const [status, count] of Object.entries(output.statuses))
@@ -141,10 +131,6 @@ export async function runWrk(binary: string, scenario: Scenario): Promise<LoadRe
       output.connect_errors + output.read_errors + output.write_errors + output.timeouts;
     if (errors) unexpected['socket errors'] = errors;
     const requests = output.requests;
-    const perRequest = (before: number | undefined, after: number | undefined) =>
-      before !== undefined && after !== undefined && requests > 0
-        ? (after - before) / requests
-        : undefined;
     return {
       tool: 'wrk',
       connections: scenario.connections,
@@ -152,9 +138,7 @@ export async function runWrk(binary: string, scenario: Scenario): Promise<LoadRe
       p50: output.p50 / 1000,
       p95: output.p95 / 1000,
       p99: output.p99 / 1000,
-      rssMb: rss,
-      cpuMs: perRequest(cpuBefore, cpuAfter),
-      dbCpuMs: perRequest(dbBefore, dbAfter),
+      ...server.spent(requests),
       clientCpuMs: cpuMs !== undefined && requests > 0 ? cpuMs / requests : undefined,
       requests,
       unexpected,

@@ -115,13 +115,25 @@ export function storedAuditEvent(event: AuditEvent): AuditEvent {
   };
 }
 
+/**
+ * `\u0000` or a lone surrogate's escape (JSON.stringify escapes only lone ones) preceded by an
+ * even number of backslashes, so a string holding the six characters `\u0000` doesn't count.
+ */
+const NOT_JSONB = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
 /** The bind values of APPEND_TO_FREE_LANE and APPEND_TO_LANE for `events` on `lane`. */
 export function appendParams(events: readonly AuditEvent[], lane: number): unknown[] {
   const columns = events.map((event) => auditColumns(event));
   const arrays = (pick: (c: AuditColumns) => string[]) =>
     columns.map((c) => textArrayLiteral(pick(c)));
+  const texts = events.map((event) => JSON.stringify(event));
+  for (const text of texts) {
+    // The JSON is stored as text, but audit:verify reads it as jsonb (audit_event_index), which
+    // can't hold NUL or half a surrogate pair: such an event would stop every later verify.
+    if (NOT_JSONB.test(text)) throw new Error('an AuditEvent holds text that jsonb refuses');
+  }
   return [
-    events.map((event) => JSON.stringify(event)),
+    texts,
     events.map((event) => canonicalJson(event)),
     lane,
     events.map((event) => event.id),

@@ -13,12 +13,13 @@ export interface Sql {
    * On a Postgres server a statement with parameters is prepared under a name of its text, for
    * the first shapes a process meets (statement-names.ts): parsed and planned once per
    * connection. `prepare` names one explicitly (a statement that never changes, such as the
-   * audit append). PGlite runs every statement unnamed.
+   * audit append), or, `false`, runs it unnamed (SQL built from a client's query, which names
+   * its shapes from a budget of its own). PGlite runs every statement unnamed.
    */
   query<R = Record<string, unknown>>(
     text: string,
     params?: unknown[],
-    prepare?: string,
+    prepare?: string | false,
   ): Promise<R[]>;
   /** Runs a multi-statement script without parameters (migrations). */
   exec(script: string): Promise<void>;
@@ -37,24 +38,52 @@ export interface Database extends Sql {
 }
 
 /** Every statement with parameters is prepared under a name (its own, or its shape's). */
-const statement = (text: string, values: unknown[] | undefined, prepare: string | undefined) => {
+const statement = (
+  text: string,
+  values: unknown[] | undefined,
+  prepare: string | false | undefined,
+) => {
   const name = prepare ?? (values?.length ? statementName(text) : undefined);
   return name ? { name, text, values } : { text, values };
 };
+
+/**
+ * Postgres refuses to run a prepared statement whose result columns changed since it was
+ * prepared on that connection (a migration added a column to a table it selects `*` from, or
+ * changed a column's type): during a rolling deploy the new version migrates while the old one
+ * still serves. The statement itself is fine; that connection's copy of it is stale.
+ */
+export const isStalePlan = (err: unknown): boolean =>
+  (err as { code?: unknown })?.code === '0A000' &&
+  /cached plan must not change result type/.test(String((err as Error).message));
 
 class PgDatabase implements Database {
   readonly kind = 'pg';
   constructor(private readonly pool: pg.Pool) {}
 
-  async query<R>(text: string, params?: unknown[], prepare?: string): Promise<R[]> {
-    const result = await this.pool.query(statement(text, params, prepare));
+  /**
+   * One statement on a pooled connection. A stale prepared statement (isStalePlan) discards the
+   * connection, with every statement prepared on it, and runs again, unnamed, on another.
+   */
+  async query<R>(text: string, params?: unknown[], prepare?: string | false): Promise<R[]> {
+    const client = await this.pool.connect();
+    let result;
+    try {
+      result = await client.query(statement(text, params, prepare));
+    } catch (err) {
+      // pg's own pool.query drops the connection after any error; so does this.
+      client.release(err as Error);
+      if (!isStalePlan(err)) throw err;
+      return (await this.pool.query({ text, values: params })).rows as R[];
+    }
+    client.release();
     return result.rows as R[];
   }
 
   async transaction<T>(work: (tx: Sql) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     const tx: Sql = {
-      query: async <R>(text: string, params?: unknown[], prepare?: string) =>
+      query: async <R>(text: string, params?: unknown[], prepare?: string | false) =>
         (await client.query(statement(text, params, prepare))).rows as R[],
       exec: async (script: string) => {
         await client.query(script);
@@ -72,6 +101,9 @@ class PgDatabase implements Database {
       } catch (rollbackError) {
         broken = rollbackError as Error; // the connection is unusable: drop it from the pool
       }
+      // Its prepared copy of a statement is stale: a new connection prepares it afresh. The
+      // transaction isn't run again (its work may have done more than SQL); it fails once.
+      if (isStalePlan(err)) broken = err as Error;
       throw err;
     } finally {
       client.release(broken);

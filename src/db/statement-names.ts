@@ -8,13 +8,15 @@
  * A statement's text depends on the code and, for searches, on the query's parameters, not on
  * their values (those are bound), so the shapes a server sees are few, but a client could make
  * many: each name stays prepared on every pooled connection for its lifetime. So only the first
- * MAX_NAMED shapes a process meets get a name; later ones run unnamed, as before. The name is a
+ * MAX_NAMED shapes a process meets get a name (and MAX_SEARCH_NAMED search shapes, counted
+ * apart); later ones run unnamed, as before. The name is a
  * digest of the text: two different texts never share one (pg refuses a name reused for other
  * SQL).
  */
 import { createHash } from 'node:crypto';
 
 export const MAX_NAMED = 1000;
+export const MAX_SEARCH_NAMED = 500;
 
 export class StatementNames {
   private readonly named = new Map<string, string>();
@@ -34,7 +36,14 @@ export class StatementNames {
 
 /**
  * The process's names: pg caches prepared statements per connection, and every connection of
- * the pool may be handed any statement, so the bound holds per process, not per pool.
+ * the pool may be handed any statement, so the bounds hold per process, not per pool. The
+ * shapes of search statements come from clients' queries, so they have a budget of their own:
+ * a client making many can't leave the server's own statements (writes, `$book`, reads)
+ * unprepared.
  */
 const names = new StatementNames();
+const searchNames = new StatementNames(MAX_SEARCH_NAMED);
 export const statementName = (text: string): string | undefined => names.nameOf(text);
+/** For SQL built from a search's parameters: a name, or `false` (run unnamed) past its budget. */
+export const searchStatementName = (text: string): string | false =>
+  searchNames.nameOf(text) ?? false;

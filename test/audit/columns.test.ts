@@ -151,3 +151,27 @@ t.test('the columns the append sends are what audit_event_index derives', async 
   const verified = await verifyChain(db);
   t.ok(verified.ok, `audit:verify passes: ${JSON.stringify(verified)}`);
 });
+
+t.test(
+  'an event holding text jsonb refuses is not stored (it would stop audit:verify)',
+  async (t) => {
+    const db = await auditDatabase(t);
+    const holding = (value: string) =>
+      storedAuditEvent(
+        built('read', { who: {}, subject: value, entities: [{ reference: 'Patient/p-1' }] }),
+      );
+    for (const [what, value] of [
+      ['NUL', 'sub\u0000ject'],
+      ['a lone high surrogate', 'sub\ud800ject'],
+      ['a lone low surrogate', 'sub\udc00ject'],
+    ] as const) {
+      await t.rejects(appendStoredAudits(db, [holding(value)]), /jsonb refuses/, what);
+    }
+    // The six characters \u0000, an escaped backslash before a NUL's escape, a real pair: fine.
+    await appendStoredAudits(db, [holding('sub\\u0000ject'), holding('pair \ud83d\ude00')]);
+    const rows = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event');
+    t.equal(rows[0]!.n, 2, 'only the two storable events were stored');
+    const verified = await verifyChain(db);
+    t.ok(verified.ok, 'and audit:verify reads every row');
+  },
+);

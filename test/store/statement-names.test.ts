@@ -39,3 +39,25 @@ t.test('past the bound, new shapes run unnamed; named ones keep their names', as
   t.equal(names.nameOf('SELECT $1::date'), undefined, 'a third shape is not prepared');
   t.equal(names.nameOf('SELECT $1::int'), a, 'the first still is');
 });
+
+t.test("search shapes have a budget of their own: clients can't use up the server's", async (t) => {
+  const { MAX_SEARCH_NAMED, searchStatementName, statementName } =
+    await import('../../src/db/statement-names.js');
+  const named = Array.from({ length: MAX_SEARCH_NAMED }, (_, n) =>
+    searchStatementName(`SELECT ${n} WHERE $1`),
+  );
+  t.ok(
+    named.every((name) => typeof name === 'string'),
+    `the first ${MAX_SEARCH_NAMED} search shapes are named`,
+  );
+  t.equal(
+    searchStatementName('SELECT -1 WHERE $1'),
+    false,
+    'past its budget a search runs unnamed',
+  );
+  t.match(
+    statementName('SELECT r.content FROM resource_current r WHERE r.id = $1'),
+    /^s_/,
+    'the server’s own statements are still named',
+  );
+});

@@ -6,6 +6,7 @@
  */
 import type { AuditEvent, Resource } from 'fhir/r4.js';
 import type { Sql } from '../../db/database.js';
+import { searchStatementName } from '../../db/statement-names.js';
 import { FhirError, notFound } from '../../fhir/errors.js';
 import type { PagePosition, SearchQuery } from '../../search/query.js';
 import type { HistoryPage, HistoryQuery, RequestContext, SearchResult } from '../store.js';
@@ -86,9 +87,11 @@ export class AuditEventStore {
     let total: number | undefined;
     if (counted) {
       const b = new Binds();
+      const text = `SELECT count(*)::int AS total FROM audit_event e WHERE ${this.where(b, query, ctx)}`;
       const rows = await this.sql.query<{ total: number }>(
-        `SELECT count(*)::int AS total FROM audit_event e WHERE ${this.where(b, query, ctx)}`,
+        text,
         b.values,
+        searchStatementName(text),
       );
       total = rows[0]?.total ?? 0;
     }
@@ -162,11 +165,9 @@ export class AuditEventStore {
       : '';
     const order = keys.map((key) => `${key.column} ${key.descending ? 'DESC' : 'ASC'}`).join(', ');
     const selected = columns.map((column, i) => `, ${column.column} AS s${i}`).join('');
-    const rows = await this.sql.query<EventRow>(
-      `SELECT e.id, e.json${selected} FROM audit_event e WHERE ${where}${keyset}
-       ORDER BY ${order} LIMIT ${b.add(query.count + 1)}`,
-      b.values,
-    );
+    const text = `SELECT e.id, e.json${selected} FROM audit_event e WHERE ${where}${keyset}
+       ORDER BY ${order} LIMIT ${b.add(query.count + 1)}`;
+    const rows = await this.sql.query<EventRow>(text, b.values, searchStatementName(text));
     const more = rows.length > query.count;
     const kept = rows.slice(0, query.count);
     if (backwards) kept.reverse();

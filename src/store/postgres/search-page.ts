@@ -4,6 +4,7 @@
 import type { Resource } from 'fhir/r4.js';
 import type { Condition, PagePosition, SearchQuery } from '../../search/query.js';
 import type { Sql } from '../../db/database.js';
+import { searchStatementName } from '../../db/statement-names.js';
 import { accessCondition, type Visibility } from './access-sql.js';
 import {
   Binds,
@@ -189,7 +190,7 @@ export const asKey = (value: unknown): string | null =>
       ? value.toISOString()
       : String(value);
 
-/** Runs `pageStatement` (prepared under a name of its shape: db/statement-names.ts). */
+/** Runs `pageStatement`, prepared under a name of its shape (db/statement-names.ts). */
 export async function page(
   sql: Sql,
   query: SearchQuery,
@@ -198,7 +199,7 @@ export async function page(
   fewMatches: number,
 ) {
   const { text, values, columns } = pageStatement(query, position, sight, fewMatches);
-  const rows = await sql.query<Row>(text, values);
+  const rows = await sql.query<Row>(text, values, searchStatementName(text));
   const backwards = position?.direction === 'previous';
   const more = rows.length > query.count;
   const kept = rows.slice(0, query.count);

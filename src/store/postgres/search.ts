@@ -4,6 +4,7 @@ import type { RequestContext, SearchResult } from '../store.js';
 import { accessConditionByType, reachGuard, requireSome, visibility } from './access-sql.js';
 import { auditAccessCondition, auditRevincludeSql } from './audit-event-sql.js';
 import type { Sql } from '../../db/database.js';
+import { searchStatementName } from '../../db/statement-names.js';
 import { Binds } from './search-sql.js';
 import { FEW_MATCHES, matching, page, type Sight } from './search-page.js';
 
@@ -25,17 +26,15 @@ export async function findMatches(
 ): Promise<Resource[]> {
   const b = new Binds();
   const where = matching(b, query, sight);
-  const rows = await sql.query<{ content: Resource }>(
-    `SELECT r.content FROM resource_current r WHERE ${where} LIMIT ${b.add(limit)}`,
-    b.values,
-  );
+  const text = `SELECT r.content FROM resource_current r WHERE ${where} LIMIT ${b.add(limit)}`;
+  const rows = await sql.query<{ content: Resource }>(text, b.values, searchStatementName(text));
   return rows.map((row) => row.content);
 }
 
 async function countMatches(sql: Sql, query: SearchQuery, sight: Sight): Promise<number> {
   const b = new Binds();
   const text = `SELECT count(*)::int AS total FROM resource_current r WHERE ${matching(b, query, sight)}`;
-  const rows = await sql.query<{ total: number }>(text, b.values);
+  const rows = await sql.query<{ total: number }>(text, b.values, searchStatementName(text));
   return rows[0]?.total ?? 0;
 }
 
