@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { PgliteDatabase } from './database.js';
 import { migrate, MIGRATIONS_DIR, WORKFLOW_MIGRATIONS } from './migrate.js';
 import { fromRoot } from '../paths.js';
@@ -83,9 +83,13 @@ export function copyTemplate(dir: string, base: string = TEMPLATE_DIR): boolean 
  */
 export async function writeTemplate(base: string = TEMPLATE_DIR): Promise<string> {
   const template = templateIn(base);
+  const ours = `${basename(template)}.`;
   for (const entry of readdirSync(base)) {
-    if (entry.startsWith(PREFIX) && join(base, entry) !== template)
-      rmSync(join(base, entry), { recursive: true, force: true });
+    if (!entry.startsWith(PREFIX) || join(base, entry) === template) continue;
+    // Another build making this same template now (tests build in parallel) keeps its partial.
+    const pid = entry.startsWith(ours) ? Number(/\.(\d+)\.partial$/.exec(entry)?.[1]) : NaN;
+    if (pid && isAlive(pid)) continue;
+    rmSync(join(base, entry), { recursive: true, force: true });
   }
   if (existsSync(join(template, 'PG_VERSION'))) return template;
   const [{ PGlite }, { btree_gist }] = await Promise.all([
@@ -102,6 +106,22 @@ export async function writeTemplate(base: string = TEMPLATE_DIR): Promise<string
   } finally {
     if (!pglite.closed) await pglite.close();
   }
-  renameSync(partial, template);
+  try {
+    renameSync(partial, template);
+  } catch (err) {
+    // Another build renamed its own into place first: the same digest, the same template.
+    rmSync(partial, { recursive: true, force: true });
+    if (!existsSync(join(template, 'PG_VERSION'))) throw err;
+  }
   return template;
+}
+
+/** Whether a process of this id runs (signal 0 checks without sending anything). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
