@@ -8,11 +8,11 @@
  * Debian's `wrk` is installed when missing and this process is root; without it, autocannon.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findOrInstall } from '../debian-tool.js';
-import { cpuTimeOf, measureServer, type LoadResult, type Scenario } from './load.js';
+import { measureServer, type LoadResult, type Scenario } from './load.js';
 
 /** Distinct requests the script cycles through. */
 const PATHS = 20_000;
@@ -58,6 +58,23 @@ end
 `;
 }
 
+/**
+ * CPU time of a process's threads so far, in ms, from /proc/<pid>/task/<tid>/schedstat (time on
+ * a CPU in ns: /proc/<pid>/stat counts in 10 ms ticks, too coarse for wrk, which spends a few
+ * ms in a short run). Undefined once the process is gone.
+ */
+export function onCpuMs(pid: number): number | undefined {
+  try {
+    let ns = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    }
+    return Number.isFinite(ns) ? ns / 1e6 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 interface WrkOutput {
   requests: number;
   duration_us: number;
@@ -87,10 +104,10 @@ function wrk(
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     let cpuMs: number | undefined;
-    // wrk's own CPU: sampled until it exits (the last ~100 ms of its summary aren't counted).
+    // wrk's own CPU: sampled until it exits (the last ~50 ms of its summary aren't counted).
     const sampler = setInterval(() => {
-      cpuMs = cpuTimeOf(child.pid!) ?? cpuMs;
-    }, 100);
+      cpuMs = onCpuMs(child.pid!) ?? cpuMs;
+    }, 50);
     if (child.pid) onStart?.(child.pid);
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.on('error', (error) => {
