@@ -197,7 +197,6 @@ export class SubscriptionDeliverer {
     const { db } = this.options;
     const tally: Tally = { delivered: 0, retried: 0, failed: 0, withheld: 0 };
     try {
-      if (await this.withdrawn(subscription)) return;
       await this.deliverAll(subscription, tally);
     } catch (error) {
       if (!this.closed)
@@ -293,6 +292,10 @@ export class SubscriptionDeliverer {
       if (!head || (head.status !== 'requested' && head.status !== 'active')) return;
       const now = clock();
       if (head.next_attempt_at && head.next_attempt_at > now) return;
+      // Before each send, not once a turn: a notification queued after the client or user was
+      // disabled must not go out under a check made before (the turn would then find nothing
+      // left, and no later turn would look again).
+      if (await this.withdrawn(subscription)) return;
       await db.query('UPDATE subscription SET lease_until = $2 WHERE id = $1', [
         subscription.id,
         this.leaseEnd(),
